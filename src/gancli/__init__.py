@@ -1,0 +1,3 @@
+"""gancli: train DCGAN-class models from the command line."""
+
+__version__ = "0.1.0"
