@@ -1,0 +1,1 @@
+"""The `gan` command line: one module per command, parsing and rendering only."""

@@ -1,0 +1,1 @@
+"""Datasets: download, extraction, folder scanning, the prepared uint8 cache, batches."""

@@ -1,0 +1,1 @@
+"""Quality metrics on Inception features: FID, KID, Inception Score, precision/recall."""
