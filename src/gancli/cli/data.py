@@ -1,0 +1,76 @@
+"""`gan data info`: what a dataset holds once prepared, with a preview grid."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from gancli.data.source import load_images
+from gancli.reporting.grids import make_grid, save_png
+
+console = Console()
+data_app = typer.Typer(help="Inspect datasets: `gan data info NAME|PATH`.", no_args_is_help=True)
+
+
+@data_app.command("info")
+def info_command(
+    spec: str = typer.Argument(..., help="Dataset name (built-in `shapes`, or downloaded) or a folder of images."),
+    resolution: int = typer.Option(64, "--resolution", "-r", help="Side of the prepared images."),
+    channels: int = typer.Option(3, "--channels", help="1 (grayscale) or 3 (RGB)."),
+    resize: str = typer.Option("resize", "--resize", help="resize (plain, aspect not kept) or center-crop."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write a preview grid of real images here (PNG)."),
+    n: int = typer.Option(64, "-n", help="Images in the preview grid."),
+    root: Optional[str] = typer.Option(None, "--root", help="Data root (default $GAN_HOME, else ~/.cache/gancli)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """Prepare a dataset (decoded once, then cached) and show what it holds.
+
+    Examples:
+
+      gan data info flowers --out real.png
+
+      gan data info ~/photos --resolution 128 --resize center-crop
+    """
+    from gancli.errors import UserError
+
+    if channels not in (1, 3) or resize not in ("resize", "center-crop") or resolution <= 0:
+        raise UserError("--channels must be 1 or 3, --resize resize or center-crop, --resolution positive.")
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("decoding images", total=None)
+        prepared = load_images(spec, resolution, channels, resize, root, progress=lambda done, total: progress.update(task, completed=done, total=total))
+    images = prepared.images
+    size = images.numel() * images.element_size()
+    summary = {
+        "dataset": spec,
+        "source": prepared.source,
+        "images": int(images.shape[0]),
+        "resolution": resolution,
+        "channels": channels,
+        "resize": resize,
+        "cache_file": str(prepared.cache_file) if prepared.cache_file else None,
+        "cache_bytes": prepared.cache_file.stat().st_size if prepared.cache_file and prepared.cache_file.exists() else None,
+        "memory_bytes": size,
+        "from_cache": prepared.from_cache,
+        "skipped": [{"file": f, "reason": r} for f, r in prepared.skipped],
+    }
+    if out is not None:
+        save_png(make_grid(images[: max(1, min(n, images.shape[0]))]), out)
+        summary["preview"] = str(out)
+    if as_json:
+        print(json.dumps(summary, indent=2))
+        return
+    table = Table(title=f"dataset {spec}", show_header=False)
+    for key, value in summary.items():
+        if key != "skipped":
+            table.add_row(key, str(value))
+    console.print(table)
+    for note in prepared.warnings:
+        console.print(f"[yellow]warning:[/] {note}")
+    if prepared.skipped:
+        console.print(f"[yellow]{len(prepared.skipped)} files skipped:[/] " + ", ".join(f"{f} ({r})" for f, r in prepared.skipped[:10]), highlight=False)

@@ -1,0 +1,61 @@
+"""`gan sample`: draw images from a trained generator."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+from gancli.devices import resolve_device
+from gancli.errors import UserError
+from gancli.reporting.grids import make_grid, save_png
+from gancli.sampling import generate_from_latents, interpolation_latents, latents, load_generator
+
+console = Console()
+
+
+def sample_command(
+    run: Optional[Path] = typer.Argument(None, help="Run folder or checkpoint file. Default: the latest run under runs/."),
+    n: int = typer.Option(25, "-n", "--num", help="Number of images (a near-square grid: 25 -> 5x5)."),
+    out: Path = typer.Option(Path("samples.png"), "--out", "-o", help="Grid PNG to write."),
+    out_dir: Optional[Path] = typer.Option(None, "--out-dir", help="Also write one PNG per image into this folder."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the latent vectors: the same seed gives the same images."),
+    interpolate: int = typer.Option(0, "--interpolate", help="Write latent walks instead: each row is K images between two random latents."),
+    rows: int = typer.Option(1, "--rows", help="Number of walks with --interpolate."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps. A GPU-trained checkpoint loads on the CPU too."),
+) -> None:
+    """Draw images from a trained generator into a grid PNG.
+
+    Examples:
+
+      gan sample runs/quick-20261127-101500 -n 25 --out grid.png
+
+      gan sample --seed 7 -n 64 --out-dir images/
+
+      gan sample runs/mine --interpolate 10 --rows 4 --out walk.png
+    """
+    if n <= 0:
+        raise UserError(f"-n must be a positive number of images, got {n}.")
+    if interpolate < 0 or interpolate == 1 or rows <= 0:
+        raise UserError("--interpolate needs at least 2 steps per walk and --rows at least 1.")
+    dev = resolve_device(device)
+    generator, cfg = load_generator(run, dev)
+    if interpolate:
+        z = interpolation_latents(rows, interpolate, generator.latent_dim, seed)
+        cols = interpolate
+    else:
+        z = latents(n, generator.latent_dim, seed)
+        cols = None
+    images = generate_from_latents(generator, z, dev)
+    try:
+        save_png(make_grid(images, cols=cols), out)
+        if out_dir is not None:
+            width = len(str(images.shape[0]))
+            for i in range(images.shape[0]):
+                save_png(make_grid(images[i : i + 1], padding=0), out_dir / f"{i:0{width}d}.png")
+    except OSError as exc:
+        raise UserError(f"Cannot write the images ({exc}). Check that the output folder exists and is writable.") from exc
+    what = f"{rows} interpolation walks of {interpolate}" if interpolate else f"{images.shape[0]} images"
+    console.print(f"Wrote {what} ({cfg.preset}, {cfg.model.resolution}px) to {out}" + (f" and {out_dir}/" if out_dir else ""), highlight=False)

@@ -1,0 +1,391 @@
+"""Typed run configuration: preset YAML -> --config file -> CLI flags, validated with clear messages.
+
+A config is plain data (dataclasses of ints, floats, strings and layer lists) so that it
+round-trips through YAML and through a weights-only checkpoint unchanged.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Union, get_args, get_origin, get_type_hints
+
+import yaml
+
+from gancli.errors import UserError
+
+# Operations a network's layer list may use, with the keys each accepts (besides `op`).
+LAYER_KEYS: dict[str, set[str]] = {
+    "project": {"out", "size", "bias"},  # Linear(latent -> out*size*size), reshaped to out x size x size
+    "linear": {"out", "bias"},  # flattens its input first
+    "conv": {"out", "kernel", "stride", "padding", "bias"},
+    "convT": {"out", "kernel", "stride", "padding", "output_padding", "bias"},
+    "upsample": {"scale"},  # nearest-neighbour, as PyTorch-GAN's nn.Upsample(scale_factor=2)
+    "batchnorm": {"eps", "momentum"},
+    "relu": set(),
+    "leaky_relu": {"slope"},
+    "tanh": set(),
+    "dropout": {"p"},
+    "dropout2d": {"p"},
+}
+
+
+@dataclass
+class LayerSpec:
+    """One layer of a network. Which keys matter depends on `op` (see LAYER_KEYS)."""
+
+    op: str
+    out: int = 0
+    kernel: int = 0
+    stride: int = 1
+    # "same" follows MATLAB/TensorFlow: output = ceil(input/stride) (conv) or input*stride
+    # (convT), the odd extra pixel of padding or cropping at the bottom/right. "valid" is none.
+    padding: Union[int, str] = "valid"
+    output_padding: int = 0
+    bias: bool = True
+    size: int = 0
+    scale: int = 2
+    eps: float = 1e-5
+    momentum: float = 0.1
+    slope: float = 0.2
+    p: float = 0.5
+
+
+@dataclass
+class ModelConfig:
+    """Both networks. The discriminator's last layer outputs a logit: the reference's final
+    sigmoid is applied inside the losses and scores, which is the same math, computed stably."""
+
+    resolution: int = 64
+    channels: int = 3
+    latent_dim: int = 100
+    # dcgan: conv weights N(0,0.02), batch-norm scale N(1,0.02) (pytorch/examples, PyTorch-GAN);
+    # normal: every weight N(0,0.02), biases 0 (CNTK); glorot: MATLAB's defaults (Glorot uniform, zero bias).
+    init: str = "dcgan"
+    generator: list[LayerSpec] = field(default_factory=list)
+    discriminator: list[LayerSpec] = field(default_factory=list)
+
+
+@dataclass
+class DataConfig:
+    """Where images come from and how they are made ready."""
+
+    # a dataset name (`gan download --list`, or the built-in `shapes`) or a folder of images
+    name: str = "shapes"
+    resize: str = "resize"  # resize (plain, aspect not kept: MATLAB's default) | center-crop
+    flip: bool = True  # random left-right flips (MATLAB's RandXReflection)
+    size: int = 0  # built-in dataset only: number of images to generate (0: its default)
+    root: str = ""  # data root; empty: $GAN_HOME, else ~/.cache/gancli
+
+
+@dataclass
+class TrainConfig:
+    """The optimisation: step kind, schedule, optimiser, logging and artifacts."""
+
+    # simultaneous: one pass, both nets updated from it (MATLAB); d_then_g (pytorch/examples,
+    # CNTK); g_then_d (PyTorch-GAN).
+    step: str = "simultaneous"
+    epochs: int = 0  # total epochs of the run (0: use iters)
+    iters: int = 0  # total iterations of the run (overrides epochs when > 0)
+    batch_size: int = 128  # the global batch: split across ranks under torch.distributed
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    label_flip_prob: float = 0.0  # probability that a real observation's label is flipped
+    d_loss_scale: float = 1.0  # 0.5 averages D's real and fake losses (PyTorch-GAN)
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
+    amp: bool = False  # bf16 autocast (CUDA)
+    compile: bool = False  # torch.compile G and D
+    channels_last: str = "auto"  # auto | on | off
+    sync_bn: bool = False  # SyncBatchNorm under torch.distributed
+    log_every: int = 10  # iterations between metrics lines (the only host syncs)
+    sample_every: int = 100  # iterations between sample grids (and at iteration 1)
+    checkpoint_every: int = 500  # iterations between checkpoints (and at the end)
+    score_every: int = 0  # iterations between FID/IS measurements (0: off)
+    score_n: int = 2000  # images generated for --score-every
+    fixed_latents: int = 25  # held-out latents drawn for the sample grids
+
+
+@dataclass
+class RunConfig:
+    """Everything a run needs; saved as config.yaml in the run folder."""
+
+    preset: str = "quick"
+    description: str = ""
+    source: str = ""
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+CHOICES: dict[str, tuple[str, ...]] = {
+    "model.init": ("dcgan", "normal", "glorot"),
+    "data.resize": ("resize", "center-crop"),
+    "train.step": ("simultaneous", "d_then_g", "g_then_d"),
+    "train.channels_last": ("auto", "on", "off"),
+}
+
+MAX_CONFIG_BYTES = 1 << 20
+
+
+# ---------------------------------------------------------------- YAML
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """safe_load without aliases: anchors can expand exponentially ("billion laughs")."""
+
+    def compose_node(self, parent, index):  # type: ignore[override]
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark
+            raise yaml.YAMLError(f"YAML aliases (*name) are not accepted (line {mark.line + 1})")
+        return super().compose_node(parent, index)
+
+
+def load_yaml_text(text: str, where: str) -> dict:
+    """Parse YAML safely (no Python tags, no aliases) into a mapping."""
+    try:
+        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - _StrictLoader is a SafeLoader
+    except yaml.YAMLError as exc:
+        raise UserError(f"{where} is not valid YAML for a gan config: {exc}. Fix the file and try again.") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise UserError(f"{where} must hold a mapping of config sections (model, data, train), not a {type(data).__name__}.")
+    return data
+
+
+def load_yaml_file(path: str | os.PathLike) -> dict:
+    """Read a config file, refusing huge or unreadable ones with a message naming the file."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise UserError(f"Config file {path} is {size} bytes; a gan config is at most {MAX_CONFIG_BYTES} bytes.")
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise UserError(f"Config file {path} does not exist. Check the path given to --config.") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"Config file {path} cannot be read ({exc}).") from exc
+    return load_yaml_text(text, str(path))
+
+
+# ---------------------------------------------------------------- dataclass <-> dict
+
+
+def to_dict(cfg: Any) -> Any:
+    """A config as plain dicts/lists (for YAML and checkpoints); a layer keeps only its op's keys."""
+    if isinstance(cfg, LayerSpec):
+        return {"op": cfg.op, **{k: getattr(cfg, k) for k in sorted(LAYER_KEYS[cfg.op])}}
+    if dataclasses.is_dataclass(cfg):
+        return {f.name: to_dict(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)}
+    if isinstance(cfg, list):
+        return [to_dict(v) for v in cfg]
+    return cfg
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", str(tp)).replace("typing.", "")
+
+
+def _convert(value: Any, tp: Any, key: str) -> Any:
+    origin = get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise UserError(f"Config key '{key}' must be a mapping, got {value!r}.")
+        return _build(tp, value, key)
+    if origin is list:
+        (item_tp,) = get_args(tp)
+        if not isinstance(value, list):
+            raise UserError(f"Config key '{key}' must be a list, got {value!r}.")
+        return [_convert(v, item_tp, f"{key}[{i}]") for i, v in enumerate(value)]
+    if origin is Union:
+        for option in get_args(tp):
+            try:
+                return _convert(value, option, key)
+            except UserError:
+                continue
+        names = " or ".join(_type_name(o) for o in get_args(tp))
+        raise UserError(f"Config key '{key}' must be {names}, got {value!r}.")
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "yes", "on", "1", "false", "no", "off", "0"):
+            return value.lower() in ("true", "yes", "on", "1")
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str):
+            try:
+                return int(value)
+            except ValueError:
+                pass
+    elif tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+    elif tp is str:
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            return str(value)
+    raise UserError(f"Config key '{key}' must be {_type_name(tp)}, got {value!r}.")
+
+
+def _build(cls: type, data: dict, prefix: str) -> Any:
+    hints = get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    if cls is LayerSpec:
+        op = data.get("op")
+        if op not in LAYER_KEYS:
+            raise UserError(f"Config key '{prefix}.op' is {op!r}; accepted values: {', '.join(LAYER_KEYS)}.")
+        names = ["op", *sorted(LAYER_KEYS[op])]
+        for key in data:
+            if key not in names:
+                raise UserError(
+                    f"Config key '{prefix}.{key}' does not apply to a '{op}' layer; "
+                    f"it accepts: {', '.join(names)}."
+                )
+    kwargs = {}
+    for key, value in data.items():
+        full = f"{prefix}.{key}" if prefix else str(key)
+        if key not in hints:
+            raise UserError(f"Unknown config key '{full}'. Accepted keys here: {', '.join(names)}.")
+        kwargs[key] = _convert(value, hints[key], full)
+    return cls(**kwargs)
+
+
+def from_dict(data: dict) -> RunConfig:
+    """Build and validate a RunConfig from plain data."""
+    cfg = _build(RunConfig, data, "")
+    validate(cfg)
+    return cfg
+
+
+def deep_merge(base: dict, override: dict) -> dict:
+    """Merge `override` into a copy of `base`; mappings merge, everything else (lists too) replaces."""
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def set_dotted(data: dict, dotted: str, value: Any) -> None:
+    """Set data['a']['b'] for 'a.b', creating mappings on the way."""
+    parts = dotted.split(".")
+    node = data
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    node[parts[-1]] = value
+
+
+# ---------------------------------------------------------------- validation
+
+
+def _check_layers(layers: list[LayerSpec], where: str) -> None:
+    if not layers:
+        raise UserError(f"Config key '{where}' is empty: a network needs at least one layer.")
+    for i, layer in enumerate(layers):
+        key = f"{where}[{i}]"
+        if "out" in LAYER_KEYS[layer.op] and layer.out <= 0:
+            raise UserError(f"Config key '{key}.out' must be a positive number of channels/features.")
+        if "kernel" in LAYER_KEYS[layer.op] and layer.kernel <= 0:
+            raise UserError(f"Config key '{key}.kernel' must be a positive kernel size.")
+        if layer.op in ("conv", "convT") and layer.stride <= 0:
+            raise UserError(f"Config key '{key}.stride' must be positive.")
+        if isinstance(layer.padding, str) and layer.padding not in ("same", "valid"):
+            raise UserError(f"Config key '{key}.padding' is '{layer.padding}'; accepted: same, valid, or a number.")
+        if layer.op == "project" and layer.size <= 0:
+            raise UserError(f"Config key '{key}.size' must be the positive side of the projected feature map.")
+        if layer.op in ("dropout", "dropout2d") and not 0.0 <= layer.p < 1.0:
+            raise UserError(f"Config key '{key}.p' must be in [0, 1).")
+
+
+def _positive(value: float, key: str, allow_zero: bool = False) -> None:
+    if value < 0 or (value == 0 and not allow_zero):
+        need = "zero or more" if allow_zero else "a positive number"
+        raise UserError(f"Config key '{key}' is {value}; it must be {need}.")
+
+
+def validate(cfg: RunConfig) -> None:
+    """Refuse values that cannot work, naming the key and what is accepted."""
+    for dotted, choices in CHOICES.items():
+        section, key = dotted.split(".")
+        value = getattr(getattr(cfg, section), key)
+        if value not in choices:
+            raise UserError(f"Config key '{dotted}' is '{value}'; accepted values: {', '.join(choices)}.")
+    m, t, d = cfg.model, cfg.train, cfg.data
+    if m.channels not in (1, 3):
+        raise UserError(f"Config key 'model.channels' is {m.channels}; accepted values: 1 (grayscale), 3 (RGB).")
+    _positive(m.resolution, "model.resolution")
+    _positive(m.latent_dim, "model.latent_dim")
+    _check_layers(m.generator, "model.generator")
+    _check_layers(m.discriminator, "model.discriminator")
+    _positive(t.batch_size, "train.batch_size")
+    if t.batch_size > 1 << 16:
+        raise UserError(f"Config key 'train.batch_size' is {t.batch_size}; at most 65536 is accepted.")
+    for key in ("epochs", "iters", "score_every"):
+        _positive(getattr(t, key), f"train.{key}", allow_zero=True)
+    for key in ("log_every", "sample_every", "checkpoint_every", "fixed_latents", "score_n"):
+        _positive(getattr(t, key), f"train.{key}")
+    for key in ("lr_g", "lr_d"):
+        _positive(getattr(t, key), f"train.{key}")
+    for key in ("beta1", "beta2", "label_flip_prob"):
+        value = getattr(t, key)
+        if not 0.0 <= value < 1.0:
+            raise UserError(f"Config key 'train.{key}' is {value}; it must be in [0, 1).")
+    _positive(t.d_loss_scale, "train.d_loss_scale")
+    _positive(d.size, "data.size", allow_zero=True)
+    if not (t.device in ("auto", "cpu", "cuda", "mps") or t.device.startswith("cuda:")):
+        raise UserError(f"Config key 'train.device' is '{t.device}'; accepted values: auto, cpu, cuda, cuda:N, mps.")
+
+
+# ---------------------------------------------------------------- presets
+
+
+def preset_names() -> list[str]:
+    """Names of the built-in presets."""
+    folder = resources.files("gancli") / "presets"
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def preset_dict(name: str) -> dict:
+    """The raw mapping of a built-in preset."""
+    if name not in preset_names():
+        raise UserError(f"Unknown preset '{name}'. Accepted values: {', '.join(preset_names())} (see `gan presets`).")
+    text = (resources.files("gancli") / "presets" / f"{name}.yaml").read_text(encoding="utf-8")
+    data = load_yaml_text(text, f"preset {name}")
+    data["preset"] = name
+    return data
+
+
+def load_preset(name: str) -> RunConfig:
+    """A built-in preset as a validated RunConfig."""
+    return from_dict(preset_dict(name))
+
+
+def resolve(preset: str | None, config_file: str | os.PathLike | None, overrides: dict[str, Any]) -> RunConfig:
+    """preset YAML -> --config file -> CLI overrides ('train.lr_g': 1e-4), validated."""
+    file_data = load_yaml_file(config_file) if config_file else {}
+    name = preset or file_data.get("preset") or "flowers64"
+    data = deep_merge(preset_dict(str(name)), file_data)
+    data["preset"] = str(name)
+    for dotted, value in overrides.items():
+        if value is not None:
+            set_dotted(data, dotted, value)
+    return from_dict(data)
+
+
+def dump_yaml(cfg: RunConfig) -> str:
+    """The config as YAML text (the effective config saved in each run)."""
+    return yaml.safe_dump(to_dict(cfg), sort_keys=False, default_flow_style=None, width=120)

@@ -1,0 +1,73 @@
+"""Training batches straight from the prepared uint8 tensor: no decoding, no worker processes.
+
+The permutation of each epoch is a pure function of (seed, epoch), so a run resumed in the
+middle of an epoch sees exactly the batches it would have seen, and every rank of a
+distributed run agrees on the permutation and takes its own slice of each global batch.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+class BatchSource:
+    """Yields float batches in [-1, 1] on `device`, flipped left-right at random when asked."""
+
+    def __init__(self, images: torch.Tensor, batch_size: int, device: torch.device, seed: int, flip: bool, rank: int = 0, world: int = 1, max_device_fraction: float = 0.5) -> None:
+        if images.shape[0] < batch_size:
+            raise ValueError(f"{images.shape[0]} images are fewer than one batch of {batch_size}")
+        self.count = images.shape[0]
+        self.global_batch = batch_size
+        self.local_batch = batch_size // world
+        self.rank, self.world = rank, world
+        self.steps_per_epoch = self.count // batch_size  # partial batches are dropped, as in the reference
+        self.device, self.seed, self.flip = device, seed, flip
+        self.images = self._place(images, device, max_device_fraction)
+        self.on_device = self.images.device == device
+        self._perm_epoch = -1
+        self._perm = torch.empty(0, dtype=torch.long)
+        self.flip_generator = torch.Generator(device=device).manual_seed(seed * 7919 + 17 + rank)
+
+    @staticmethod
+    def _place(images: torch.Tensor, device: torch.device, fraction: float) -> torch.Tensor:
+        """Keep the dataset on the device when it fits in a fraction of free memory, else pinned on the host."""
+        if device.type == "cpu":
+            return images.contiguous()
+        if device.type == "cuda":
+            free, _ = torch.cuda.mem_get_info(device)
+            if images.numel() < free * fraction:
+                return images.to(device)
+            return images.contiguous().pin_memory()
+        return images.to(device)
+
+    def permutation(self, epoch: int) -> torch.Tensor:
+        """The sample order of `epoch` (the same on every rank)."""
+        if epoch != self._perm_epoch:
+            g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+            self._perm = torch.randperm(self.count, generator=g)
+            if self.on_device:
+                self._perm = self._perm.to(self.device)
+            self._perm_epoch = epoch
+        return self._perm
+
+    def batch(self, iteration: int) -> torch.Tensor:
+        """The batch of 0-based `iteration` for this rank, float (B, C, H, W) in [-1, 1]."""
+        epoch, step = divmod(iteration, self.steps_per_epoch)
+        start = step * self.global_batch + self.rank * self.local_batch
+        index = self.permutation(epoch)[start : start + self.local_batch]
+        x = self.images.index_select(0, index)
+        if not self.on_device:
+            x = x.to(self.device, non_blocking=True)
+        x = x.float().mul_(1 / 127.5).sub_(1.0)
+        if self.flip:
+            mask = torch.rand(x.shape[0], device=self.device, generator=self.flip_generator) < 0.5
+            x = torch.where(mask[:, None, None, None], x.flip(-1), x)
+        return x
+
+    def state(self) -> dict:
+        """RNG state to checkpoint (the permutation needs none)."""
+        return {"flip": self.flip_generator.get_state()}
+
+    def load_state(self, state: dict) -> None:
+        """Restore what `state` returned."""
+        self.flip_generator.set_state(state["flip"])

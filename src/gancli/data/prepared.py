@@ -1,0 +1,185 @@
+"""The prepared dataset: every image decoded once into one uint8 tensor, cached on disk.
+
+A cache file is keyed by what changes its pixels: the source's file list with sizes and
+mtimes (or the array file's size and mtime), the resolution, channels and resize mode. It is
+reused until one of those changes, written atomically, and rebuilt (with a warning) when it
+is unreadable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from gancli.errors import UserError
+from gancli.data.folder import decode_image, scan_images
+from gancli.fsutil import atomic_write
+
+CACHE_FORMAT = 1
+
+Progress = Callable[[int, int], None]  # (done, total)
+
+
+@dataclass
+class PreparedImages:
+    """A dataset ready for training: uint8 (N, C, H, W) plus where it came from."""
+
+    images: torch.Tensor
+    source: str
+    cache_file: Path | None = None
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (file, reason)
+    from_cache: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+
+def cache_key(parts: dict) -> str:
+    """A short stable hash of everything that changes the prepared pixels."""
+    blob = json.dumps({"format": CACHE_FORMAT, **parts}, sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def _save(path: Path, prepared: PreparedImages, files: list[str], key: str) -> None:
+    payload = {
+        "format": CACHE_FORMAT,
+        "key": key,
+        "source": prepared.source,
+        "images": prepared.images,
+        "files": files,
+        "skipped": [list(s) for s in prepared.skipped],
+    }
+    with atomic_write(path) as handle:
+        torch.save(payload, handle)
+
+
+def _load(path: Path, key: str) -> dict | None:
+    """The cached payload, None when absent; raises ValueError when present but unusable."""
+    if not path.exists():
+        return None
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as exc:  # any unreadable cache is rebuilt; the reason goes in the warning
+        raise ValueError(f"unreadable ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(payload, dict) or payload.get("format") != CACHE_FORMAT or payload.get("key") != key:
+        raise ValueError("written by another version or for other contents")
+    images = payload.get("images")
+    if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8 or images.dim() != 4:
+        raise ValueError("its image tensor is malformed")
+    return payload
+
+
+def _decode_one(args: tuple[str, int, int, str]) -> np.ndarray | str:
+    path, resolution, channels, resize = args
+    try:
+        return decode_image(path, resolution, channels, resize)
+    except Exception as exc:  # a bad file is skipped and reported by name, never crashes the run
+        return f"{type(exc).__name__}: {exc}".strip()[:200]
+
+
+def decode_all(paths: list[Path], resolution: int, channels: int, resize: str, workers: int, progress: Progress | None) -> tuple[list[np.ndarray | str], int]:
+    """Decode files with `workers` processes (order kept); failures come back as reason strings."""
+    jobs = [(str(p), resolution, channels, resize) for p in paths]
+    results: list[np.ndarray | str] = []
+    if workers <= 1 or len(jobs) < 64:
+        for i, job in enumerate(jobs):
+            results.append(_decode_one(job))
+            if progress and (i % 32 == 0 or i == len(jobs) - 1):
+                progress(i + 1, len(jobs))
+        return results, 1
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        for i, result in enumerate(pool.map(_decode_one, jobs, chunksize=32)):
+            results.append(result)
+            if progress and (i % 32 == 0 or i == len(jobs) - 1):
+                progress(i + 1, len(jobs))
+    return results, workers
+
+
+def prepare_folder(folder: Path, resolution: int, channels: int, resize: str, cache_dir: Path, progress: Progress | None = None, workers: int | None = None) -> PreparedImages:
+    """Decode a folder once into a cached uint8 tensor; reuse the cache while the folder is unchanged."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise UserError(f"Image folder {folder} does not exist or is not a folder.")
+    entries = scan_images(folder)
+    if not entries:
+        raise UserError(f"No image files (jpg, jpeg, png, bmp, gif, webp, tif, tiff) were found under {folder}. Point --data at a folder that holds images (class subfolders are fine).")
+    key = cache_key({"source": str(folder.resolve()), "files": entries, "resolution": resolution, "channels": channels, "resize": resize})
+    path = cache_dir / f"{_slug(folder)}-{resolution}px-{channels}ch-{resize}-{key}.pt"
+    notes: list[str] = []
+    try:
+        payload = _load(path, key)
+    except ValueError as exc:
+        notes.append(f"The prepared cache {path} was {exc}; it is being rebuilt.")
+        payload = None
+    if payload is not None:
+        return PreparedImages(payload["images"], str(folder), path, [tuple(s) for s in payload["skipped"]], True, notes)
+
+    paths = [folder / rel for rel, _, _ in entries]
+    results, _ = decode_all(paths, resolution, channels, resize, workers or os.cpu_count() or 1, progress)
+    arrays = [r for r in results if isinstance(r, np.ndarray)]
+    skipped = [(rel, r) for (rel, _, _), r in zip(entries, results) if isinstance(r, str)]
+    kept = [rel for (rel, _, _), r in zip(entries, results) if isinstance(r, np.ndarray)]
+    if not arrays:
+        raise UserError(f"None of the {len(entries)} image files under {folder} could be read (first: {skipped[0][0]}: {skipped[0][1]}). Check that they are valid images.")
+    images = torch.from_numpy(np.stack(arrays))
+    prepared = PreparedImages(images, str(folder), path, skipped, False, notes)
+    _save(path, prepared, kept, key)
+    return prepared
+
+
+def prepare_array(array_file: Path, resolution: int, channels: int, resize: str, cache_dir: Path, name: str) -> PreparedImages:
+    """A downloaded dataset stored as images.npy (N, H, W, C uint8) -> prepared tensor, cached."""
+    st = array_file.stat()
+    key = cache_key({"source": str(array_file.resolve()), "size": st.st_size, "mtime": st.st_mtime_ns, "resolution": resolution, "channels": channels, "resize": resize})
+    path = cache_dir / f"{name}-{resolution}px-{channels}ch-{resize}-{key}.pt"
+    notes: list[str] = []
+    try:
+        payload = _load(path, key)
+    except ValueError as exc:
+        notes.append(f"The prepared cache {path} was {exc}; it is being rebuilt.")
+        payload = None
+    if payload is not None:
+        return PreparedImages(payload["images"], name, path, [], True, notes)
+    try:
+        array = np.load(array_file, allow_pickle=False, mmap_mode="r")
+    except (OSError, ValueError) as exc:
+        raise UserError(f"The dataset file {array_file} cannot be read ({exc}). Download it again with `gan download {name} --force`.") from exc
+    if array.dtype != np.uint8 or array.ndim != 4:
+        raise UserError(f"The dataset file {array_file} is not a uint8 (N, H, W, C) array. Download it again with `gan download {name} --force`.")
+    images = convert_array(torch.from_numpy(np.ascontiguousarray(array)).permute(0, 3, 1, 2), resolution, channels, resize)
+    prepared = PreparedImages(images, name, path, [], False, notes)
+    _save(path, prepared, [], key)
+    return prepared
+
+
+def convert_array(images: torch.Tensor, resolution: int, channels: int, resize: str, chunk: int = 2048) -> torch.Tensor:
+    """uint8 (N, C, H, W) at any size -> uint8 (N, channels, resolution, resolution)."""
+    out = []
+    for start in range(0, images.shape[0], chunk):
+        x = images[start : start + chunk].float()
+        if x.shape[1] != channels:
+            if channels == 1:
+                x = (x * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
+            else:
+                x = x.expand(-1, 3, -1, -1)
+        h, w = x.shape[-2:]
+        if resize == "center-crop" and h != w:
+            side = min(h, w)
+            top, left = (h - side) // 2, (w - side) // 2
+            x = x[..., top : top + side, left : left + side]
+        if x.shape[-2:] != (resolution, resolution):
+            x = F.interpolate(x, size=(resolution, resolution), mode="bilinear", align_corners=False, antialias=True)
+        out.append(x.round().clamp(0, 255).to(torch.uint8))
+    return torch.cat(out)
+
+
+def _slug(folder: Path) -> str:
+    name = "".join(c if c.isalnum() or c in "-_" else "_" for c in folder.resolve().name)
+    return name or "images"

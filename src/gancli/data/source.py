@@ -1,0 +1,46 @@
+"""Turning `--data NAME|PATH` into a prepared uint8 tensor."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gancli.data.builtin import SHAPES_DEFAULT_SIZE, SHAPES_NAME, shapes
+from gancli.data.prepared import PreparedImages, Progress, convert_array, prepare_array, prepare_folder
+from gancli.errors import UserError
+from gancli.paths import data_root
+
+
+def load_images(spec: str, resolution: int, channels: int, resize_mode: str = "resize", root: str | None = None, progress: Progress | None = None, size: int = 0) -> PreparedImages:
+    """The images of a dataset name (built-in or downloaded) or a folder, at resolution x resolution."""
+    if not spec:
+        raise UserError("No dataset given. Pass --data with a dataset name (see `gan download --list`, or the built-in `shapes`) or a folder of images.")
+    cache_dir = data_root(root) / "prepared"
+    if spec == SHAPES_NAME:
+        images = shapes(size or SHAPES_DEFAULT_SIZE, resolution, channels)
+        return PreparedImages(images, SHAPES_NAME)
+    path = Path(spec).expanduser()
+    if path.exists() or "/" in spec or spec.startswith("."):
+        if path.is_file():
+            raise UserError(f"--data {spec} is a file; give a folder of images or a dataset name.")
+        return prepare_folder(path, resolution, channels, resize_mode, cache_dir, progress)
+    return _load_registered(spec, resolution, channels, resize_mode, root, cache_dir, progress)
+
+
+def _load_registered(name: str, resolution: int, channels: int, resize_mode: str, root: str | None, cache_dir: Path, progress: Progress | None) -> PreparedImages:
+    try:
+        from gancli.data import registry
+    except ImportError:  # the registry module ships with `gan download`
+        registry = None
+    if registry is None or name not in registry.DATASETS:
+        known = ", ".join([SHAPES_NAME, *sorted(registry.DATASETS)]) if registry else SHAPES_NAME
+        raise UserError(f"--data {name} is neither a folder nor a known dataset. Known datasets: {known}; or give the path of a folder of images.")
+    folder = registry.find_downloaded(name, root)
+    if folder is None:
+        raise UserError(f"The dataset '{name}' is not downloaded yet under {data_root(root)}. Run `gan download {name}` first (or `gan download {name} --from-file PATH` with a copy fetched elsewhere).")
+    array_file = folder / "images.npy"
+    if array_file.exists():
+        return prepare_array(array_file, resolution, channels, resize_mode, cache_dir, name)
+    return prepare_folder(folder, resolution, channels, resize_mode, cache_dir, progress)
+
+
+__all__ = ["PreparedImages", "load_images", "convert_array"]

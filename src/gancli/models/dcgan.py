@@ -1,0 +1,135 @@
+"""Configurable DCGAN-class generator and discriminator covering every preset."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from gancli.config import LayerSpec, ModelConfig
+from gancli.errors import UserError
+from gancli.models.init import initialise
+from gancli.models.layers import FlattenLinear, Project, SameConv2d, SameConvTranspose2d
+
+
+def _layer(spec: LayerSpec, shape: tuple[int, ...]) -> nn.Module:
+    """One module for `spec`, given the input shape (C, H, W) or (F,)."""
+    channels = shape[0]
+    if spec.op == "project":
+        return Project(channels if len(shape) == 1 else math.prod(shape), spec.out, spec.size, spec.bias)
+    if spec.op == "linear":
+        return FlattenLinear(math.prod(shape), spec.out, bias=spec.bias)
+    if spec.op == "conv":
+        if spec.padding == "same":
+            return SameConv2d(channels, spec.out, spec.kernel, spec.stride, bias=spec.bias)
+        pad = 0 if spec.padding == "valid" else int(spec.padding)
+        return nn.Conv2d(channels, spec.out, spec.kernel, spec.stride, pad, bias=spec.bias)
+    if spec.op == "convT":
+        if spec.padding == "same":
+            return SameConvTranspose2d(channels, spec.out, spec.kernel, spec.stride, bias=spec.bias)
+        pad = 0 if spec.padding == "valid" else int(spec.padding)
+        return nn.ConvTranspose2d(channels, spec.out, spec.kernel, spec.stride, pad, spec.output_padding, bias=spec.bias)
+    if spec.op == "upsample":
+        return nn.Upsample(scale_factor=spec.scale, mode="nearest")
+    if spec.op == "batchnorm":
+        return nn.BatchNorm2d(channels, eps=spec.eps, momentum=spec.momentum)
+    if spec.op == "relu":
+        return nn.ReLU()
+    if spec.op == "leaky_relu":
+        return nn.LeakyReLU(spec.slope)
+    if spec.op == "tanh":
+        return nn.Tanh()
+    if spec.op == "dropout":
+        return nn.Dropout(spec.p)
+    if spec.op == "dropout2d":
+        return nn.Dropout2d(spec.p)
+    raise UserError(f"Unknown layer op '{spec.op}'.")
+
+
+def _stack(specs: list[LayerSpec], in_shape: tuple[int, ...], where: str) -> tuple[nn.Sequential, list[tuple[str, tuple[int, ...]]]]:
+    """Build the layers in order, tracking shapes with a dry run so each layer knows its input."""
+    layers = nn.Sequential()
+    shapes = []
+    x = torch.zeros(2, *in_shape)
+    for i, spec in enumerate(specs):
+        module = _layer(spec, tuple(x.shape[1:]))
+        layers.add_module(str(i), module)
+        module.eval()
+        try:
+            with torch.no_grad():
+                x = module(x)
+        except RuntimeError as exc:
+            raise UserError(f"{where}[{i}] ({spec.op}) cannot take an input of shape {tuple(x.shape[1:])}: {exc}") from exc
+        shapes.append((spec.op, tuple(x.shape[1:])))
+    return layers, shapes
+
+
+class Generator(nn.Module):
+    """Latent vectors (N, latent_dim) -> images (N, C, H, W) in [-1, 1]."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.latent_dim = cfg.latent_dim
+        first = cfg.generator[0].op
+        # a 'project'/'linear' first layer takes a flat vector; a transposed conv takes it as 1x1
+        self.latent_shape = (cfg.latent_dim,) if first in ("project", "linear") else (cfg.latent_dim, 1, 1)
+        self.layers, self.shapes = _stack(cfg.generator, self.latent_shape, "model.generator")
+        out = self.shapes[-1][1]
+        want = (cfg.channels, cfg.resolution, cfg.resolution)
+        if out != want:
+            raise UserError(f"The generator's layers make images of shape {out}, but the model is {want} (model.channels, model.resolution). Fix the layer list or the resolution.")
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.layers(z.view(z.shape[0], *self.latent_shape))
+
+
+class Discriminator(nn.Module):
+    """Images (N, C, H, W) -> one logit per image; sigmoid(logit) is the reference's probability."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.layers, self.shapes = _stack(cfg.discriminator, (cfg.channels, cfg.resolution, cfg.resolution), "model.discriminator")
+        if math.prod(self.shapes[-1][1]) != 1:
+            raise UserError(f"The discriminator must end in one output per image; its last layer gives {self.shapes[-1][1]}.")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x).reshape(-1)
+
+
+def build_generator(cfg: ModelConfig) -> Generator:
+    """The generator of `cfg`, initialised by its scheme (uses the global torch RNG)."""
+    net = Generator(cfg)
+    initialise(net, cfg.init)
+    return net
+
+
+def build_discriminator(cfg: ModelConfig) -> Discriminator:
+    """The discriminator of `cfg`, initialised by its scheme (uses the global torch RNG)."""
+    net = Discriminator(cfg)
+    initialise(net, cfg.init)
+    return net
+
+
+@dataclass
+class LayerRow:
+    """One row of a layer table."""
+
+    index: int
+    op: str
+    output_shape: tuple[int, ...]
+    params: int
+
+
+def layer_table(net: Generator | Discriminator) -> list[LayerRow]:
+    """Each layer's op, output shape (C, H, W) and parameter count."""
+    rows = []
+    for i, ((op, shape), module) in enumerate(zip(net.shapes, net.layers)):
+        rows.append(LayerRow(i, op, shape, sum(p.numel() for p in module.parameters())))
+    return rows
+
+
+def count_params(net: nn.Module) -> int:
+    """Learnable parameters (batch-norm running statistics are not counted, as in MATLAB)."""
+    return sum(p.numel() for p in net.parameters())

@@ -1,0 +1,58 @@
+"""Observer writing the run folder's pictures: sample grids, progress.gif, curves.png.
+
+PNG encoding runs on one background thread so the training loop only pays for moving the
+grid to the host; the GIF and curves are redrawn at checkpoints and at the end.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+
+import torch
+
+from gancli.reporting.curves import write_curves
+from gancli.reporting.gif import write_progress_gif
+from gancli.reporting.grids import make_grid, save_png
+
+
+class ArtifactWriter:
+    """Writes samples/iter_XXXXXXX.png, progress.gif and curves.png under a run folder."""
+
+    def __init__(self, run_dir: Path, metrics_log) -> None:
+        self.run_dir = run_dir
+        self.samples_dir = run_dir / "samples"
+        self.samples_dir.mkdir(parents=True, exist_ok=True)
+        self.metrics_log = metrics_log
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gan-artifacts")
+        self.pending: list[Future] = []
+        self.last_sample: Path | None = None
+
+    def _submit(self, fn, *args) -> None:
+        for future in [f for f in self.pending if f.done()]:
+            future.result()  # surface a failed write (a full disk, say) at the next event
+        self.pending = [f for f in self.pending if not f.done()]
+        self.pending.append(self.pool.submit(fn, *args))
+
+    def on_samples(self, iteration: int, images: torch.Tensor) -> None:
+        path = self.samples_dir / f"iter_{iteration:07d}.png"
+        self.last_sample = path
+        self._submit(lambda: save_png(make_grid(images, cols=5 if images.shape[0] == 25 else None), path))
+
+    def _redraw(self) -> None:
+        sample_paths = sorted(self.samples_dir.glob("iter_*.png"))
+        write_progress_gif(sample_paths, self.run_dir / "progress.gif")
+        write_curves(list(self.metrics_log.records), self.run_dir / "curves.png")
+
+    def on_checkpoint(self, iteration: int, path: Path) -> None:
+        self._submit(self._redraw)
+
+    def on_end(self, outcome) -> None:
+        self._submit(self._redraw)
+        self.flush()
+
+    def flush(self) -> None:
+        """Wait for every pending write; re-raise the first failure (a full disk, say)."""
+        pending, self.pending = self.pending, []
+        for future in pending:
+            future.result()

@@ -1,0 +1,63 @@
+"""metrics.jsonl: one JSON object per logged iteration, appended and flushed as it comes."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from gancli.fsutil import atomic_write_text
+
+
+def read_metrics(path: Path) -> list[dict[str, Any]]:
+    """The records of a metrics file; a damaged line (a crash mid-write) is skipped."""
+    records = []
+    if not path.exists():
+        return records
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        for line in handle:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(record, dict) and isinstance(record.get("iteration"), int):
+                records.append(record)
+    return records
+
+
+def truncate_after(path: Path, iteration: int) -> None:
+    """Drop records after `iteration` (a resumed run re-logs them), atomically."""
+    if not path.exists():
+        return
+    kept = [r for r in read_metrics(path) if r["iteration"] <= iteration]
+    atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in kept))
+
+
+class MetricsLog:
+    """Observer appending each metrics record to RUN_DIR/metrics.jsonl."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.records: list[dict[str, Any]] = read_metrics(path)
+        self.handle = None
+
+    def on_metrics(self, record: dict[str, Any]) -> None:
+        if self.handle is None:
+            self.handle = open(self.path, "a", encoding="utf-8")
+        self.handle.write(json.dumps(record) + "\n")
+        self.handle.flush()
+        self.records.append(record)
+
+    def on_checkpoint(self, iteration: int, path: Path) -> None:
+        # make the log at least as durable as the checkpoint that resumes from it
+        if self.handle is not None:
+            os.fsync(self.handle.fileno())
+
+    def on_end(self, outcome) -> None:
+        if self.handle is not None:
+            self.handle.close()
+            self.handle = None

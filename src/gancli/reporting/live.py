@@ -1,0 +1,84 @@
+"""The live rich display of `gan train`: progress, speed, losses and the reference's scores.
+
+It redraws only on metrics events (every `log_every` iterations), so it adds no host sync
+and no work to the training step. Without a terminal it prints a plain line every few seconds.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+
+class LiveDisplay:
+    """Observer rendering training progress to a rich console."""
+
+    def __init__(self, console: Console, total: int, steps_per_epoch: int, start_iteration: int = 0, title: str = "training") -> None:
+        self.console = console
+        self.total, self.steps_per_epoch = total, max(steps_per_epoch, 1)
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("it"),
+            TextColumn("{task.fields[speed]}"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=console,
+        )
+        self.task = self.progress.add_task(title, total=total, completed=start_iteration, speed="")
+        self.record: dict[str, Any] | None = None
+        self.samples = ""
+        self.live: Live | None = None
+        self.last_plain = 0.0
+
+    def _stats(self) -> Table:
+        table = Table(box=None, show_header=True, header_style="dim", pad_edge=False)
+        for name in ("epoch", "loss D", "loss G", "score D", "score G", "last grid"):
+            table.add_column(name, justify="right")
+        r = self.record or {}
+
+        def fmt(key: str) -> str:
+            return f"{r[key]:.4f}" if isinstance(r.get(key), float) else "-"
+
+        epochs = -(-self.total // self.steps_per_epoch)
+        table.add_row(f"{r.get('epoch', '-')}/{epochs}", fmt("loss_d"), fmt("loss_g"), fmt("score_d"), fmt("score_g"), self.samples)
+        return table
+
+    def _render(self) -> Group:
+        return Group(self.progress, self._stats())
+
+    def on_start(self, trainer) -> None:
+        if self.console.is_terminal:
+            self.live = Live(self._render(), console=self.console, refresh_per_second=4, transient=False)
+            self.live.start()
+
+    def on_metrics(self, record: dict[str, Any]) -> None:
+        self.record = record
+        self.progress.update(self.task, completed=record["iteration"], speed=f"{record['images_per_s']:.1f} img/s", description=f"epoch {record['epoch']}")
+        if self.live is not None:
+            self.live.update(self._render())
+        elif time.monotonic() - self.last_plain > 5 or record["iteration"] >= self.total:
+            self.last_plain = time.monotonic()
+            self.console.print(
+                f"iter {record['iteration']}/{self.total} epoch {record['epoch']} "
+                f"loss_d {record['loss_d']:.4f} loss_g {record['loss_g']:.4f} "
+                f"score_d {record['score_d']:.4f} score_g {record['score_g']:.4f} "
+                f"{record['images_per_s']:.1f} img/s",
+                highlight=False,
+            )
+
+    def on_samples(self, iteration: int, images) -> None:
+        self.samples = f"iter {iteration}"
+
+    def on_end(self, outcome) -> None:
+        if self.live is not None:
+            self.live.update(self._render())
+            self.live.stop()
+            self.live = None

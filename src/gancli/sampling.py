@@ -1,0 +1,61 @@
+"""Drawing images from a trained generator (for `gan sample` and `gan score`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from gancli.config import RunConfig, from_dict
+from gancli.errors import UserError
+from gancli.models.dcgan import Generator, build_generator
+from gancli.reporting.grids import to_uint8
+from gancli.training.checkpoint import find_checkpoint, load_checkpoint
+
+
+def latest_run(runs_dir: Path = Path("runs")) -> Path:
+    """The most recently modified run folder holding a checkpoint."""
+    candidates = [p for p in runs_dir.glob("*/checkpoints") if p.is_dir()] if runs_dir.is_dir() else []
+    if not candidates:
+        raise UserError(f"No trained run found under {runs_dir}/. Train one with `gan train`, or give a run folder or checkpoint path.")
+    return max(candidates, key=lambda p: p.stat().st_mtime).parent
+
+
+def load_generator(path: str | Path | None, device: torch.device | str = "cpu") -> tuple[Generator, RunConfig]:
+    """The generator of a run folder or checkpoint file, in eval mode on `device`."""
+    ckpt = find_checkpoint(Path(path) if path else latest_run())
+    payload = load_checkpoint(ckpt, map_location="cpu")
+    try:
+        cfg = from_dict(payload["config"])
+    except UserError as exc:
+        raise UserError(f"Checkpoint {ckpt} carries a config this gancli cannot use: {exc}") from exc
+    generator = build_generator(cfg.model)
+    try:
+        generator.load_state_dict(payload["generator"])
+    except RuntimeError as exc:
+        raise UserError(f"Checkpoint {ckpt} has generator weights that do not fit its own config ({str(exc)[:200]}).") from exc
+    return generator.to(device).eval(), cfg
+
+
+def latents(n: int, dim: int, seed: int) -> torch.Tensor:
+    """n standard-normal latents from `seed` (drawn on the CPU, so any device gives the same images)."""
+    return torch.randn(n, dim, generator=torch.Generator().manual_seed(seed))
+
+
+@torch.no_grad()
+def generate_from_latents(generator: Generator, z: torch.Tensor, device: torch.device | str = "cpu", batch_size: int = 256) -> torch.Tensor:
+    """uint8 (N, C, H, W) images of the given latents."""
+    out = [to_uint8(generator(z[i : i + batch_size].to(device))) for i in range(0, z.shape[0], batch_size)]
+    return torch.cat(out) if out else torch.empty(0, dtype=torch.uint8)
+
+
+def generate_images(generator: Generator, n: int, seed: int = 0, device: torch.device | str = "cpu", batch_size: int = 256) -> torch.Tensor:
+    """n images as uint8 (n, C, H, W) from seeded latents."""
+    return generate_from_latents(generator, latents(n, generator.latent_dim, seed), device, batch_size)
+
+
+def interpolation_latents(rows: int, steps: int, dim: int, seed: int) -> torch.Tensor:
+    """rows x steps latents, each row a straight walk between two random latents (the DCGAN paper's)."""
+    ends = latents(rows * 2, dim, seed).view(rows, 2, dim)
+    t = torch.linspace(0, 1, steps).view(1, steps, 1)
+    return (ends[:, :1] * (1 - t) + ends[:, 1:] * t).reshape(rows * steps, dim)

@@ -1,0 +1,1 @@
+"""Training: losses, one optimisation step per preset kind, the loop, checkpoints, signals."""

@@ -1,0 +1,90 @@
+"""Checkpoints: written atomically, read as untrusted files (weights only, validated).
+
+A run keeps `checkpoints/last.pt` and the one before it, `checkpoints/previous.pt`, so a
+checkpoint damaged on disk always leaves a good one to fall back to.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gancli.errors import UserError
+
+FORMAT = "gancli-checkpoint"
+VERSION = 1
+LAST = "last.pt"
+PREVIOUS = "previous.pt"
+REQUIRED = ("config", "iteration", "generator", "discriminator", "opt_g", "opt_d", "rng")
+
+
+def checkpoint_dir(run_dir: Path) -> Path:
+    """Where a run keeps its checkpoints."""
+    return Path(run_dir) / "checkpoints"
+
+
+def save_checkpoint(run_dir: Path, payload: dict[str, Any]) -> Path:
+    """Write last.pt atomically, keeping the former last.pt as previous.pt."""
+    folder = checkpoint_dir(run_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".last.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save({"format": FORMAT, "version": VERSION, **payload}, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        last = folder / LAST
+        if last.exists():
+            os.replace(last, folder / PREVIOUS)
+        os.replace(tmp, last)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return folder / LAST
+
+
+def find_checkpoint(path: Path) -> Path:
+    """A checkpoint file from a run folder or a file path (last.pt, else previous.pt)."""
+    path = Path(path)
+    if path.is_file():
+        return path
+    if path.is_dir():
+        for candidate in (checkpoint_dir(path) / LAST, checkpoint_dir(path) / PREVIOUS, path / LAST):
+            if candidate.is_file():
+                return candidate
+        raise UserError(f"{path} holds no checkpoint (looked for checkpoints/{LAST} and checkpoints/{PREVIOUS}). Give a run folder written by `gan train`, or a .pt checkpoint file.")
+    raise UserError(f"{path} does not exist. Give a run folder written by `gan train` or a checkpoint file.")
+
+
+def _fallback_hint(path: Path) -> str:
+    previous = path.parent / PREVIOUS
+    if path.name == LAST and previous.is_file():
+        return f" The previous checkpoint {previous} may still be good: pass it instead."
+    return ""
+
+
+def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load and validate a checkpoint with weights-only unpickling (no code can run)."""
+    path = Path(path)
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if "Unsupported global" not in str(exc) and "GLOBAL" not in str(exc):
+            raise UserError(f"Checkpoint {path} cannot be read; it is truncated or corrupt ({str(exc).splitlines()[0][:160]}).{_fallback_hint(path)}") from exc
+        raise UserError(f"Checkpoint {path} was refused: it holds Python objects that weights-only loading does not allow (such a file could run code when loaded). Only load checkpoints written by `gan train`.{_fallback_hint(path)}") from exc
+    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+        raise UserError(f"Checkpoint {path} cannot be read; it is truncated or corrupt ({type(exc).__name__}: {str(exc)[:160]}).{_fallback_hint(path)}") from exc
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise UserError(f"{path} is not a gan checkpoint (no '{FORMAT}' marker). Give a checkpoint written by `gan train`.")
+    missing = [k for k in REQUIRED if k not in payload]
+    if missing:
+        raise UserError(f"Checkpoint {path} lacks {', '.join(missing)}; it is incomplete.{_fallback_hint(path)}")
+    if payload.get("version", 0) > VERSION:
+        raise UserError(f"Checkpoint {path} was written by a newer gancli (format {payload['version']}); upgrade gancli to read it.")
+    return payload

@@ -1,0 +1,99 @@
+"""One optimisation step of each kind, reading top to bottom like the algorithm."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from torch import nn
+
+from gancli.training.losses import StepLosses, discriminator_loss, generator_loss, scores
+
+
+@dataclass
+class StepInputs:
+    """What one step consumes: a real batch in [-1, 1], latents, and the real-label flips."""
+
+    real: torch.Tensor
+    latents: torch.Tensor
+    flip: torch.Tensor | None
+
+
+@dataclass
+class Nets:
+    """The two networks and their optimisers."""
+
+    generator: nn.Module
+    discriminator: nn.Module
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+
+
+def simultaneous_step(nets: Nets, batch: StepInputs, d_loss_scale: float = 1.0) -> StepLosses:
+    """MATLAB's step: one forward pass (D on real, G, D on generated, all in training mode);
+    both gradients from that pass, then both networks updated."""
+    G, D = nets.generator, nets.discriminator
+    logit_real = D(batch.real)
+    fake = G(batch.latents)
+    logit_fake = D(fake)
+    loss_d = discriminator_loss(logit_real, logit_fake, batch.flip, d_loss_scale)
+    loss_g = generator_loss(logit_fake)
+    # dlossD/dθD and dlossG/dθG only: `inputs=` makes autograd skip G's branch for the first
+    # and D's weight gradients for the second. The graph is kept alive once, for the second.
+    nets.opt_d.zero_grad(set_to_none=True)
+    nets.opt_g.zero_grad(set_to_none=True)
+    loss_d.backward(inputs=list(D.parameters()), retain_graph=True)
+    loss_g.backward(inputs=list(G.parameters()))
+    nets.opt_d.step()
+    nets.opt_g.step()
+    score_d, score_g = scores(logit_real, logit_fake)
+    return StepLosses(loss_d.detach(), loss_g.detach(), score_d, score_g)
+
+
+def d_then_g_step(nets: Nets, batch: StepInputs, d_loss_scale: float = 1.0) -> StepLosses:
+    """pytorch/examples' step (and CNTK's): update D on real and detached fake batches (each
+    through D separately), then G through the updated D."""
+    G, D = nets.generator, nets.discriminator
+    fake = G(batch.latents)
+    logit_real = D(batch.real)
+    logit_fake_d = D(fake.detach())
+    loss_d = discriminator_loss(logit_real, logit_fake_d, batch.flip, d_loss_scale)
+    nets.opt_d.zero_grad(set_to_none=True)
+    loss_d.backward()
+    nets.opt_d.step()
+
+    logit_fake = D(fake)
+    loss_g = generator_loss(logit_fake)
+    nets.opt_g.zero_grad(set_to_none=True)
+    loss_g.backward()
+    nets.opt_g.step()
+    score_d, score_g = scores(logit_real, logit_fake_d)
+    return StepLosses(loss_d.detach(), loss_g.detach(), score_d, score_g)
+
+
+def g_then_d_step(nets: Nets, batch: StepInputs, d_loss_scale: float = 0.5) -> StepLosses:
+    """PyTorch-GAN's step: update G first (D judging fresh fakes), then D on the real batch and
+    the same fakes detached; d_loss = (real + fake) / 2 with d_loss_scale 0.5."""
+    G, D = nets.generator, nets.discriminator
+    fake = G(batch.latents)
+    loss_g = generator_loss(D(fake))
+    nets.opt_g.zero_grad(set_to_none=True)
+    loss_g.backward()
+    nets.opt_g.step()
+
+    logit_real = D(batch.real)
+    logit_fake = D(fake.detach())
+    loss_d = discriminator_loss(logit_real, logit_fake, batch.flip, d_loss_scale)
+    nets.opt_d.zero_grad(set_to_none=True)
+    loss_d.backward()
+    nets.opt_d.step()
+    score_d, score_g = scores(logit_real, logit_fake)
+    return StepLosses(loss_d.detach(), loss_g.detach(), score_d, score_g)
+
+
+STEPS: dict[str, Callable[[Nets, StepInputs, float], StepLosses]] = {
+    "simultaneous": simultaneous_step,
+    "d_then_g": d_then_g_step,
+    "g_then_d": g_then_d_step,
+}

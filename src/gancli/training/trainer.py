@@ -1,0 +1,256 @@
+"""The training loop: one function of a config, reporting events to observers.
+
+The loop knows nothing of rich or of files other than checkpoints. Losses and scores stay
+on the device and are read every `log_every` steps, the only host syncs of the loop.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Protocol
+
+import torch
+from torch import nn
+
+from gancli.config import RunConfig, to_dict
+from gancli.data.batches import BatchSource
+from gancli.devices import use_channels_last
+from gancli.distributed import DistContext
+from gancli.models.dcgan import build_discriminator, build_generator
+from gancli.training.checkpoint import save_checkpoint
+from gancli.training.signals import StopRequest
+from gancli.training.step import STEPS, Nets, StepInputs
+
+METRIC_KEYS = ("loss_d", "loss_g", "score_d", "score_g")
+
+
+class Observer(Protocol):
+    """Reacts to training events; every method is optional."""
+
+    def on_start(self, trainer: "Trainer") -> None: ...
+    def on_metrics(self, record: dict[str, Any]) -> None: ...
+    def on_samples(self, iteration: int, images: torch.Tensor) -> None: ...
+    def on_checkpoint(self, iteration: int, path: Path) -> None: ...
+    def on_end(self, outcome: "Outcome") -> None: ...
+
+
+@dataclass
+class Outcome:
+    """How training ended: 'finished', 'stopped' (a signal) or 'diverged' (NaN/inf)."""
+
+    status: str
+    iteration: int
+    message: str = ""
+    checkpoint: Path | None = None
+
+
+@dataclass
+class Counters:
+    """Progress of the run: completed iterations, and time spent over all its sessions."""
+
+    iteration: int = 0
+    elapsed_s: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+
+def total_iterations(cfg: RunConfig, steps_per_epoch: int) -> int:
+    """The run's total: train.iters when set, else epochs x steps per epoch."""
+    return cfg.train.iters if cfg.train.iters > 0 else cfg.train.epochs * steps_per_epoch
+
+
+def _emit(observers: list, name: str, *args) -> None:
+    for obs in observers:
+        method = getattr(obs, name, None)
+        if method is not None:
+            method(*args)
+
+
+class Trainer:
+    """Builds the networks, optimisers and batch source of a config, then runs the loop."""
+
+    def __init__(self, cfg: RunConfig, images: torch.Tensor, device: torch.device, run_dir: Path | None, observers: list | None = None, dist: DistContext | None = None, scorer: Callable[[nn.Module, int], dict] | None = None) -> None:
+        self.cfg, self.device, self.run_dir = cfg, device, run_dir
+        self.observers = observers or []
+        self.dist = dist or DistContext()
+        self.scorer = scorer
+        t, m = cfg.train, cfg.model
+        # weights come from the seed alone, so every rank (and a resumed run) builds the same nets
+        torch.manual_seed(t.seed)
+        self.generator = build_generator(m).to(device)
+        self.discriminator = build_discriminator(m).to(device)
+        self.channels_last = use_channels_last(t.channels_last, device)
+        if self.channels_last:
+            self.generator.to(memory_format=torch.channels_last)
+            self.discriminator.to(memory_format=torch.channels_last)
+        fused = {"fused": True} if device.type == "cuda" else {"foreach": True}
+        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=t.lr_g, betas=(t.beta1, t.beta2), **fused)
+        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=t.lr_d, betas=(t.beta1, t.beta2), **fused)
+        g_run, d_run = self.dist.wrap(self.generator, self.discriminator, t.sync_bn)
+        if t.compile:
+            g_run, d_run = _compile(g_run, d_run, t.step)
+        self.nets = Nets(g_run, d_run, self.opt_g, self.opt_d)
+        self.step_fn = STEPS[t.step]
+
+        self.batches = BatchSource(images, t.batch_size, device, t.seed, cfg.data.flip, self.dist.rank, self.dist.world)
+        self.total = total_iterations(cfg, self.batches.steps_per_epoch)
+        self.noise = torch.Generator(device=device).manual_seed(t.seed * 104_729 + 1 + self.dist.rank)
+        fixed = torch.Generator().manual_seed(t.seed * 15_485_863 + 2)
+        self.fixed_latents = torch.randn(t.fixed_latents, m.latent_dim, generator=fixed).to(device)
+        torch.manual_seed(t.seed * 32_452_843 + 3 + self.dist.rank)  # dropout and other global draws, per rank
+        self.counters = Counters()
+        self.autocast = torch.autocast(device.type, dtype=torch.bfloat16) if t.amp else nullcontext()
+
+    # ------------------------------------------------------------ state
+
+    def state(self) -> dict[str, Any]:
+        """Everything needed to continue exactly: nets, optimisers, RNGs, counters, config."""
+        rng = {"torch": torch.get_rng_state(), "noise": self.noise.get_state(), **self.batches.state()}
+        if self.device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        return {
+            "config": to_dict(self.cfg),
+            "iteration": self.counters.iteration,
+            "epoch": self.counters.iteration // self.batches.steps_per_epoch,
+            "elapsed_s": self.counters.elapsed_s,
+            "world_size": self.dist.world,
+            "generator": self.generator.state_dict(),
+            "discriminator": self.discriminator.state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "fixed_latents": self.fixed_latents.cpu(),
+            "rng": rng,
+        }
+
+    def load_state(self, payload: dict[str, Any]) -> None:
+        """Continue from a checkpoint payload (any device, any world size)."""
+        self.generator.load_state_dict(payload["generator"])
+        self.discriminator.load_state_dict(payload["discriminator"])
+        self.opt_g.load_state_dict(payload["opt_g"])
+        self.opt_d.load_state_dict(payload["opt_d"])
+        self.counters.iteration = int(payload["iteration"])
+        self.counters.elapsed_s = float(payload.get("elapsed_s", 0.0))
+        if "fixed_latents" in payload:
+            self.fixed_latents = payload["fixed_latents"].to(self.device)
+        rng = payload["rng"]
+        # RNG streams are per rank; they carry over exactly only when the world size is unchanged
+        if int(payload.get("world_size", 1)) == self.dist.world:
+            torch.set_rng_state(rng["torch"].cpu())
+            self.noise.set_state(rng["noise"].cpu() if self.device.type == "cpu" else rng["noise"])
+            self.batches.load_state({"flip": rng["flip"]})
+            if "cuda" in rng and self.device.type == "cuda":
+                torch.cuda.set_rng_state(rng["cuda"].cpu(), self.device)
+
+    # ------------------------------------------------------------ loop
+
+    def sample_fixed(self) -> torch.Tensor:
+        """The generator's images for the fixed latents, eval mode, uint8 on the host."""
+        was_training = self.generator.training
+        self.generator.eval()
+        with torch.no_grad(), self.autocast:
+            images = self.generator(self.fixed_latents).float()
+        self.generator.train(was_training)
+        return images.add(1).mul(127.5).round().clamp(0, 255).to(torch.uint8).cpu()
+
+    def _inputs(self, iteration: int) -> StepInputs:
+        real = self.batches.batch(iteration)
+        if self.channels_last:
+            real = real.contiguous(memory_format=torch.channels_last)
+        n = real.shape[0]
+        latents = torch.randn(n, self.cfg.model.latent_dim, device=self.device, generator=self.noise)
+        flip = None
+        if self.cfg.train.label_flip_prob > 0:
+            flip = torch.rand(n, device=self.device, generator=self.noise) < self.cfg.train.label_flip_prob
+        return StepInputs(real, latents, flip)
+
+    def checkpoint(self) -> Path | None:
+        """Write a checkpoint (rank 0 only; every rank calls it)."""
+        if self.run_dir is None or not self.dist.is_main:
+            return None
+        path = save_checkpoint(self.run_dir, self.state())
+        _emit(self.observers, "on_checkpoint", self.counters.iteration, path)
+        return path
+
+    def fit(self, stop: StopRequest | None = None) -> Outcome:
+        """Train up to the run's total iterations, or until stopped or diverged."""
+        stop = stop or StopRequest()
+        t = self.cfg.train
+        self.generator.train()
+        self.discriminator.train()
+        _emit(self.observers, "on_start", self)
+        acc = torch.zeros(len(METRIC_KEYS), device=self.device)
+        acc_steps = 0
+        window_start, window_images = time.perf_counter(), 0
+        session_start = time.perf_counter() - self.counters.elapsed_s
+        last_ckpt_path: Path | None = None
+        extra: dict[str, Any] = {}
+        while self.counters.iteration < self.total:
+            with self.autocast:
+                losses = self.step_fn(self.nets, self._inputs(self.counters.iteration), t.d_loss_scale)
+            acc += torch.stack([v.float() for v in losses])
+            acc_steps += 1
+            window_images += t.batch_size
+            self.counters.iteration += 1
+            it = self.counters.iteration
+            last = it == self.total
+            if self.dist.active:  # a collective, so only at log points
+                stopping = self.dist.any_flag(stop.requested) if (it % t.log_every == 0 or last) else False
+            else:
+                stopping = stop.requested
+            checkpoint_due = it % t.checkpoint_every == 0 or last or stopping
+
+            if self.scorer is not None and t.score_every and (it % t.score_every == 0 or last) and self.dist.is_main:
+                extra = self.scorer(self.generator, it)
+            if it % t.log_every == 0 or last or stopping:
+                values = self.dist.mean(acc / acc_steps).tolist()  # the host sync of the loop
+                now = time.perf_counter()
+                self.counters.elapsed_s = now - session_start
+                record = {
+                    "iteration": it,
+                    "epoch": (it - 1) // self.batches.steps_per_epoch + 1,
+                    **{k: v for k, v in zip(METRIC_KEYS, values)},
+                    "images_per_s": window_images / max(now - window_start, 1e-9),
+                    "elapsed_s": self.counters.elapsed_s,
+                    **extra,
+                }
+                extra = {}
+                acc.zero_()
+                acc_steps, window_start, window_images = 0, now, 0
+                finite = all(math.isfinite(v) for v in values)
+                if finite and self.dist.is_main:
+                    _emit(self.observers, "on_metrics", record)
+            elif checkpoint_due:
+                # never checkpoint a NaN: check the steps since the last metrics line first
+                values = self.dist.mean(acc / max(acc_steps, 1)).tolist()
+                finite = all(math.isfinite(v) for v in values)
+            else:
+                finite = True
+            if not finite:
+                bad = ", ".join(f"{k}={v}" for k, v in zip(METRIC_KEYS, values) if not math.isfinite(v))
+                outcome = Outcome("diverged", it, f"Training diverged at or before iteration {it} ({bad}). The last good checkpoint is kept; try a lower learning rate (--lr) or another seed.", last_ckpt_path)
+                _emit(self.observers, "on_end", outcome)
+                return outcome
+            if (it == 1 or it % t.sample_every == 0 or last) and self.dist.is_main:
+                _emit(self.observers, "on_samples", it, self.sample_fixed())
+            if checkpoint_due:
+                last_ckpt_path = self.checkpoint() or last_ckpt_path
+            if stopping:
+                outcome = Outcome("stopped", it, f"Stopped by {stop.signal_name or 'a signal on another rank'} at iteration {it} of {self.total}.", last_ckpt_path)
+                _emit(self.observers, "on_end", outcome)
+                return outcome
+        outcome = Outcome("finished", self.counters.iteration, f"Finished {self.counters.iteration} iterations.", last_ckpt_path)
+        _emit(self.observers, "on_end", outcome)
+        return outcome
+
+
+def _compile(g: nn.Module, d: nn.Module, step: str) -> tuple[nn.Module, nn.Module]:
+    """torch.compile both nets; the simultaneous step keeps its graph for a second backward."""
+    if step == "simultaneous":
+        import torch._functorch.config as functorch_config
+
+        # retain_graph=True conflicts with donated buffers ("compiled with non-empty donated buffers")
+        functorch_config.donated_buffer = False
+    return torch.compile(g), torch.compile(d)

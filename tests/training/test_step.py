@@ -1,0 +1,75 @@
+"""Each step kind updates what it should, and the simultaneous step uses one pass for both gradients."""
+
+import copy
+
+import pytest
+import torch
+
+from gancli import config
+from gancli.data.builtin import shapes
+from gancli.models.dcgan import build_discriminator, build_generator
+from gancli.training.losses import discriminator_loss, generator_loss
+from gancli.training.step import STEPS, Nets, StepInputs
+from gancli.training.trainer import Trainer
+
+from conftest import tiny_config_dict
+
+
+def make_nets(dropout=False):
+    cfg = config.from_dict(tiny_config_dict())
+    cfg.model = config.from_dict({**tiny_config_dict(), "model": __import__("conftest").tiny_model(dropout=dropout)}).model
+    torch.manual_seed(0)
+    g, d = build_generator(cfg.model), build_discriminator(cfg.model)
+    opt = lambda p: torch.optim.SGD(p, lr=0.1)  # noqa: E731 - plain SGD makes the update checkable
+    return cfg, Nets(g, d, opt(g.parameters()), opt(d.parameters()))
+
+
+def test_simultaneous_step_applies_gradients_of_one_pass():
+    cfg, nets = make_nets()
+    g0, d0 = copy.deepcopy(nets.generator), copy.deepcopy(nets.discriminator)
+    torch.manual_seed(1)
+    real = torch.rand(4, 3, 16, 16) * 2 - 1
+    z = torch.randn(4, 8)
+    flip = torch.tensor([True, False, False, False])
+    # expected: gradients of lossD wrt D and lossG wrt G, both from the *same* forward pass
+    lr_, fake = d0(real), g0(z)
+    lf = d0(fake)
+    gd = torch.autograd.grad(discriminator_loss(lr_, lf, flip), list(d0.parameters()), retain_graph=True)
+    gg = torch.autograd.grad(generator_loss(lf), list(g0.parameters()))
+    STEPS["simultaneous"](nets, StepInputs(real, z, flip), 1.0)
+    for p, p0, g in zip(nets.discriminator.parameters(), d0.parameters(), gd):
+        torch.testing.assert_close(p, p0 - 0.1 * g)
+    for p, p0, g in zip(nets.generator.parameters(), g0.parameters(), gg):
+        torch.testing.assert_close(p, p0 - 0.1 * g)
+
+
+@pytest.mark.parametrize("kind", ["d_then_g", "g_then_d"])
+def test_alternating_steps_update_both_nets(kind):
+    _, nets = make_nets()
+    before_g = [p.clone() for p in nets.generator.parameters()]
+    before_d = [p.clone() for p in nets.discriminator.parameters()]
+    out = STEPS[kind](nets, StepInputs(torch.rand(4, 3, 16, 16) * 2 - 1, torch.randn(4, 8), None), 1.0)
+    assert all(torch.isfinite(v) for v in out)
+    assert any(not torch.equal(a, b) for a, b in zip(before_g, nets.generator.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(before_d, nets.discriminator.parameters()))
+
+
+def test_label_flips_happen_with_the_configured_probability():
+    cfg = config.from_dict(tiny_config_dict(batch_size=64))
+    trainer = Trainer(cfg, shapes(64, 16), torch.device("cpu"), None)
+    flips = torch.cat([trainer._inputs(i).flip for i in range(200)]).float()
+    # 12,800 Bernoulli(0.35) draws: the mean is within 5 standard errors of 0.35
+    se = (0.35 * 0.65 / flips.numel()) ** 0.5
+    assert abs(flips.mean().item() - 0.35) < 5 * se
+
+
+def test_batches_are_in_range_and_flipped_about_half_the_time():
+    cfg = config.from_dict(tiny_config_dict(batch_size=64))
+    images = shapes(64, 16)
+    trainer = Trainer(cfg, images, torch.device("cpu"), None)
+    b = trainer.batches
+    batch = b.batch(0)
+    assert batch.min() >= -1 and batch.max() <= 1 and batch.shape == (64, 3, 16, 16)
+    originals = images[b.permutation(0)[:64]].float() / 127.5 - 1
+    flipped = sum(torch.allclose(batch[i], originals[i].flip(-1)) and not torch.allclose(batch[i], originals[i]) for i in range(64))
+    assert 16 <= flipped <= 48
