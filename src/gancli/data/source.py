@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from gancli.data import registry
 from gancli.data.builtin import SHAPES_DEFAULT_SIZE, SHAPES_NAME, shapes
 from gancli.data.prepared import PreparedImages, Progress, convert_array, prepare_array, prepare_folder
 from gancli.errors import UserError
@@ -27,17 +28,14 @@ def load_images(spec: str, resolution: int, channels: int, resize_mode: str = "r
 
 
 def _load_registered(name: str, resolution: int, channels: int, resize_mode: str, root: str | None, cache_dir: Path, progress: Progress | None) -> PreparedImages:
-    try:
-        from gancli.data import registry
-    except ImportError:  # the registry module ships with `gan download`
-        registry = None
-    if registry is None or name not in registry.DATASETS:
-        known = ", ".join([SHAPES_NAME, *sorted(registry.DATASETS)]) if registry else SHAPES_NAME
-        raise UserError(f"--data {name} is neither a folder nor a known dataset. Known datasets: {known}; or give the path of a folder of images.")
+    """A dataset installed by `gan download` (a registry name or a URL's --name)."""
     folder = registry.find_downloaded(name, root)
     if folder is None:
-        raise UserError(f"The dataset '{name}' is not downloaded yet under {data_root(root)}. Run `gan download {name}` first (or `gan download {name} --from-file PATH` with a copy fetched elsewhere).")
-    array_file = folder / "images.npy"
+        if name in registry.DATASETS:
+            raise UserError(f"The dataset '{name}' is not downloaded yet under {data_root(root)}. Run `gan download {name}` first (or `gan download {name} --from-file PATH` with a copy fetched elsewhere).")
+        known = ", ".join([SHAPES_NAME, *sorted(registry.DATASETS)])
+        raise UserError(f"--data {name} is neither a folder nor a known dataset. Known datasets: {known}; or give the path of a folder of images.")
+    array_file = folder / registry.IMAGES_NPY
     if array_file.exists():
         return prepare_array(array_file, resolution, channels, resize_mode, cache_dir, name)
     return prepare_folder(folder, resolution, channels, resize_mode, cache_dir, progress)

@@ -1,0 +1,311 @@
+"""The registry of known datasets and weights, and where a downloaded one lives on disk.
+
+Layout under the data root (``gancli.paths.data_root``)::
+
+    downloads/<name>/<file>.part   partial downloads (resumed by the next run)
+    datasets/<name>/               the ready dataset, holding a ``.complete.json`` marker
+        archive kinds:              the extracted image files (flowers/flower_photos/daisy/...)
+        idx, cifar-binary kinds:    images.npy (train split, uint8 N,H,W,C) and test_images.npy
+        file kinds:                 the file itself (e.g. the FID Inception weights)
+
+A folder without the marker is not ready: the marker is written into a temporary folder
+after everything else, and that folder is renamed into place in one step.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from gancli import paths
+from gancli.errors import UserError
+
+Kind = Literal["archive", "idx", "cifar-binary", "file"]
+ChecksumKind = Literal["sha256", "md5", "sha256_prefix"]
+
+MARKER = ".complete.json"
+IMAGES_NPY = "images.npy"
+TEST_IMAGES_NPY = "test_images.npy"
+
+# Dataset names become folder names: keep them to one safe path component.
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """One file to fetch: its addresses, expected size and checksum."""
+
+    filename: str
+    url: str
+    size: int | None = None
+    sha256: str | None = None
+    md5: str | None = None
+    sha256_prefix: str | None = None
+    mirrors: tuple[str, ...] = ()
+    role: str = ""  # what the file is for inside a multi-file dataset, e.g. "train-images"
+
+    @property
+    def urls(self) -> tuple[str, ...]:
+        """The primary address followed by the mirrors."""
+        return (self.url, *self.mirrors)
+
+    @property
+    def checksum(self) -> tuple[ChecksumKind, str] | None:
+        """The strongest recorded checksum as (kind, hex), or None when none is published."""
+        if self.sha256:
+            return ("sha256", self.sha256.lower())
+        if self.md5:
+            return ("md5", self.md5.lower())
+        if self.sha256_prefix:
+            return ("sha256_prefix", self.sha256_prefix.lower())
+        return None
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """A known dataset (or weights file): where it comes from and what it holds."""
+
+    name: str
+    kind: Kind
+    files: tuple[RemoteFile, ...]
+    images: int | None
+    resolution: str
+    channels: int | None
+    licence: str
+    description: str = ""
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def url(self) -> str:
+        """The address of the first (for single-file kinds, the only) file."""
+        return self.files[0].url
+
+    @property
+    def mirrors(self) -> tuple[str, ...]:
+        """Mirror addresses of the first file."""
+        return self.files[0].mirrors
+
+    @property
+    def filename(self) -> str:
+        """The name of the first (for single-file kinds, the only) file."""
+        return self.files[0].filename
+
+    @property
+    def size(self) -> int | None:
+        """Total download size in bytes, or None when a size is unknown."""
+        sizes = [f.size for f in self.files]
+        return None if any(s is None for s in sizes) else sum(sizes)  # type: ignore[arg-type]
+
+    @property
+    def sha256(self) -> str | None:
+        """The sha256 of the first file, when recorded."""
+        return self.files[0].sha256
+
+    @property
+    def sha256_prefix(self) -> str | None:
+        """The sha256 prefix of the first file, when only a prefix is published."""
+        return self.files[0].sha256_prefix
+
+
+# Sizes and sha256s of flowers, MNIST, Fashion-MNIST and CIFAR-10 are those recorded in
+# TensorFlow Datasets' checksum lists (tensorflow_datasets/url_checksums/{tf_flowers,
+# mnist,fashion_mnist,cifar10}.txt). torchvision (datasets/mnist.py) records md5s of the
+# same MNIST/Fashion-MNIST files; they are noted in comments for cross-checking only.
+_MNIST = "https://storage.googleapis.com/cvdf-datasets/mnist/"  # TFDS's address
+_MNIST_MIRROR = "https://ossci-datasets.s3.amazonaws.com/mnist/"  # torchvision's address
+_FASHION = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
+
+DATASETS: dict[str, DatasetInfo] = {
+    "flowers": DatasetInfo(
+        name="flowers",
+        kind="archive",
+        files=(
+            RemoteFile(
+                filename="flower_photos.tgz",
+                url="http://download.tensorflow.org/example_images/flower_photos.tgz",
+                size=228_813_984,
+                sha256="4c54ace7911aaffe13a365c34f650e71dd5bf1be0a58b464e5a7183e3e595d9c",
+            ),
+        ),
+        images=3_670,
+        resolution="varied (~320x240 to 500x375)",
+        channels=3,
+        licence="CC BY 2.0, Flickr (flower_photos/LICENSE.txt)",
+        description="TensorFlow example images: daisy, dandelion, roses, sunflowers, tulips; credits to the Flickr photographers in flower_photos/LICENSE.txt",
+    ),
+    "mnist": DatasetInfo(
+        name="mnist",
+        kind="idx",
+        files=(
+            RemoteFile(
+                filename="train-images-idx3-ubyte.gz",
+                url=_MNIST + "train-images-idx3-ubyte.gz",
+                mirrors=(_MNIST_MIRROR + "train-images-idx3-ubyte.gz",),
+                size=9_912_422,
+                # torchvision md5: f68b3c2dcbeaaa9fbdd348bbdeb94873
+                sha256="440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+                role="train-images",
+            ),
+            RemoteFile(
+                filename="t10k-images-idx3-ubyte.gz",
+                url=_MNIST + "t10k-images-idx3-ubyte.gz",
+                mirrors=(_MNIST_MIRROR + "t10k-images-idx3-ubyte.gz",),
+                size=1_648_877,
+                # torchvision md5: 9fb629c4189551a2d022fa330f9573f3
+                sha256="8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+                role="test-images",
+            ),
+        ),
+        images=60_000,
+        resolution="28x28",
+        channels=1,
+        licence="LeCun, Cortes & Burges (from NIST data)",
+        description="handwritten digits (no licence file is published; cite LeCun et al. 1998); images.npy is the 60,000 training images, test_images.npy the 10,000 test images (labels are not downloaded)",
+    ),
+    "fashion-mnist": DatasetInfo(
+        name="fashion-mnist",
+        kind="idx",
+        files=(
+            RemoteFile(
+                filename="train-images-idx3-ubyte.gz",
+                url=_FASHION + "train-images-idx3-ubyte.gz",
+                size=26_421_880,
+                # torchvision md5: 8d4fb7e6c68d591d4c3dfef9ec88bf0d
+                sha256="3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
+                role="train-images",
+            ),
+            RemoteFile(
+                filename="t10k-images-idx3-ubyte.gz",
+                url=_FASHION + "t10k-images-idx3-ubyte.gz",
+                size=4_422_102,
+                # torchvision md5: bef4ecab320f06d8554ea6380940ec79
+                sha256="346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
+                role="test-images",
+            ),
+        ),
+        images=60_000,
+        resolution="28x28",
+        channels=1,
+        licence="MIT, Zalando Research",
+        description="clothing articles; images.npy is the 60,000 training images, test_images.npy the 10,000 test images",
+    ),
+    "cifar10": DatasetInfo(
+        name="cifar10",
+        kind="cifar-binary",
+        files=(
+            RemoteFile(
+                # The binary version: fixed-size records, read without unpickling anything.
+                filename="cifar-10-binary.tar.gz",
+                url="https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz",
+                size=170_052_171,
+                sha256="c4a38c50a1bc5f3a1c5537f2155ab9d68f9f25eb1ed8d9ddda3db29a59bca1dd",
+            ),
+        ),
+        images=50_000,
+        resolution="32x32",
+        channels=3,
+        licence="Krizhevsky, Nair & Hinton, U. Toronto",
+        description="10 classes of small photos (no licence file is published; cite Krizhevsky 2009); images.npy is the 50,000 training images, test_images.npy the 10,000 test images",
+    ),
+    "inception": DatasetInfo(
+        name="inception",
+        kind="file",
+        files=(
+            RemoteFile(
+                filename="pt_inception-2015-12-05-6726825d.pth",
+                url="https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth",
+                # No full checksum or exact size is published. The file name carries the
+                # first 8 hex digits of its sha256, which is exactly what torch.hub's
+                # check_hash verifies when pytorch-fid loads it; we verify the same prefix.
+                size=None,
+                sha256_prefix="6726825d",
+            ),
+        ),
+        images=None,
+        resolution="-",
+        channels=None,
+        licence="Apache-2.0, pytorch-fid",
+        description="FID Inception-v3 weights (about 91 MB): pytorch-fid's port of TensorFlow's inception-2015-12-05, used by the metrics",
+    ),
+}
+
+
+def get_info(name: str) -> DatasetInfo:
+    """The registry entry for ``name``; a UserError listing the known names otherwise."""
+    try:
+        return DATASETS[name]
+    except KeyError:
+        known = ", ".join(sorted(DATASETS))
+        raise UserError(
+            f"Unknown dataset {name!r}. Known datasets: {known}. To fetch another archive of "
+            f"images, run `gan download URL --name NAME [--sha256 HEX]`; `gan download --list` "
+            f"shows the known ones."
+        ) from None
+
+
+def check_name(name: str) -> str:
+    """Return ``name`` if it is usable as a dataset folder name, else raise UserError."""
+    if not _NAME_RE.match(name or ""):
+        raise UserError(
+            f"Invalid dataset name {name!r}: use 1-64 letters, digits, '.', '_' or '-', "
+            f"starting with a letter or digit (it becomes a folder name)."
+        )
+    return name
+
+
+def datasets_root(root: str | os.PathLike | None = None) -> Path:
+    """The folder that holds every downloaded dataset."""
+    return paths.data_root(root) / "datasets"
+
+
+def downloads_dir(name: str, root: str | os.PathLike | None = None) -> Path:
+    """The folder that holds the (partial) downloads of dataset ``name``."""
+    return paths.data_root(root) / "downloads" / check_name(name)
+
+
+def dataset_dir(name: str, root: str | os.PathLike | None = None) -> Path:
+    """The folder where dataset ``name`` lives once downloaded (it may not exist yet)."""
+    return datasets_root(root) / check_name(name)
+
+
+def read_marker(folder: Path) -> dict | None:
+    """The parsed completion marker of ``folder``, or None when absent or unreadable."""
+    try:
+        data = json.loads((folder / MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def find_downloaded(name: str, root: str | os.PathLike | None = None) -> Path | None:
+    """The ready folder of dataset ``name``, or None when it is not (fully) downloaded."""
+    if not _NAME_RE.match(name or ""):
+        return None  # e.g. a path given to `--data`: not a dataset name, so not downloaded
+    folder = datasets_root(root) / name
+    marker = read_marker(folder)
+    if marker is None:
+        return None
+    kind = marker.get("kind")
+    if kind in ("idx", "cifar-binary") and not (folder / IMAGES_NPY).is_file():
+        return None
+    if kind == "file":
+        filename = marker.get("filename")
+        if not isinstance(filename, str) or not (folder / filename).is_file():
+            return None
+    return folder
+
+
+def downloaded_file(name: str, root: str | os.PathLike | None = None) -> Path | None:
+    """For a ``file`` kind (e.g. ``inception``): the downloaded file, or None when absent."""
+    folder = find_downloaded(name, root)
+    if folder is None:
+        return None
+    marker = read_marker(folder) or {}
+    filename = marker.get("filename")
+    if marker.get("kind") != "file" or not isinstance(filename, str):
+        return None
+    return folder / filename

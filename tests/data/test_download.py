@@ -1,0 +1,508 @@
+"""Downloads against a local HTTP server whose faults the test scripts, and `gan download`."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import socket
+import struct
+import tarfile
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from gancli.cli.download import download_command
+from gancli.data import registry
+from gancli.data.download import DownloadOptions, download_file, install_dataset, install_url, verify_file
+from gancli.data.registry import DatasetInfo, RemoteFile
+from gancli.errors import UserError
+
+FAST = DownloadOptions(timeout=0.5, retries=2, backoff=0.0, progress=False)
+
+
+# --------------------------------------------------------------------------------------
+# A scriptable local server
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Resource:
+    """A file on the test server; ``script`` lists what each successive request gets."""
+
+    data: bytes
+    ranges: bool = True
+    script: list[str] = field(default_factory=list)
+    requests: list[str | None] = field(default_factory=list)  # the Range header of each request
+    sent: list[int] = field(default_factory=list)  # body bytes written for each request
+
+
+class Server:
+    def __init__(self) -> None:
+        self.resources: dict[str, Resource] = {}
+        self.release = threading.Event()  # ends stalls at teardown
+        self.base = ""
+
+    def add(self, path: str, data: bytes, **kwargs) -> Resource:
+        self.resources[path] = Resource(data, **kwargs)
+        return self.resources[path]
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+
+class Handler(BaseHTTPRequestHandler):
+    server_state: Server
+
+    def log_message(self, *args) -> None:  # keep test output clean
+        pass
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        state: Server = self.server.state  # type: ignore[attr-defined]
+        res = state.resources.get(self.path)
+        if res is None:
+            self.send_error(404)
+            return
+        res.requests.append(self.headers.get("Range"))
+        action = res.script.pop(0) if res.script else "ok"
+        if action in ("404", "500", "503"):
+            res.sent.append(0)
+            self.send_error(int(action))
+            return
+        if action == "redirect":
+            res.sent.append(0)
+            self.send_response(302)
+            self.send_header("Location", self.path)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        start = 0
+        header = self.headers.get("Range")
+        if res.ranges and header:
+            start = int(header.split("=")[1].split("-")[0])
+            if start >= len(res.data):
+                res.sent.append(0)
+                self.send_response(416)
+                self.send_header("Content-Range", f"bytes */{len(res.data)}")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+        body = res.data[start:]
+        self.send_response(206 if start else 200)
+        if start:
+            self.send_header("Content-Range", f"bytes {start}-{len(res.data) - 1}/{len(res.data)}")
+        if action == "extra":
+            body = body + b"unexpected trailing bytes"  # no Content-Length: read to close
+        elif action == "announce":
+            self.send_header("Content-Length", str(len(body) + 100))
+        else:
+            self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        kind, _, arg = action.partition(":")
+        if kind in ("cut", "reset", "stall"):
+            n = int(arg)
+            self.wfile.write(body[:n])
+            self.wfile.flush()
+            res.sent.append(n)
+            if kind == "reset":  # an RST instead of a clean close
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            elif kind == "stall":
+                state.release.wait(10)
+            self.close_connection = True
+            return
+        if action == "announce":
+            body = body[: len(body)]  # sends less than announced, then closes
+        self.wfile.write(body)
+        res.sent.append(len(body))
+
+
+@pytest.fixture
+def server():
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.daemon_threads = True
+    state = Server()
+    httpd.state = state  # type: ignore[attr-defined]
+    state.base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+    thread.start()
+    yield state
+    state.release.set()
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def payload(n: int = 10_000) -> bytes:
+    return bytes((i * 7 + i // 256) % 251 for i in range(n))
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+# --------------------------------------------------------------------------------------
+# download_file
+# --------------------------------------------------------------------------------------
+
+
+def test_full_download_verifies_and_reports_progress(server, tmp_path):
+    data = payload()
+    server.add("/f.bin", data)
+    seen: list[tuple[int, int | None]] = []
+    options = DownloadOptions(timeout=1, retries=0, backoff=0, progress=lambda d, t: seen.append((d, t)))
+    dest = download_file(server.url("/f.bin"), tmp_path / "f.bin", size=len(data), checksum=("sha256", sha(data)),
+                         options=options)
+    assert dest.read_bytes() == data
+    assert not (tmp_path / "f.bin.part").exists()
+    assert seen[-1] == (len(data), len(data))
+
+
+def test_interrupted_download_resumes_with_range(server, tmp_path):
+    data = payload()
+    res = server.add("/f.bin", data, script=["cut:3000", "ok"])  # closes after 3000 of 10000 bytes
+    dest = download_file(server.url("/f.bin"), tmp_path / "f.bin", size=len(data), checksum=("sha256", sha(data)),
+                         options=FAST)
+    assert dest.read_bytes() == data
+    assert res.requests == [None, "bytes=3000-"]
+    assert res.sent == [3000, 7000]  # only the remainder was sent again
+
+
+def test_connection_reset_mid_file_resumes(server, tmp_path):
+    data = payload(200_000)
+    res = server.add("/f.bin", data, script=["reset:50000", "ok"])
+    dest = download_file(server.url("/f.bin"), tmp_path / "f.bin", size=len(data), checksum=("sha256", sha(data)),
+                         options=FAST)
+    assert dest.read_bytes() == data
+    assert len(res.requests) == 2
+    assert res.requests[1] is None or res.requests[1].startswith("bytes=")  # resumed from what arrived
+
+
+def test_partial_from_an_earlier_run_is_resumed(server, tmp_path):
+    data = payload()
+    res = server.add("/f.bin", data)
+    (tmp_path / "f.bin.part").write_bytes(data[:4000])
+    download_file(server.url("/f.bin"), tmp_path / "f.bin", size=len(data), checksum=("sha256", sha(data)),
+                  options=FAST)
+    assert (tmp_path / "f.bin").read_bytes() == data
+    assert res.requests == ["bytes=4000-"] and res.sent == [6000]
+
+
+def test_server_without_range_restarts_from_zero(server, tmp_path):
+    data = payload()
+    res = server.add("/f.bin", data, ranges=False)
+    (tmp_path / "f.bin.part").write_bytes(b"x" * 4000)  # would corrupt the file if appended to
+    download_file(server.url("/f.bin"), tmp_path / "f.bin", size=len(data), checksum=("sha256", sha(data)),
+                  options=FAST)
+    assert (tmp_path / "f.bin").read_bytes() == data
+    assert res.requests == ["bytes=4000-"] and res.sent == [len(data)]
+
+
+def test_checksum_mismatch_keeps_nothing(server, tmp_path):
+    data = payload()
+    server.add("/f.bin", data)
+    wrong = "0" * 64
+    with pytest.raises(UserError) as info:
+        download_file(server.url("/f.bin"), tmp_path / "f.bin", checksum=("sha256", wrong), options=FAST,
+                      dataset="tiny")
+    message = str(info.value)
+    assert wrong in message and sha(data) in message and "--force" in message
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")) == []
+
+
+def test_404_is_not_retried_and_suggests_from_file(server, tmp_path):
+    res = server.add("/f.bin", b"", script=["404"])
+    with pytest.raises(UserError) as info:
+        download_file(server.url("/f.bin"), tmp_path / "f.bin", options=FAST, dataset="tiny")
+    assert "HTTP 404" in str(info.value) and "gan download tiny --from-file PATH" in str(info.value)
+    assert len(res.requests) == 1
+
+
+def test_500_then_success_is_retried(server, tmp_path):
+    data = payload()
+    res = server.add("/f.bin", data, script=["500", "503", "ok"])
+    download_file(server.url("/f.bin"), tmp_path / "f.bin", size=len(data), options=FAST)
+    assert (tmp_path / "f.bin").read_bytes() == data
+    assert len(res.requests) == 3
+
+
+def test_retries_are_bounded(server, tmp_path):
+    res = server.add("/f.bin", b"abc", script=["500"] * 10)
+    with pytest.raises(UserError, match="HTTP 500"):
+        download_file(server.url("/f.bin"), tmp_path / "f.bin", options=FAST)
+    assert len(res.requests) == FAST.retries + 1
+
+
+def test_stall_longer_than_timeout_resumes(server, tmp_path):
+    data = payload()
+    res = server.add("/f.bin", data, script=["stall:2000", "ok"])
+    download_file(server.url("/f.bin"), tmp_path / "f.bin", size=len(data), checksum=("sha256", sha(data)),
+                  options=DownloadOptions(timeout=0.3, retries=1, backoff=0, progress=False))
+    assert (tmp_path / "f.bin").read_bytes() == data
+    assert res.requests == [None, "bytes=2000-"]
+
+
+def test_redirect_loop_is_a_clear_error(server, tmp_path):
+    server.add("/loop", b"", script=["redirect"] * 20)
+    with pytest.raises(UserError, match="redirect loop"):
+        download_file(server.url("/loop"), tmp_path / "f.bin", options=FAST)
+
+
+def test_more_bytes_than_expected_is_an_error(server, tmp_path):
+    data = payload()
+    server.add("/f.bin", data, script=["extra"])
+    with pytest.raises(UserError, match="more than the 10,000 bytes"):
+        download_file(server.url("/f.bin"), tmp_path / "f.bin", size=len(data), options=FAST)
+    assert not (tmp_path / "f.bin.part").exists() and not (tmp_path / "f.bin").exists()
+
+
+def test_announced_length_that_differs_from_registry_is_an_error(server, tmp_path):
+    data = payload()
+    res = server.add("/f.bin", data, script=["announce"])
+    with pytest.raises(UserError, match="announces 10,100 bytes but 10,000"):
+        download_file(server.url("/f.bin"), tmp_path / "f.bin", size=len(data), options=FAST)
+    assert len(res.requests) == 1
+
+
+def test_content_length_that_lies_short_is_resumed(server, tmp_path):
+    # No registry size: the server promises 100 bytes more than it sends, then behaves.
+    data = payload()
+    res = server.add("/f.bin", data, script=["announce", "ok"])
+    download_file(server.url("/f.bin"), tmp_path / "f.bin", checksum=("sha256", sha(data)), options=FAST)
+    assert (tmp_path / "f.bin").read_bytes() == data
+    assert res.requests == [None, f"bytes={len(data)}-"]  # answered 416 */N: already complete
+
+
+def test_unreachable_server_names_address_and_from_file(tmp_path):
+    with socket.socket() as sock:  # a port with nobody listening
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/flower_photos.tgz"
+    with pytest.raises(UserError) as info:
+        download_file(url, tmp_path / "f.tgz", options=DownloadOptions(timeout=0.5, retries=1, backoff=0, progress=False),
+                      dataset="flowers")
+    assert url in str(info.value) and "gan download flowers --from-file PATH" in str(info.value)
+
+
+def test_mirror_is_used_when_primary_fails(server, tmp_path):
+    data = payload()
+    server.add("/primary", b"", script=["404"])
+    server.add("/mirror", data)
+    download_file([server.url("/primary"), server.url("/mirror")], tmp_path / "f.bin", size=len(data),
+                  checksum=("sha256", sha(data)), options=FAST)
+    assert (tmp_path / "f.bin").read_bytes() == data
+
+
+def test_verify_file_kinds(tmp_path):
+    data = payload()
+    path = tmp_path / "x"
+    path.write_bytes(data)
+    assert verify_file(path, ("md5", hashlib.md5(data).hexdigest())) == sha(data)
+    assert verify_file(path, ("sha256_prefix", sha(data)[:8]), len(data)) == sha(data)
+    with pytest.raises(UserError, match="expected md5 0000"):
+        verify_file(path, ("md5", "0" * 32))
+    with pytest.raises(UserError, match="sha256 starting with 00000000"):
+        verify_file(path, ("sha256_prefix", "00000000"))
+    with pytest.raises(UserError, match="expected 5 bytes"):
+        verify_file(path, None, 5)
+
+
+# --------------------------------------------------------------------------------------
+# Installing registry entries
+# --------------------------------------------------------------------------------------
+
+
+def make_tgz(files: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, content in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(content)
+            tar.addfile(info, io.BytesIO(content))
+    return buf.getvalue()
+
+
+def make_idx(images: np.ndarray) -> bytes:
+    header = struct.pack(">BBBB", 0, 0, 0x08, 3) + struct.pack(">III", *images.shape)
+    return gzip.compress(header + images.astype(np.uint8).tobytes())
+
+
+FLOWERS_LIKE = {"photos/daisy/a.jpg": b"\xff\xd8fake-jpeg-a", "photos/roses/b.jpg": b"\xff\xd8fake-jpeg-b",
+                "photos/LICENSE.txt": b"CC BY"}
+
+
+@pytest.fixture
+def tiny(server, monkeypatch):
+    """A registry entry 'tiny' (archive kind) served by the test server."""
+    archive = make_tgz(FLOWERS_LIKE)
+    res = server.add("/tiny.tgz", archive)
+    info = DatasetInfo(
+        name="tiny", kind="archive", images=2, resolution="varied", channels=3, licence="test",
+        files=(RemoteFile("tiny.tgz", server.url("/tiny.tgz"), size=len(archive), sha256=sha(archive)),),
+    )
+    monkeypatch.setitem(registry.DATASETS, "tiny", info)
+    return archive, res
+
+
+def test_install_archive_then_noop_then_force(tiny, tmp_path):
+    archive, res = tiny
+    result = install_dataset("tiny", tmp_path, options=FAST)
+    folder = registry.dataset_dir("tiny", tmp_path)
+    assert result.folder == folder and result.images == 2 and not result.already_present
+    assert (folder / "photos/daisy/a.jpg").read_bytes() == FLOWERS_LIKE["photos/daisy/a.jpg"]
+    marker = json.loads((folder / registry.MARKER).read_text())
+    assert marker["files"][0]["sha256"] == sha(archive) and marker["kind"] == "archive"
+    assert registry.find_downloaded("tiny", tmp_path) == folder
+    assert not list(registry.downloads_dir("tiny", tmp_path).glob("tiny.tgz*"))  # archive removed
+    again = install_dataset("tiny", tmp_path, options=FAST)
+    assert again.already_present and len(res.requests) == 1
+    install_dataset("tiny", tmp_path, options=FAST, force=True)
+    assert len(res.requests) == 2 and registry.find_downloaded("tiny", tmp_path) == folder
+    assert not [p for p in folder.parent.iterdir() if p.name.startswith(".tiny.tmp")]
+
+
+def test_bad_archive_checksum_installs_nothing(tiny, server, tmp_path):
+    server.resources["/tiny.tgz"].data = make_tgz({"evil.jpg": b"x" * 10})
+    size = len(server.resources["/tiny.tgz"].data)
+    registry.DATASETS["tiny"] = DatasetInfo(**{**registry.DATASETS["tiny"].__dict__, "files": (
+        RemoteFile("tiny.tgz", server.url("/tiny.tgz"), size=size, sha256=sha(tiny[0])),)})
+    with pytest.raises(UserError, match="Checksum mismatch"):
+        install_dataset("tiny", tmp_path, options=FAST)
+    assert registry.find_downloaded("tiny", tmp_path) is None
+    assert not registry.dataset_dir("tiny", tmp_path).exists()
+    assert not list(registry.downloads_dir("tiny", tmp_path).glob("tiny.tgz*"))
+
+
+def test_marker_missing_means_not_downloaded(tiny, tmp_path):
+    install_dataset("tiny", tmp_path, options=FAST)
+    (registry.dataset_dir("tiny", tmp_path) / registry.MARKER).unlink()
+    assert registry.find_downloaded("tiny", tmp_path) is None
+
+
+def test_idx_dataset_becomes_images_npy(server, monkeypatch, tmp_path):
+    rng = np.random.default_rng(0)
+    train, test = rng.integers(0, 256, (7, 28, 28)), rng.integers(0, 256, (3, 28, 28))
+    files = []
+    for role, arr, fname in (("train-images", train, "train-images-idx3-ubyte.gz"),
+                             ("test-images", test, "t10k-images-idx3-ubyte.gz")):
+        blob = make_idx(arr)
+        server.add("/" + fname, blob)
+        files.append(RemoteFile(fname, server.url("/" + fname), size=len(blob), sha256=sha(blob), role=role))
+    monkeypatch.setitem(registry.DATASETS, "digits", DatasetInfo(
+        name="digits", kind="idx", files=tuple(files), images=7, resolution="28x28", channels=1, licence="test"))
+    result = install_dataset("digits", tmp_path, options=FAST)
+    images = np.load(result.folder / registry.IMAGES_NPY, allow_pickle=False)
+    assert images.shape == (7, 28, 28, 1) and images.dtype == np.uint8
+    assert np.array_equal(images[..., 0], train)
+    assert np.load(result.folder / registry.TEST_IMAGES_NPY, allow_pickle=False).shape == (3, 28, 28, 1)
+    assert result.images == 7
+
+
+def test_file_kind_verified_by_sha256_prefix(server, monkeypatch, tmp_path):
+    data = payload()
+    server.add("/w.pth", data)
+    monkeypatch.setitem(registry.DATASETS, "weights", DatasetInfo(
+        name="weights", kind="file", images=None, resolution="-", channels=None, licence="test",
+        files=(RemoteFile(f"w-{sha(data)[:8]}.pth", server.url("/w.pth"), sha256_prefix=sha(data)[:8]),)))
+    install_dataset("weights", tmp_path, options=FAST)
+    path = registry.downloaded_file("weights", tmp_path)
+    assert path is not None and path.read_bytes() == data
+    assert path.parent == registry.find_downloaded("weights", tmp_path)
+
+
+def test_unverified_file_warns(server, monkeypatch, tmp_path):
+    server.add("/w.pth", b"weights")
+    monkeypatch.setitem(registry.DATASETS, "weights", DatasetInfo(
+        name="weights", kind="file", images=None, resolution="-", channels=None, licence="test",
+        files=(RemoteFile("w.pth", server.url("/w.pth")),)))
+    warnings: list[str] = []
+    result = install_dataset("weights", tmp_path, options=FAST, warn=warnings.append)
+    assert result.unverified == ["w.pth"] and any("not verified" in w for w in warnings)
+
+
+def test_registry_entries_are_complete():
+    for ds in registry.DATASETS.values():
+        for remote in ds.files:
+            assert remote.url.startswith(("http://", "https://"))
+            assert remote.checksum is not None, ds.name
+    assert registry.DATASETS["flowers"].size == 228_813_984
+    assert registry.DATASETS["cifar10"].filename == "cifar-10-binary.tar.gz"
+    assert registry.DATASETS["inception"].sha256_prefix == "6726825d"
+    with pytest.raises(UserError, match="Known datasets: cifar10, fashion-mnist, flowers"):
+        registry.get_info("nope")
+    with pytest.raises(UserError):
+        registry.dataset_dir("../escape")
+
+
+# --------------------------------------------------------------------------------------
+# The command line
+# --------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def cli():
+    app = typer.Typer()
+    app.command("download")(download_command)
+    app.command("other")(lambda: None)  # two commands, so `download` stays a subcommand
+    runner = CliRunner()
+    return lambda *args: runner.invoke(app, ["download", *args], env={"COLUMNS": "200"})
+
+
+def test_cli_list_url_noop_and_from_file(cli, tiny, server, tmp_path):
+    archive, res = tiny
+    root = str(tmp_path / "root")
+    listing = cli("--list", "--root", root)
+    assert listing.exit_code == 0, listing.output
+    assert "flowers" in listing.output and "228.8 MB" in listing.output and "3,670" in listing.output
+
+    first = cli("tiny", "--root", root, "--quiet")
+    assert first.exit_code == 0, first.output
+    second = cli("tiny", "--root", root, "--quiet")
+    assert second.exit_code == 0 and "already downloaded" in second.output and len(res.requests) == 1
+    assert "yes" in cli("--list", "--root", root).output
+
+    url_run = cli(server.url("/tiny.tgz"), "--name", "mine", "--sha256", sha(archive), "--root", root, "--quiet")
+    assert url_run.exit_code == 0, url_run.output
+    assert (Path(root) / "datasets/mine/photos/roses/b.jpg").is_file()
+    assert "mine" in cli("--list", "--root", root).output
+
+    local = tmp_path / "tiny.tgz"
+    local.write_bytes(archive)
+    other_root = str(tmp_path / "offline")
+    offline = cli("tiny", "--root", other_root, "--from-file", str(local), "--quiet")
+    assert offline.exit_code == 0, offline.output
+    assert len(res.requests) == 2  # the URL download above; --from-file fetched nothing
+    assert registry.find_downloaded("tiny", other_root) is not None
+    assert local.exists()  # the user's file is never deleted
+
+
+def test_cli_from_file_with_wrong_checksum_fails(cli, tiny, tmp_path):
+    bad = tmp_path / "tiny.tgz"
+    bad.write_bytes(make_tgz({"x.jpg": b"not it"}))
+    result = cli("tiny", "--root", str(tmp_path / "r"), "--from-file", str(bad), "--quiet")
+    assert result.exit_code != 0 and isinstance(result.exception, UserError)
+    assert "mismatch" in str(result.exception)
+    assert registry.find_downloaded("tiny", tmp_path / "r") is None
+
+
+def test_cli_url_without_sha256_warns_and_pins(cli, tiny, server, tmp_path):
+    result = cli(server.url("/tiny.tgz"), "--name", "mine", "--root", str(tmp_path), "--quiet")
+    assert result.exit_code == 0, result.output
+    assert "not verified" in result.output and sha(tiny[0]) in result.output
+
+
+def test_cli_errors(cli, tmp_path):
+    unknown = cli("nope", "--root", str(tmp_path))
+    assert unknown.exit_code != 0 and "Known datasets" in str(unknown.exception)
+    no_name = cli("http://127.0.0.1:9/x.tgz", "--root", str(tmp_path))
+    assert no_name.exit_code != 0 and "--name" in str(no_name.exception)
+    nothing = cli("--root", str(tmp_path))
+    assert nothing.exit_code != 0 and "--list" in str(nothing.exception)
+    taken = install_url  # a URL may not reuse a registry name
+    with pytest.raises(UserError, match="known dataset"):
+        taken("http://127.0.0.1:9/x.tgz", "flowers", tmp_path)
