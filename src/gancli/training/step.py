@@ -1,7 +1,17 @@
-"""One optimisation step of each kind, reading top to bottom like the algorithm."""
+"""One optimisation step of each kind, reading top to bottom like the algorithm.
+
+Under DistributedDataParallel (see gancli/distributed.py) `nets.generator` and
+`nets.discriminator` are the wrapped modules, and each backward all-reduces the gradients of
+the network whose accumulate-grad hooks it runs. The steps below are written so that every
+synced backward gives every parameter of that network exactly one gradient:
+`simultaneous` restricts each backward with `inputs=`, and the alternating steps run D's
+forward for G's loss under `no_sync` (its D gradients are discarded by the next zero_grad).
+With plain modules `no_sync` is a no-op and the single-process computation is unchanged.
+"""
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Callable
 
@@ -30,6 +40,13 @@ class Nets:
     opt_d: torch.optim.Optimizer
 
 
+def unsynced(net: nn.Module) -> AbstractContextManager:
+    """For a forward whose backward must not all-reduce `net`'s gradients: DDP's no_sync
+    (reached through torch.compile's wrapper too), nothing for a plain module."""
+    no_sync = getattr(net, "no_sync", None)
+    return no_sync() if no_sync is not None else nullcontext()
+
+
 def simultaneous_step(nets: Nets, batch: StepInputs, d_loss_scale: float = 1.0) -> StepLosses:
     """MATLAB's step: one forward pass (D on real, G, D on generated, all in training mode);
     both gradients from that pass, then both networks updated."""
@@ -41,6 +58,7 @@ def simultaneous_step(nets: Nets, batch: StepInputs, d_loss_scale: float = 1.0) 
     loss_g = generator_loss(logit_fake)
     # dlossD/dθD and dlossG/dθG only: `inputs=` makes autograd skip G's branch for the first
     # and D's weight gradients for the second. The graph is kept alive once, for the second.
+    # Under DDP the first pass all-reduces D's gradients and the second G's, nothing else.
     nets.opt_d.zero_grad(set_to_none=True)
     nets.opt_g.zero_grad(set_to_none=True)
     loss_d.backward(inputs=list(D.parameters()), retain_graph=True)
@@ -63,7 +81,8 @@ def d_then_g_step(nets: Nets, batch: StepInputs, d_loss_scale: float = 1.0) -> S
     loss_d.backward()
     nets.opt_d.step()
 
-    logit_fake = D(fake)
+    with unsynced(D):  # this backward's D gradients are discarded: no all-reduce for them
+        logit_fake = D(fake)
     loss_g = generator_loss(logit_fake)
     nets.opt_g.zero_grad(set_to_none=True)
     loss_g.backward()
@@ -77,7 +96,9 @@ def g_then_d_step(nets: Nets, batch: StepInputs, d_loss_scale: float = 0.5) -> S
     the same fakes detached; d_loss = (real + fake) / 2 with d_loss_scale 0.5."""
     G, D = nets.generator, nets.discriminator
     fake = G(batch.latents)
-    loss_g = generator_loss(D(fake))
+    with unsynced(D):  # this backward's D gradients are discarded (zero_grad below): no all-reduce
+        logit_fake_g = D(fake)
+    loss_g = generator_loss(logit_fake_g)
     nets.opt_g.zero_grad(set_to_none=True)
     loss_g.backward()
     nets.opt_g.step()

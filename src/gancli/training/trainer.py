@@ -20,6 +20,7 @@ from gancli.config import RunConfig, to_dict
 from gancli.data.batches import BatchSource
 from gancli.devices import use_channels_last
 from gancli.distributed import DistContext
+from gancli.errors import UserError
 from gancli.models.dcgan import build_discriminator, build_generator
 from gancli.training.checkpoint import save_checkpoint
 from gancli.training.signals import StopRequest
@@ -62,6 +63,14 @@ def total_iterations(cfg: RunConfig, steps_per_epoch: int) -> int:
     return cfg.train.iters if cfg.train.iters > 0 else cfg.train.epochs * steps_per_epoch
 
 
+def check_global_batch(batch_size: int, world: int) -> None:
+    """train.batch_size is the global batch; every rank takes an equal share of it."""
+    if world > 1 and batch_size % world:
+        lower, upper = batch_size // world * world, (batch_size // world + 1) * world
+        hint = f"{lower} or {upper}" if lower else f"{upper}"
+        raise UserError(f"--batch-size {batch_size} is the global batch, split evenly across the {world} training processes, and {batch_size} does not divide by {world}. Use a multiple of {world} (for example {hint}), or change the number of processes.")
+
+
 def _emit(observers: list, name: str, *args) -> None:
     for obs in observers:
         method = getattr(obs, name, None)
@@ -78,6 +87,7 @@ class Trainer:
         self.dist = dist or DistContext()
         self.scorer = scorer
         t, m = cfg.train, cfg.model
+        check_global_batch(t.batch_size, self.dist.world)
         # weights come from the seed alone, so every rank (and a resumed run) builds the same nets
         torch.manual_seed(t.seed)
         self.generator = build_generator(m).to(device)
@@ -106,12 +116,19 @@ class Trainer:
 
     # ------------------------------------------------------------ state
 
-    def state(self) -> dict[str, Any]:
-        """Everything needed to continue exactly: nets, optimisers, RNGs, counters, config."""
+    def rng_state(self) -> dict[str, torch.Tensor]:
+        """This rank's random streams: global (dropout), latents and label flips, image flips."""
         rng = {"torch": torch.get_rng_state(), "noise": self.noise.get_state(), **self.batches.state()}
         if self.device.type == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state(self.device)
-        return {
+        return rng
+
+    def state(self, rng_by_rank: list[dict] | None = None) -> dict[str, Any]:
+        """Everything needed to continue exactly: nets, optimisers, RNGs, counters, config.
+
+        `rng` holds this rank's streams; a distributed run also passes every rank's streams,
+        saved as `rng_by_rank` so that each rank continues its own."""
+        payload = {
             "config": to_dict(self.cfg),
             "iteration": self.counters.iteration,
             "epoch": self.counters.iteration // self.batches.steps_per_epoch,
@@ -122,11 +139,20 @@ class Trainer:
             "opt_g": self.opt_g.state_dict(),
             "opt_d": self.opt_d.state_dict(),
             "fixed_latents": self.fixed_latents.cpu(),
-            "rng": rng,
+            "rng": self.rng_state(),
         }
+        if rng_by_rank is not None:
+            payload["rng_by_rank"] = rng_by_rank
+        return payload
 
     def load_state(self, payload: dict[str, Any]) -> None:
-        """Continue from a checkpoint payload (any device, any world size)."""
+        """Continue from a checkpoint payload (any device, any world size).
+
+        Nets and optimisers load under any world size: they are saved unwrapped (no DDP
+        `module.` prefixes). The RNG streams (latents, label and image flips, dropout) are per
+        rank, so they are restored only when the world size is the one that saved them; under
+        another world size each rank continues from its freshly seeded streams, and the run is
+        then not bitwise the one an unchanged world size would have continued."""
         self.generator.load_state_dict(payload["generator"])
         self.discriminator.load_state_dict(payload["discriminator"])
         self.opt_g.load_state_dict(payload["opt_g"])
@@ -135,14 +161,22 @@ class Trainer:
         self.counters.elapsed_s = float(payload.get("elapsed_s", 0.0))
         if "fixed_latents" in payload:
             self.fixed_latents = payload["fixed_latents"].to(self.device)
-        rng = payload["rng"]
-        # RNG streams are per rank; they carry over exactly only when the world size is unchanged
-        if int(payload.get("world_size", 1)) == self.dist.world:
+        rng = self._own_streams(payload)
+        if rng is not None:
             torch.set_rng_state(rng["torch"].cpu())
             self.noise.set_state(rng["noise"].cpu() if self.device.type == "cpu" else rng["noise"])
             self.batches.load_state({"flip": rng["flip"]})
             if "cuda" in rng and self.device.type == "cuda":
                 torch.cuda.set_rng_state(rng["cuda"].cpu(), self.device)
+
+    def _own_streams(self, payload: dict[str, Any]) -> dict | None:
+        """This rank's saved random streams; None under another world size than the saving one."""
+        if int(payload.get("world_size", 1)) != self.dist.world:
+            return None
+        by_rank = payload.get("rng_by_rank")
+        if by_rank is not None and len(by_rank) == self.dist.world:
+            return by_rank[self.dist.rank]
+        return payload["rng"] if self.dist.world == 1 else None
 
     # ------------------------------------------------------------ loop
 
@@ -167,10 +201,14 @@ class Trainer:
         return StepInputs(real, latents, flip)
 
     def checkpoint(self) -> Path | None:
-        """Write a checkpoint (rank 0 only; every rank calls it)."""
-        if self.run_dir is None or not self.dist.is_main:
+        """Write a checkpoint (rank 0 writes; every rank calls it, with the same run_dir, since
+        every rank's random streams are gathered into it)."""
+        if self.run_dir is None:
             return None
-        path = save_checkpoint(self.run_dir, self.state())
+        rng_by_rank = self.dist.gather(self.rng_state()) if self.dist.active else None
+        if not self.dist.is_main:
+            return None
+        path = save_checkpoint(self.run_dir, self.state(rng_by_rank))
         _emit(self.observers, "on_checkpoint", self.counters.iteration, path)
         return path
 

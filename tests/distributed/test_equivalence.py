@@ -1,0 +1,65 @@
+"""With SyncBatchNorm, 2 gloo ranks with global batch B train exactly like 1 process with batch B.
+
+What is equal, precisely: dropout, image flips and label flips are off, so a step's only
+inputs are the real batch and the latents. Rank r's real batch is its slice of the global
+batch (one shared permutation per epoch), and its latents come from its own noise stream. The
+1-process reference gets, at every step, the concatenation in rank order of the ranks' real
+batches (asserted equal to its own global batch) and of the ranks' latents (drawn by per-rank
+Trainers that only draw inputs, from the streams the real ranks use). Batch statistics then
+span the same B images on both sides (SyncBatchNorm), DDP averages the ranks' gradients of
+their B/2-means, which is the gradient of the B-mean, so the weights, optimiser states and BN
+running statistics agree up to float rounding after several Adam steps.
+"""
+
+import pytest
+import torch
+
+from gancli import config
+from gancli.data.source import load_images
+from gancli.distributed import DistContext
+from gancli.training.checkpoint import find_checkpoint, load_checkpoint
+from gancli.training.step import StepInputs
+from gancli.training.trainer import Trainer
+
+WORLD = 2
+
+
+def one_process_reference(cfg: config.RunConfig) -> Trainer:
+    images = load_images(cfg.data.name, cfg.model.resolution, cfg.model.channels, size=cfg.data.size).images
+    # no process group: DistContext(rank=r, world=2) only makes these draw rank r's inputs
+    ranks = [Trainer(cfg, images, torch.device("cpu"), None, dist=DistContext(rank=r, world=WORLD)) for r in range(WORLD)]
+    reference = Trainer(cfg, images, torch.device("cpu"), None)
+
+    def inputs(iteration: int) -> StepInputs:
+        parts = [r._inputs(iteration) for r in ranks]
+        assert all(p.flip is None for p in parts)
+        real = torch.cat([p.real for p in parts])
+        assert torch.equal(real, reference.batches.batch(iteration))  # same data, same order
+        return StepInputs(real, torch.cat([p.latents for p in parts]), None)
+
+    reference._inputs = inputs
+    reference.fit()
+    return reference
+
+
+@pytest.mark.parametrize("step", ["simultaneous", "d_then_g", "g_then_d"])
+def test_two_ranks_with_sync_bn_match_one_process(tmp_path, launch_ranks, config_file, equal_inputs, ranks_ok, step):
+    cfg = equal_inputs(step, iters=4, checkpoint_every=4, sync_bn=True)
+    ranks_ok(launch_ranks("train", "--config", config_file(cfg), "--out", tmp_path / "run"))
+    payload = load_checkpoint(find_checkpoint(tmp_path / "run"))
+    assert payload["iteration"] == 4 and payload["world_size"] == WORLD
+
+    effective = config.from_dict(payload["config"])  # the file's settings over the preset's
+    reference = one_process_reference(effective)
+    initial = Trainer(effective, reference.batches.images, torch.device("cpu"), None)
+    for name, net in (("generator", reference.generator), ("discriminator", reference.discriminator)):
+        ours = payload[name]
+        assert set(ours) == set(net.state_dict())
+        for key, value in net.state_dict().items():
+            torch.testing.assert_close(ours[key], value, rtol=1e-4, atol=1e-5, msg=lambda m: f"{name}.{key}: {m}")
+        moved = [k for k, v in getattr(initial, name).state_dict().items() if v.is_floating_point() and not torch.allclose(v, net.state_dict()[k])]
+        assert moved, f"{name} did not train, so the comparison would prove nothing"
+    for opt in ("opt_g", "opt_d"):
+        for index, state in reference.__getattribute__(opt).state_dict()["state"].items():
+            for key in ("exp_avg", "exp_avg_sq"):
+                torch.testing.assert_close(payload[opt]["state"][index][key], state[key], rtol=1e-3, atol=1e-7)
