@@ -1,0 +1,185 @@
+"""Reference statistics: cached per (dataset, resolution, resize mode, weights), and pytorch-fid .npz import/export."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from gancli.errors import UserError
+from gancli.fsutil import atomic_write
+from gancli.metrics.features import Features
+from gancli.metrics.fid import load_stats_npz, statistics
+from gancli.paths import data_root
+
+CACHE_VERSION = 1
+
+
+@dataclass
+class ReferenceStats:
+    """FID statistics of a reference set, and its pool features when KID or precision/recall need them."""
+
+    mu: np.ndarray
+    sigma: np.ndarray
+    pool: np.ndarray | None = None
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def n(self) -> int | None:
+        """Number of reference images, when known."""
+        if self.pool is not None:
+            return int(self.pool.shape[0])
+        n = self.meta.get("n")
+        return int(n) if n is not None else None
+
+    @classmethod
+    def from_features(cls, features: Features, keep_features: bool = True, **meta) -> "ReferenceStats":
+        """Statistics of ``features``; keeps the pool features (for KID, precision/recall) if asked."""
+        mu, sigma = statistics(features)
+        info = {
+            "n": len(features),
+            "resize": features.resize,
+            "image_size": list(features.image_size) if features.image_size else None,
+            "channels": features.channels,
+        }
+        info.update(meta)
+        pool = np.asarray(features.pool, np.float64) if keep_features else None
+        return cls(mu=mu, sigma=sigma, pool=pool, meta=info)
+
+
+def stats_dir(root: str | os.PathLike | None = None) -> Path:
+    """Folder of cached reference statistics: ``<data root>/stats``."""
+    return data_root(root) / "stats"
+
+
+@lru_cache(maxsize=8)
+def _sha256(path: str, size: int, mtime_ns: int) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def weights_id(path: str | os.PathLike) -> str:
+    """First 8 hex digits of the weights file's sha256 (6726825d for the standard file)."""
+    p = Path(path)
+    st = p.stat()
+    return _sha256(str(p.resolve()), st.st_size, st.st_mtime_ns)[:8]
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")[:48] or "dataset"
+
+
+def cache_path(
+    dataset: str, resolution: int, resize: str, weights: str, root: str | os.PathLike | None = None
+) -> Path:
+    """Cache file for one (dataset identity, resolution, resize mode, weights hash prefix)."""
+    key = json.dumps([dataset, int(resolution), resize, weights, CACHE_VERSION])
+    tag = hashlib.sha256(key.encode()).hexdigest()[:10]
+    name = f"{_slug(dataset)}-{int(resolution)}px-{resize}-w{weights}-{tag}.npz"
+    return stats_dir(root) / name
+
+
+def save_reference(stats: ReferenceStats, path: str | os.PathLike) -> Path:
+    """Write statistics (mu, sigma; pool features and metadata if present) atomically to ``path``."""
+    arrays: dict[str, np.ndarray] = {"mu": stats.mu, "sigma": stats.sigma}
+    if stats.pool is not None:
+        # Pool features come out of the network as float32: storing them so is lossless.
+        arrays["pool"] = np.asarray(stats.pool, np.float32)
+    # Metadata as a JSON string (a unicode array), so the file loads with allow_pickle=False.
+    arrays["meta"] = np.array(json.dumps(stats.meta, sort_keys=True))
+    path = Path(path)
+    with atomic_write(path, "wb") as handle:
+        np.savez(handle, **arrays)
+    return path
+
+
+def load_reference(path: str | os.PathLike) -> ReferenceStats:
+    """Read statistics written by ``save_reference`` or by pytorch-fid (``mu``, ``sigma`` only)."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"Reference statistics file {path} does not exist.")
+    mu, sigma = load_stats_npz(path)
+    pool, meta = None, {}
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if "pool" in data.files:
+                pool = np.asarray(data["pool"], np.float64)
+            if "meta" in data.files:
+                meta = json.loads(str(data["meta"]))
+    except (OSError, ValueError) as exc:
+        raise UserError(f"Reference statistics file {path} cannot be read: {exc}.") from exc
+    if pool is not None and (pool.ndim != 2 or pool.shape[1] != mu.shape[0]):
+        raise UserError(
+            f"Reference statistics file {path} holds features of shape {pool.shape}, which do not "
+            f"match its mean of dimension {mu.shape[0]}; delete the file to recompute it."
+        )
+    meta.setdefault("source", str(path))
+    return ReferenceStats(mu=mu, sigma=sigma, pool=pool, meta=meta)
+
+
+def export_npz(stats: ReferenceStats, path: str | os.PathLike) -> Path:
+    """Export ``mu`` and ``sigma`` only, in pytorch-fid's layout, for comparison with published statistics."""
+    path = Path(path)
+    with atomic_write(path, "wb") as handle:
+        np.savez(handle, mu=np.asarray(stats.mu, np.float64), sigma=np.asarray(stats.sigma, np.float64))
+    return path
+
+
+def import_npz(path: str | os.PathLike) -> ReferenceStats:
+    """Import pytorch-fid-layout statistics (mu, sigma; any extra arrays written by gancli are kept)."""
+    return load_reference(path)
+
+
+def load_cached(
+    dataset: str,
+    resolution: int,
+    resize: str,
+    weights: str,
+    root: str | os.PathLike | None = None,
+    need_features: bool = False,
+) -> ReferenceStats | None:
+    """Cached statistics for this key, or None when absent (or when features are needed but not stored)."""
+    path = cache_path(dataset, resolution, resize, weights, root)
+    if not path.is_file():
+        return None
+    stats = load_reference(path)
+    if need_features and stats.pool is None:
+        return None
+    return stats
+
+
+def cached_reference(
+    dataset: str,
+    resolution: int,
+    resize: str,
+    weights: str,
+    compute: Callable[[], Features],
+    root: str | os.PathLike | None = None,
+    need_features: bool = True,
+) -> ReferenceStats:
+    """Load the cached statistics for this key, or compute the features, cache them and return them."""
+    found = load_cached(dataset, resolution, resize, weights, root, need_features)
+    if found is not None:
+        return found
+    features = compute()
+    stats = ReferenceStats.from_features(
+        features,
+        keep_features=need_features,
+        dataset=dataset,
+        resolution=int(resolution),
+        weights=weights,
+    )
+    stats.meta["resize"] = resize
+    save_reference(stats, cache_path(dataset, resolution, resize, weights, root))
+    stats.meta.setdefault("source", dataset)
+    return stats

@@ -1,0 +1,131 @@
+"""`gan score` end to end on a few images: generator and folder targets, reference cache, .npz, JSON."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+import typer
+from PIL import Image
+from typer.testing import CliRunner
+
+from gancli.cli import score as score_cli
+from gancli.errors import UserError
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def app() -> typer.Typer:
+    # A one-command app around score_command, independent of how gancli.cli.app registers it.
+    app = typer.Typer()
+    app.command()(score_cli.score_command)
+    return app
+
+
+def invoke(app, *args: str):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    """A run folder with an untrained quick-preset generator (64x64 RGB)."""
+    from gancli.config import load_preset, to_dict
+    from gancli.models.dcgan import build_generator
+    from gancli.training.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    cfg = load_preset("quick")
+    generator = build_generator(cfg.model)
+    run = tmp_path_factory.mktemp("run")
+    payload = {"config": to_dict(cfg), "iteration": 0, "generator": generator.state_dict(),
+               "discriminator": {}, "opt_g": {}, "opt_d": {}, "rng": {}}
+    save_checkpoint(run, payload)
+    return run
+
+
+@pytest.fixture(scope="module")
+def ref_folder(tmp_path_factory):
+    """Ten 64x64 PNGs (the Inception Score needs at least its 10 splits)."""
+    folder = tmp_path_factory.mktemp("ref")
+    rng = np.random.default_rng(0)
+    for i in range(10):
+        pixels = (rng.random((64, 64, 3)) * 255).astype(np.uint8)
+        Image.fromarray(pixels).save(folder / f"{i}.png")
+    return folder
+
+
+@pytest.fixture
+def counted(monkeypatch):
+    """Count the images that go through the Inception network."""
+    seen = []
+    original = score_cli.extract_features
+
+    def wrapper(images, *args, **kwargs):
+        seen.append(int(images.shape[0]))
+        return original(images, *args, **kwargs)
+
+    monkeypatch.setattr(score_cli, "extract_features", wrapper)
+    return seen
+
+
+def test_generator_against_a_folder_as_json_then_from_cache(app, run_dir, ref_folder, weights_file, counted, tmp_path):
+    args = [run_dir, "--ref", ref_folder, "-n", 10, "--batch-size", 10, "--kid-subset-size", 4,
+            "--kid-subsets", 3, "--weights", weights_file, "--device", "cpu", "--root", tmp_path, "--json"]
+    first = invoke(app, *args)
+    assert first.exit_code == 0, first.output
+    report = json.loads(first.stdout)
+    assert set(report["metrics"]) == {"fid", "kid", "is", "precision", "recall"}
+    assert report["n"] == 10 and report["n_ref"] == 10 and report["target_kind"] == "generator"
+    assert report["resize"] == "tf" and report["resolution"] == 64
+    assert report["metrics"]["kid"]["std"] is not None and report["metrics"]["fid"]["std"] is None
+    assert "rank-deficient" in first.stderr  # 10 images < 2048 dimensions
+    assert counted == [10, 10]  # reference, then generated
+    # Second run: the reference statistics (with features, for KID/PR) come from the cache.
+    second = invoke(app, *args)
+    assert second.exit_code == 0, second.output
+    assert counted == [10, 10, 10]
+    assert json.loads(second.stdout)["metrics"] == report["metrics"]
+    assert len(list((tmp_path / "stats").glob("*.npz"))) == 1
+
+
+def test_folder_target_table_and_export(app, ref_folder, weights_file, tmp_path):
+    exported = tmp_path / "ref-stats.npz"
+    result = invoke(app, ref_folder, "--ref", ref_folder, "--metrics", "fid,is", "--weights", weights_file,
+                    "--device", "cpu", "--root", tmp_path, "--export-ref", exported, "--resize", "pytorch-fid")
+    assert result.exit_code == 0, result.output
+    assert "FID" in result.stdout and "Inception Score" in result.stdout
+    assert "resize pytorch-fid" in result.stdout
+    with np.load(exported) as data:
+        assert sorted(data.files) == ["mu", "sigma"] and data["mu"].shape == (2048,)
+    # The same set against its exported statistics: FID ~ 0, KID/PR skipped by default.
+    again = invoke(app, ref_folder, "--ref", exported, "--weights", weights_file, "--device", "cpu",
+                   "--root", tmp_path, "--resize", "pytorch-fid", "--json")
+    assert again.exit_code == 0, again.output
+    report = json.loads(again.stdout)
+    assert set(report["metrics"]) == {"fid", "is"}
+    assert abs(report["metrics"]["fid"]["value"]) < 1e-6
+    assert "KID and precision/recall are skipped" in again.stderr
+    # Asked for explicitly, KID against mu/sigma only is an error that says what is missing.
+    bad = invoke(app, ref_folder, "--ref", exported, "--metrics", "kid", "--weights", weights_file,
+                 "--device", "cpu", "--root", tmp_path)
+    assert isinstance(bad.exception, UserError)
+    assert "(mu, sigma)" in str(bad.exception)
+
+
+def test_without_weights_says_how_to_get_them(app, ref_folder, tmp_path, monkeypatch):
+    monkeypatch.delenv("GAN_INCEPTION_WEIGHTS", raising=False)
+    result = invoke(app, ref_folder, "--ref", ref_folder, "--root", tmp_path, "--device", "cpu")
+    assert isinstance(result.exception, UserError)
+    assert "gan download inception" in str(result.exception)
+
+
+def test_bad_options(app, ref_folder, weights_file, tmp_path):
+    result = invoke(app, ref_folder, "--ref", ref_folder, "--resize", "bicubic", "--weights", weights_file)
+    assert isinstance(result.exception, UserError) and "--resize bicubic" in str(result.exception)
+    result = invoke(app, ref_folder, "--ref", ref_folder, "--metrics", "fid,lpips", "--weights", weights_file)
+    assert isinstance(result.exception, UserError) and "lpips" in str(result.exception)
+    result = invoke(app, tmp_path / "missing", "--ref", ref_folder, "--weights", weights_file, "--root", tmp_path)
+    assert isinstance(result.exception, UserError) and "does not exist" in str(result.exception)
