@@ -12,6 +12,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from gancli.cli import score as score_cli
+from gancli.metrics import reference as reference_mod
 from gancli.errors import UserError
 
 pytestmark = pytest.mark.slow
@@ -68,6 +69,7 @@ def counted(monkeypatch):
         return original(images, *args, **kwargs)
 
     monkeypatch.setattr(score_cli, "extract_features", wrapper)
+    monkeypatch.setattr(reference_mod, "extract_features", wrapper)  # the reference's features
     return seen
 
 

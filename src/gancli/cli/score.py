@@ -17,10 +17,10 @@ from rich.table import Table
 from gancli.devices import resolve_device
 from gancli.errors import UserError
 from gancli.metrics.api import check_reference, compute_metrics, parse_metrics
-from gancli.metrics.features import Features, extract_features
+from gancli.metrics.features import extract_features
 from gancli.metrics.inception import find_weights, load_inception
 from gancli.metrics.kid import DEFAULT_SUBSET_SIZE, DEFAULT_SUBSETS
-from gancli.metrics.reference import ReferenceStats, cached_reference, export_npz, load_reference, weights_id
+from gancli.metrics.reference import ReferenceStats, dataset_reference, export_npz, load_reference, weights_id
 from gancli.metrics.resize import RESIZE_MODES
 
 DEFAULT_N = 10_000
@@ -82,7 +82,7 @@ def score_command(
     fake_images, channels, res, target_kind = _target_images(target, n, seed, dev, batch_size, resolution, root)
     progress = not as_json or err.is_terminal
     if real is None:
-        real = _reference(ref, ref_n, res, channels, resize, wid, model, dev, batch_size, root, chosen, progress)
+        real = dataset_reference(ref, ref_n, res, channels, resize, wid, model, dev, batch_size, root, bool(chosen & {"kid", "pr"}), progress)
     if export_ref is not None:
         export_npz(real, export_ref)
     fake = extract_features(fake_images, model, resize, dev, progress=progress, batch_size=batch_size, description="Inception: generated")
@@ -167,43 +167,6 @@ def _stats_file(ref: str) -> ReferenceStats | None:
     if not path.is_file():
         raise UserError(f"Reference statistics file {ref} does not exist.")
     return load_reference(path)
-
-
-def _reference(
-    ref: str,
-    ref_n: int,
-    res: int,
-    channels: int,
-    resize: str,
-    wid: str,
-    model: torch.nn.Module,
-    dev: torch.device,
-    batch_size: int,
-    root: Path | None,
-    chosen: set[str],
-    progress: bool,
-) -> ReferenceStats:
-    """Reference statistics of a dataset or folder (computed once, then cached)."""
-    from gancli.data.source import load_images
-
-    prepared = load_images(ref, res, channels, root=str(root) if root else None)
-    images = prepared.images
-    if ref_n and ref_n < images.shape[0]:
-        # A fixed random subset: datasets are often sorted by class, so not the first ref_n.
-        keep = torch.randperm(images.shape[0], generator=torch.Generator().manual_seed(0))[:ref_n]
-        images = images[keep.sort().values]
-    # The identity covers what changes the pixels: the prepared cache file name carries a hash
-    # of the source's files (or array), resolution, channels and resize; plus our subset.
-    content = prepared.cache_file.name if prepared.cache_file else f"{prepared.source}-{images.shape[0]}"
-    identity = f"{ref}|{content}|{channels}ch|n={images.shape[0]}"
-    need_features = bool(chosen & {"kid", "pr"})
-
-    def compute() -> Features:
-        return extract_features(images, model, resize, dev, progress=progress, batch_size=batch_size, description="Inception: reference")
-
-    stats = cached_reference(identity, res, resize, wid, compute, root=root, need_features=need_features)
-    stats.meta["source"] = ref
-    return stats
 
 
 def _table(report: dict) -> Table:

@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import torch
 
 from gancli.errors import UserError
 from gancli.fsutil import atomic_write
-from gancli.metrics.features import Features
+from gancli.metrics.features import Features, extract_features
 from gancli.metrics.fid import load_stats_npz, statistics
 from gancli.paths import data_root
 
@@ -182,4 +183,40 @@ def cached_reference(
     stats.meta["resize"] = resize
     save_reference(stats, cache_path(dataset, resolution, resize, weights, root))
     stats.meta.setdefault("source", dataset)
+    return stats
+
+
+def dataset_reference(
+    ref: str,
+    ref_n: int,
+    res: int,
+    channels: int,
+    resize: str,
+    wid: str,
+    model: torch.nn.Module,
+    dev: torch.device,
+    batch_size: int,
+    root: Path | None,
+    need_features: bool,
+    progress: bool,
+) -> ReferenceStats:
+    """Reference statistics of a dataset or folder (computed once, then cached)."""
+    from gancli.data.source import load_images  # imported here: data.source is heavy and optional for stats files
+
+    prepared = load_images(ref, res, channels, root=str(root) if root else None)
+    images = prepared.images
+    if ref_n and ref_n < images.shape[0]:
+        # A fixed random subset: datasets are often sorted by class, so not the first ref_n.
+        keep = torch.randperm(images.shape[0], generator=torch.Generator().manual_seed(0))[:ref_n]
+        images = images[keep.sort().values]
+    # The identity covers what changes the pixels: the prepared cache file name carries a hash
+    # of the source's files (or array), resolution, channels and resize; plus our subset.
+    content = prepared.cache_file.name if prepared.cache_file else f"{prepared.source}-{images.shape[0]}"
+    identity = f"{ref}|{content}|{channels}ch|n={images.shape[0]}"
+
+    def compute() -> Features:
+        return extract_features(images, model, resize, dev, progress=progress, batch_size=batch_size, description="Inception: reference")
+
+    stats = cached_reference(identity, res, resize, wid, compute, root=root, need_features=need_features)
+    stats.meta["source"] = ref
     return stats

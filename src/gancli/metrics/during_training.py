@@ -1,0 +1,45 @@
+"""FID and Inception Score measured during training (`gan train --score-every N`).
+
+The reference statistics of the training set are computed once and cached like `gan score`'s,
+so each measurement costs only the generated images: n forward passes of G and of Inception.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from gancli.config import RunConfig
+from gancli.metrics.api import compute_metrics
+from gancli.metrics.features import extract_features
+from gancli.metrics.inception import find_weights, load_inception
+from gancli.metrics.reference import dataset_reference, weights_id
+from gancli.sampling import generate_images
+
+SCORE_SEED = 12_345  # the same latents at every measurement, so the curve shows G changing, not noise
+
+
+class TrainingScorer:
+    """Callable(generator, iteration) -> {'fid': ..., 'is': ..., 'is_std': ...} for metrics.jsonl."""
+
+    def __init__(self, cfg: RunConfig, device: torch.device, weights: str | None = None, resize: str = "tf", batch_size: int = 50) -> None:
+        root = cfg.data.root or None
+        path = find_weights(weights, root)  # a missing file stops `gan train` before training starts
+        self.model = load_inception(path).to(device)
+        self.device, self.resize, self.batch_size = device, resize, batch_size
+        self.n = cfg.train.score_n
+        self.reference = dataset_reference(
+            cfg.data.name, 0, cfg.model.resolution, cfg.model.channels, resize, weights_id(path),
+            self.model, device, batch_size, root, need_features=False, progress=False,
+        )
+
+    def __call__(self, generator: nn.Module, iteration: int) -> dict[str, float]:
+        was_training = generator.training
+        generator.eval()
+        try:
+            images = generate_images(generator, self.n, SCORE_SEED, self.device, self.batch_size)
+        finally:
+            generator.train(was_training)
+        fake = extract_features(images, self.model, self.resize, self.device, batch_size=self.batch_size)
+        scores = compute_metrics(self.reference, fake, {"fid", "is"})
+        return {"fid": scores["fid"]["value"], "is": scores["is"]["value"], "is_std": scores["is"]["std"]}
