@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import os
+import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -132,6 +134,8 @@ CHOICES: dict[str, tuple[str, ...]] = {
 }
 
 MAX_CONFIG_BYTES = 1 << 20
+MAX_WIDTH = 1 << 16  # channels, features, latent size: far above any GAN, far below a memory bomb
+MAX_SEED = 1 << 32  # the seed is multiplied by primes below 2**24 into torch's 64-bit seeds
 
 
 # ---------------------------------------------------------------- YAML
@@ -147,12 +151,25 @@ class _StrictLoader(yaml.SafeLoader):
         return super().compose_node(parent, index)
 
 
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """PyYAML's error in one line: what, and where (its own text quotes the source over several lines)."""
+    problem = getattr(exc, "problem", None)
+    if not problem:
+        return " ".join(str(exc).split())
+    context = getattr(exc, "context", None)
+    mark = getattr(exc, "problem_mark", None)
+    where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+    return " ".join(f"{context + ': ' if context else ''}{problem}{where}".split())
+
+
 def load_yaml_text(text: str, where: str) -> dict:
     """Parse YAML safely (no Python tags, no aliases) into a mapping."""
     try:
         data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - _StrictLoader is a SafeLoader
     except yaml.YAMLError as exc:
-        raise UserError(f"{where} is not valid YAML for a gan config: {exc}. Fix the file and try again.") from exc
+        raise UserError(f"{where} is not valid YAML for a gan config: {_yaml_problem(exc)}. Fix the file and try again.") from exc
+    except RecursionError as exc:  # PyYAML composes nested nodes recursively
+        raise UserError(f"{where} nests lists or mappings too deeply to be a gan config. Fix the file and try again.") from exc
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -167,7 +184,11 @@ def load_yaml_file(path: str | os.PathLike) -> dict:
         size = path.stat().st_size
         if size > MAX_CONFIG_BYTES:
             raise UserError(f"Config file {path} is {size} bytes; a gan config is at most {MAX_CONFIG_BYTES} bytes.")
-        text = path.read_text(encoding="utf-8")
+        with open(path, "rb") as handle:  # bounded: a device or pipe (/dev/zero) reports size 0
+            raw = handle.read(MAX_CONFIG_BYTES + 1)
+        if len(raw) > MAX_CONFIG_BYTES:
+            raise UserError(f"Config file {path} holds more than {MAX_CONFIG_BYTES} bytes; a gan config is at most {MAX_CONFIG_BYTES} bytes.")
+        text = raw.decode("utf-8")
     except FileNotFoundError as exc:
         raise UserError(f"Config file {path} does not exist. Check the path given to --config.") from exc
     except (OSError, UnicodeDecodeError) as exc:
@@ -244,7 +265,7 @@ def _build(cls: type, data: dict, prefix: str) -> Any:
     names = [f.name for f in dataclasses.fields(cls)]
     if cls is LayerSpec:
         op = data.get("op")
-        if op not in LAYER_KEYS:
+        if not isinstance(op, str) or op not in LAYER_KEYS:
             raise UserError(f"Config key '{prefix}.op' is {op!r}; accepted values: {', '.join(LAYER_KEYS)}.")
         names = ["op", *sorted(LAYER_KEYS[op])]
         for key in data:
@@ -284,8 +305,10 @@ def set_dotted(data: dict, dotted: str, value: Any) -> None:
     """Set data['a']['b'] for 'a.b', creating mappings on the way."""
     parts = dotted.split(".")
     node = data
-    for part in parts[:-1]:
+    for i, part in enumerate(parts[:-1]):
         node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise UserError(f"Config key '{'.'.join(parts[: i + 1])}' is a value, not a section, so '{dotted}' cannot be set.")
     node[parts[-1]] = value
 
 
@@ -297,10 +320,10 @@ def _check_layers(layers: list[LayerSpec], where: str) -> None:
         raise UserError(f"Config key '{where}' is empty: a network needs at least one layer.")
     for i, layer in enumerate(layers):
         key = f"{where}[{i}]"
-        if "out" in LAYER_KEYS[layer.op] and layer.out <= 0:
-            raise UserError(f"Config key '{key}.out' must be a positive number of channels/features.")
-        if "kernel" in LAYER_KEYS[layer.op] and layer.kernel <= 0:
-            raise UserError(f"Config key '{key}.kernel' must be a positive kernel size.")
+        if "out" in LAYER_KEYS[layer.op] and not 0 < layer.out <= MAX_WIDTH:
+            raise UserError(f"Config key '{key}.out' is {layer.out}; it must be a positive number of channels/features, at most {MAX_WIDTH}.")
+        if "kernel" in LAYER_KEYS[layer.op] and not 0 < layer.kernel <= 64:
+            raise UserError(f"Config key '{key}.kernel' is {layer.kernel}; it must be a positive kernel size, at most 64.")
         if layer.op in ("conv", "convT") and layer.stride <= 0:
             raise UserError(f"Config key '{key}.stride' must be positive.")
         if isinstance(layer.padding, str) and layer.padding not in ("same", "valid"):
@@ -309,10 +332,20 @@ def _check_layers(layers: list[LayerSpec], where: str) -> None:
             raise UserError(f"Config key '{key}.size' must be the positive side of the projected feature map.")
         if layer.op in ("dropout", "dropout2d") and not 0.0 <= layer.p < 1.0:
             raise UserError(f"Config key '{key}.p' must be in [0, 1).")
+        if "padding" in LAYER_KEYS[layer.op] and isinstance(layer.padding, int) and layer.padding < 0:
+            raise UserError(f"Config key '{key}.padding' is {layer.padding}; it must be same, valid, or a number >= 0.")
+        if layer.op == "convT" and not 0 <= layer.output_padding < max(layer.stride, 1):
+            raise UserError(f"Config key '{key}.output_padding' is {layer.output_padding}; it must be >= 0 and smaller than the stride ({layer.stride}).")
+        if layer.op == "upsample" and layer.scale < 1:
+            raise UserError(f"Config key '{key}.scale' must be a positive whole number.")
+        if layer.op == "batchnorm" and not (math.isfinite(layer.eps) and layer.eps > 0 and 0.0 <= layer.momentum <= 1.0):
+            raise UserError(f"Config key '{key}' needs eps > 0 and momentum in [0, 1] (got eps={layer.eps}, momentum={layer.momentum}).")
+        if layer.op == "leaky_relu" and not math.isfinite(layer.slope):
+            raise UserError(f"Config key '{key}.slope' must be a finite number.")
 
 
 def _positive(value: float, key: str, allow_zero: bool = False) -> None:
-    if value < 0 or (value == 0 and not allow_zero):
+    if (isinstance(value, float) and not math.isfinite(value)) or value < 0 or (value == 0 and not allow_zero):
         need = "zero or more" if allow_zero else "a positive number"
         raise UserError(f"Config key '{key}' is {value}; it must be {need}.")
 
@@ -346,8 +379,16 @@ def validate(cfg: RunConfig) -> None:
             raise UserError(f"Config key 'train.{key}' is {value}; it must be in [0, 1).")
     _positive(t.d_loss_scale, "train.d_loss_scale")
     _positive(d.size, "data.size", allow_zero=True)
-    if not (t.device in ("auto", "cpu", "cuda", "mps") or t.device.startswith("cuda:")):
-        raise UserError(f"Config key 'train.device' is '{t.device}'; accepted values: auto, cpu, cuda, cuda:N, mps.")
+    for key, value, limit in (("model.latent_dim", m.latent_dim, MAX_WIDTH), ("train.fixed_latents", t.fixed_latents, 10_000), ("data.size", d.size, 1_000_000)):
+        if value > limit:
+            raise UserError(f"Config key '{key}' is {value}; at most {limit} is accepted.")
+    if not (t.device in ("auto", "cpu", "cuda", "mps") or re.fullmatch(r"cuda:\d{1,4}", t.device)):
+        raise UserError(f"Config key 'train.device' is '{t.device}'; accepted values: auto, cpu, cuda, cuda:N (N a GPU number), mps.")
+    if abs(t.seed) > MAX_SEED:
+        raise UserError(f"Config key 'train.seed' is {t.seed}; it must be between -{MAX_SEED} and {MAX_SEED}.")
+    for key in ("name", "root"):
+        if "\x00" in getattr(d, key):
+            raise UserError(f"Config key 'data.{key}' contains a NUL character; give a dataset name or a folder path.")
 
 
 # ---------------------------------------------------------------- presets

@@ -1,32 +1,87 @@
-"""Atomic file writes: a half-written file must never replace a good one."""
+"""Atomic file writes: a half-written file must never replace a good one.
+
+A write that fails because the disk is full, a file-size limit (``ulimit -f``) is reached or
+the place is not writable becomes a UserError naming the file, raised here, where files
+are written, rather than in every caller.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import IO, Iterator
+
+from gancli.errors import UserError
+
+# errno values that mean "no room": the disk (ENOSPC), the quota (EDQUOT) or RLIMIT_FSIZE (EFBIG)
+DISK_FULL = frozenset({errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)})
+# errno values that mean "not allowed or not possible here"
+NOT_WRITABLE = frozenset({errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.ENOENT, errno.EISDIR, errno.EEXIST})
+
+
+def find_os_error(exc: BaseException | None) -> OSError | None:
+    """The OSError behind ``exc``: itself, or one in its cause/context chain (torch.save wraps
+    a failed write into a RuntimeError whose context is the OSError)."""
+    seen = 0
+    while exc is not None and seen < 8:
+        if isinstance(exc, OSError):
+            return exc
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
+    return None
+
+
+def write_error(path: str | os.PathLike, exc: BaseException, kept: str = "", place: bool = True) -> UserError | None:
+    """A one-paragraph UserError for a failed write of ``path``, or None when ``exc`` is not an
+    I/O failure that the user can fix (it is then re-raised as it is). ``kept`` says what is
+    still intact, e.g. "The previous checkpoint is intact.". ``place``: also turn errors of
+    the place itself (a missing folder, a file where a folder should be) into a message."""
+    os_exc = find_os_error(exc)
+    if os_exc is None or os_exc.errno is None:
+        return None
+    if not place and os_exc.errno in NOT_WRITABLE - {errno.EACCES, errno.EPERM, errno.EROFS}:
+        return None
+    why = os_exc.strerror or str(os_exc)
+    kept = f" {kept.strip()}" if kept.strip() else ""
+    if os_exc.errno in DISK_FULL:
+        return UserError(f"Cannot write {path}: disk full or file-size limit reached ({why}).{kept} Free some space (or raise the limit: `ulimit -f`), or write somewhere else, and run the command again.")
+    if os_exc.errno in NOT_WRITABLE:
+        where = f" ({os_exc.filename})" if os_exc.filename and str(os_exc.filename) != str(path) else ""
+        return UserError(f"Cannot write {path}: {why}{where}.{kept} Check that the folder exists, is a folder and is writable, or choose another path.")
+    return None
 
 
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
     """Open a temporary file beside ``path``; on success fsync it and rename it over ``path``.
 
-    On any error the temporary file is removed and ``path`` keeps its old content.
+    On any error the temporary file is removed and ``path`` keeps its old content; a full
+    disk or an unwritable place is a UserError naming ``path``.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    kept = f"{path.name} was not changed." if path.exists() else ""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise (write_error(path, exc) or exc) from exc
     try:
         with os.fdopen(fd, mode) as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(exc, Exception):
+            error = write_error(path, exc, kept, place=False)  # the body may read other files
+            if error is not None:
+                raise error from exc
         raise
 
 
@@ -39,3 +94,30 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` (UTF-8) to ``path`` atomically."""
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def remove_stale_temps(folder: str | os.PathLike) -> list[Path]:
+    """Delete the ``.NAME.*.tmp`` files that an atomic write killed mid-way (kill -9, power
+    loss) left in ``folder``. Only call it while holding the folder's lock: a live writer's
+    temporary file looks the same."""
+    removed = []
+    for tmp in Path(folder).glob(".*.tmp"):
+        if tmp.is_file() and not tmp.is_symlink():
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+                removed.append(tmp)
+    return removed
+
+
+def zip_damage(path: str | os.PathLike) -> str | None:
+    """Why a zip file (torch.save's format) is damaged, or None when every member's CRC-32
+    matches. torch.load does not check the CRCs, so flipped bytes in a tensor would load as
+    silently wrong numbers; this reads the file once more (fast: zlib's CRC-32)."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            bad = zf.testzip()
+    except (zipfile.BadZipFile, EOFError, ValueError) as exc:
+        return f"not a complete zip archive ({exc})"
+    except RuntimeError as exc:  # e.g. an encrypted or otherwise unreadable member
+        return str(exc)
+    return f"member {bad} fails its CRC-32 check" if bad is not None else None

@@ -1,8 +1,6 @@
 """Image folders: every awkward file kind decodes or is skipped by name; the cache is reused and invalidated."""
 
 import io
-import os
-import time
 
 import numpy as np
 import pytest

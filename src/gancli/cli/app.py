@@ -6,9 +6,11 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from gancli import __version__
 from gancli.errors import UserError
+from gancli.fsutil import write_error
 
 app = typer.Typer(
     name="gan",
@@ -53,6 +55,9 @@ def _register() -> None:
     from gancli.cli.download import download_command
 
     app.command("download")(download_command)
+    from gancli.cli.score import score_command
+
+    app.command("score")(score_command)
 
 
 _register()
@@ -78,3 +83,9 @@ def main(argv: list[str] | None = None) -> None:
             raise
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
+    except OSError as exc:  # a file or folder the commands did not expect to fail (the rest name it themselves)
+        error = write_error(exc.filename or "a file", exc) if exc.errno is not None else None
+        if state["debug"] or error is None:
+            raise
+        err_console.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
+        sys.exit(error.exit_code)

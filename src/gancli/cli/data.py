@@ -39,8 +39,8 @@ def info_command(
     """
     from gancli.errors import UserError
 
-    if channels not in (1, 3) or resize not in ("resize", "center-crop") or resolution <= 0:
-        raise UserError("--channels must be 1 or 3, --resize resize or center-crop, --resolution positive.")
+    if channels not in (1, 3) or resize not in ("resize", "center-crop") or not 0 < resolution <= 4096 or n <= 0:
+        raise UserError(f"--channels must be 1 or 3 (got {channels}), --resize resize or center-crop (got {resize}), --resolution between 1 and 4096 (got {resolution}), -n positive (got {n}).")
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("decoding images", total=None)
         prepared = load_images(spec, resolution, channels, resize, root, progress=lambda done, total: progress.update(task, completed=done, total=total))

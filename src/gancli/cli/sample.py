@@ -14,6 +14,7 @@ from gancli.reporting.grids import make_grid, save_png
 from gancli.sampling import generate_from_latents, interpolation_latents, latents, load_generator
 
 console = Console()
+MAX_IMAGES = 10_000  # one grid of them is already a 100-megapixel PNG at 64px
 
 
 def sample_command(
@@ -36,10 +37,12 @@ def sample_command(
 
       gan sample runs/mine --interpolate 10 --rows 4 --out walk.png
     """
-    if n <= 0:
-        raise UserError(f"-n must be a positive number of images, got {n}.")
+    if not 0 < n <= MAX_IMAGES:
+        raise UserError(f"-n must be a positive number of images, at most {MAX_IMAGES:,} per command, got {n}. For more, run the command again with another --seed.")
     if interpolate < 0 or interpolate == 1 or rows <= 0:
         raise UserError("--interpolate needs at least 2 steps per walk and --rows at least 1.")
+    if interpolate and rows * interpolate > MAX_IMAGES:
+        raise UserError(f"--interpolate {interpolate} --rows {rows} asks for {rows * interpolate:,} images; at most {MAX_IMAGES:,} per command are drawn.")
     dev = resolve_device(device)
     generator, cfg = load_generator(run, dev)
     if interpolate:

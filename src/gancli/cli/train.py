@@ -177,7 +177,9 @@ def _train(ctx: DistContext, plan: RunPlan, fresh_name: bool, timeout_s: float) 
             stack.enter_context(RunLock(plan.run_dir))
             write_run_files(plan)
             metrics = MetricsLog(plan.run_dir / "metrics.jsonl")
-            observers = [metrics, ArtifactWriter(plan.run_dir, metrics)]
+            artifacts = ArtifactWriter(plan.run_dir, metrics)
+            stack.callback(artifacts.settle)  # on an error, let pending grids finish while the lock is held
+            observers = [metrics, artifacts]
         ctx.barrier()  # rank 0 holds the lock and has written the run folder before anyone trains
         trainer = Trainer(cfg, prepared.images, dev, plan.run_dir, observers, dist=ctx)
         if plan.resume_payload is not None:
@@ -196,8 +198,17 @@ def _train(ctx: DistContext, plan: RunPlan, fresh_name: bool, timeout_s: float) 
             show.print(f"{plan.run_dir} has already run {trainer.counters.iteration} of {trainer.total} iterations. Pass a larger --iters or --epochs to continue.")
             ctx.close()
             return
-        with stop_on_signals(StopRequest()) as stop:
-            outcome = trainer.fit(stop)
+        try:
+            with stop_on_signals(StopRequest()) as stop:
+                outcome = trainer.fit(stop)
+        except KeyboardInterrupt as exc:  # a second Ctrl-C: no final checkpoint, the last one is whole
+            from gancli.training.checkpoint import find_checkpoint
+
+            try:
+                kept = f" The last checkpoint, {find_checkpoint(plan.run_dir)}, is intact; continue with `gan train --resume {plan.run_dir}`."
+            except UserError:
+                kept = " No checkpoint had been written yet."
+            raise UserError(f"Interrupted by a second Ctrl-C at iteration {trainer.counters.iteration}: training stopped without a final checkpoint.{kept}", exit_code=130) from exc
     ctx.close()
     if outcome.status == "diverged":
         if not ctx.is_main:  # rank 0 prints the full message; the others name the cause only

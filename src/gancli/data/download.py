@@ -37,7 +37,7 @@ from gancli import __version__
 from gancli.data import cifar, extract, idx, registry
 from gancli.data.registry import ChecksumKind, DatasetInfo, RemoteFile
 from gancli.errors import UserError
-from gancli.fsutil import atomic_write, atomic_write_text
+from gancli.fsutil import atomic_write, atomic_write_text, write_error
 
 ProgressFn = Callable[[int, Union[int, None]], None]  # (bytes done, total or None)
 MessageFn = Callable[[str], None]
@@ -280,10 +280,13 @@ def _receive(response, url: str, part: Path, offset: int, size: int | None, opti
         _unlink(part)  # whatever came is suspect: do not resume from it
         raise
     except OSError as exc:
-        raise UserError(
-            f"Cannot write {part}: {exc.strerror or exc}. Free some space (or pick another --root) and run "
-            f"the command again: the {written:,} bytes already downloaded are kept and the download resumes."
-        ) from None
+        with contextlib.suppress(OSError):
+            written = part.stat().st_size  # what reached the disk, which is where a resume starts
+        kept = f"The {written:,} bytes already downloaded are kept in it and the download resumes from them."
+        error = write_error(part, exc, kept)
+        if error is None:
+            error = UserError(f"Cannot write {part}: {exc.strerror or exc}. {kept} Pick another --root if this one cannot hold the data.")
+        raise error from None
     if limit is not None and written < limit:
         # Fewer bytes than promised (a Content-Length that lies, a dropped connection):
         # keep them and resume with a Range request.

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import IO, Literal
 
 from gancli.errors import UserError
+from gancli.fsutil import write_error
 
 GIB = 1 << 30
 MIB = 1 << 20
@@ -256,19 +257,25 @@ class _Writer:
         if parts in self.seen:
             self.report.duplicates.append(rel)  # tar semantics: the later member wins
         flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
-        fd = os.open(target, flags, 0o644)
-        written = 0
-        with os.fdopen(fd, "wb") as out:
-            while True:
-                chunk = source.read(_CHUNK)
-                if not chunk:
-                    break
-                written += len(chunk)
-                if limit is not None and written > limit:
-                    raise _refuse(self.archive, name, "it holds more bytes than it declares")
-                self.report.total_bytes += len(chunk)
-                self._check(name, self.report.total_bytes, "actual")
-                out.write(chunk)
+        try:
+            fd = os.open(target, flags, 0o644)
+            written = 0
+            with os.fdopen(fd, "wb") as out:
+                while True:
+                    chunk = source.read(_CHUNK)
+                    if not chunk:
+                        break
+                    written += len(chunk)
+                    if limit is not None and written > limit:
+                        raise _refuse(self.archive, name, "it holds more bytes than it declares")
+                    self.report.total_bytes += len(chunk)
+                    self._check(name, self.report.total_bytes, "actual")
+                    out.write(chunk)
+        except OSError as exc:
+            error = write_error(target, exc, f"Nothing of {self.archive.name} was installed.", place=False)
+            if error is None:
+                raise
+            raise error from None
         if parts not in self.seen:
             self.seen.add(parts)
             self.report.files.append(rel)
@@ -339,7 +346,7 @@ def _extract_zip(archive: Path, writer: _Writer) -> None:
                 raise UserError(f"Cannot extract {archive}: member {name!r} is encrypted. Use an unencrypted archive.")
             mode = (info.external_attr >> 16) & 0xFFFF if info.create_system == 3 else 0
             kind = stat.S_IFMT(mode)
-            if info.is_dir() or kind == stat.S_IFDIR:
+            if name.endswith("/") or kind == stat.S_IFDIR:  # not info.is_dir(): it fails on an empty name
                 writer.mkdir(name, parts)
             elif kind == stat.S_IFLNK:
                 with zf.open(info) as handle:

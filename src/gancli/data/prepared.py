@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from gancli.errors import UserError
 from gancli.data.folder import decode_image, scan_images
-from gancli.fsutil import atomic_write
+from gancli.fsutil import atomic_write, zip_damage
 
 CACHE_FORMAT = 1
 
@@ -64,6 +64,12 @@ def _load(path: Path, key: str) -> dict | None:
     """The cached payload, None when absent; raises ValueError when present but unusable."""
     if not path.exists():
         return None
+    try:
+        damage = zip_damage(path)  # torch.load does not check CRCs: flipped bytes would load as wrong pixels
+    except OSError as exc:
+        raise ValueError(f"unreadable ({exc.strerror or exc})") from exc
+    if damage is not None:
+        raise ValueError(f"damaged ({damage})")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as exc:  # any unreadable cache is rebuilt; the reason goes in the warning

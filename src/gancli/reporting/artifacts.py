@@ -6,7 +6,7 @@ grid to the host; the GIF and curves are redrawn at checkpoints and at the end.
 
 from __future__ import annotations
 
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
 import torch
@@ -50,6 +50,12 @@ class ArtifactWriter:
     def on_end(self, outcome) -> None:
         self._submit(self._redraw)
         self.flush()
+
+    def settle(self) -> None:
+        """Wait for every pending write without raising its failure: for a run that is ending
+        on another error, so that no write is cut off and the run folder is left whole."""
+        pending, self.pending = self.pending, []
+        wait(pending)
 
     def flush(self) -> None:
         """Wait for every pending write; re-raise the first failure (a full disk, say)."""

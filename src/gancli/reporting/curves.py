@@ -29,21 +29,29 @@ def _nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
     if hi <= lo:
         hi = lo + 1.0
     raw = (hi - lo) / count
+    if not (raw > 0 and math.isfinite(raw)):  # a span below float resolution (or beyond its range)
+        return [lo]
     mag = 10 ** math.floor(math.log10(raw))
     step = min((m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw), default=raw)
     first = math.ceil(lo / step) * step
     return [first + i * step for i in range(int((hi - first) / step) + 1)]
 
 
+def _plottable(value: Any) -> bool:
+    """A number a chart can place: finite and not absurd (a damaged metrics line may hold 1e308)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and abs(value) < 1e100
+
+
 def _panel(draw: ImageDraw.ImageDraw, box: tuple[int, int, int, int], title: str, series, records, font, small) -> None:
     left, top, right, bottom = box
     xs = [r["iteration"] for r in records]
-    values = [r[k] for r in records for k, _, _ in series if isinstance(r.get(k), (int, float)) and math.isfinite(r[k])]
+    values = [r[k] for r in records for k, _, _ in series if _plottable(r.get(k))]
     if not xs or not values:
         return
     x0, x1 = min(xs), max(max(xs), min(xs) + 1)
     y0, y1 = min(values), max(values)
-    pad = (y1 - y0) * 0.05 or 0.5
+    # 5% of the span, but never a pad lost in float rounding (one value of 1e16, or a span of 1e-320)
+    pad = max((y1 - y0) * 0.05, max(abs(y0), abs(y1)) * 1e-6, 1e-9) if y1 > y0 else max(abs(y0) * 0.05, 0.5)
     y0, y1 = y0 - pad, y1 + pad
     draw.rectangle(box, outline=(90, 90, 90))
     draw.text((left, top - 22), title, fill=(20, 20, 20), font=font)
@@ -60,7 +68,7 @@ def _panel(draw: ImageDraw.ImageDraw, box: tuple[int, int, int, int], title: str
         draw.line((px, bottom, px, bottom + 4), fill=(90, 90, 90))
         draw.text((px, bottom + 6), f"{int(tick)}", fill=(60, 60, 60), font=small, anchor="mt")
     for i, (key, label, colour) in enumerate(series):
-        points = [to_px(r["iteration"], r[key]) for r in records if isinstance(r.get(key), (int, float)) and math.isfinite(r[key])]
+        points = [to_px(r["iteration"], r[key]) for r in records if _plottable(r.get(key))]
         if len(points) > 1:
             draw.line(points, fill=colour, width=2)
         elif points:

@@ -7,7 +7,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-from gancli.fsutil import atomic_write_text
+from gancli.fsutil import atomic_write_text, write_error
+
+
+def _valid_iteration(value: Any) -> bool:
+    return type(value) is int and 0 <= value < 1 << 53  # not a bool, not absurd
 
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:
@@ -22,9 +26,9 @@ def read_metrics(path: Path) -> list[dict[str, Any]]:
                 continue
             try:
                 record = json.loads(line)
-            except json.JSONDecodeError:
+            except (ValueError, RecursionError):  # a damaged line: bad JSON, absurd nesting or digits
                 continue
-            if isinstance(record, dict) and isinstance(record.get("iteration"), int):
+            if isinstance(record, dict) and _valid_iteration(record.get("iteration")):
                 records.append(record)
     return records
 
@@ -46,16 +50,22 @@ class MetricsLog:
         self.handle = None
 
     def on_metrics(self, record: dict[str, Any]) -> None:
-        if self.handle is None:
-            self.handle = open(self.path, "a", encoding="utf-8")
-        self.handle.write(json.dumps(record) + "\n")
-        self.handle.flush()
+        try:
+            if self.handle is None:
+                self.handle = open(self.path, "a", encoding="utf-8")
+            self.handle.write(json.dumps(record) + "\n")
+            self.handle.flush()
+        except OSError as exc:
+            raise (write_error(self.path, exc, "The lines already written and the checkpoints are intact.") or exc) from exc
         self.records.append(record)
 
     def on_checkpoint(self, iteration: int, path: Path) -> None:
         # make the log at least as durable as the checkpoint that resumes from it
         if self.handle is not None:
-            os.fsync(self.handle.fileno())
+            try:
+                os.fsync(self.handle.fileno())
+            except OSError as exc:
+                raise (write_error(self.path, exc) or exc) from exc
 
     def on_end(self, outcome) -> None:
         if self.handle is not None:

@@ -9,12 +9,14 @@ from __future__ import annotations
 import os
 import pickle
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from gancli.errors import UserError
+from gancli.fsutil import remove_stale_temps, write_error, zip_damage
 
 FORMAT = "gancli-checkpoint"
 VERSION = 1
@@ -31,22 +33,44 @@ def checkpoint_dir(run_dir: Path) -> Path:
 def save_checkpoint(run_dir: Path, payload: dict[str, Any]) -> Path:
     """Write last.pt atomically, keeping the former last.pt as previous.pt."""
     folder = checkpoint_dir(run_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".last.", suffix=".tmp", dir=folder)
+    last = folder / LAST
+    kept = f"The last checkpoint {last} is intact." if last.is_file() else "No checkpoint was replaced."
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".last.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise (write_error(last, exc, kept) or exc) from exc
     try:
         with os.fdopen(fd, "wb") as handle:
             torch.save({"format": FORMAT, "version": VERSION, **payload}, handle)
             handle.flush()
             os.fsync(handle.fileno())
-        last = folder / LAST
         if last.exists():
-            os.replace(last, folder / PREVIOUS)
+            _keep_as_previous(last, folder / PREVIOUS)
         os.replace(tmp, last)
-    except BaseException:
+    except BaseException as exc:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        error = write_error(last, exc, kept) if isinstance(exc, Exception) else None
+        if error is not None:
+            raise error from exc
         raise
-    return folder / LAST
+    remove_stale_temps(folder)  # left by a run killed mid-write (only the lock holder writes here)
+    return last
+
+
+def _keep_as_previous(last: Path, previous: Path) -> None:
+    """Make previous.pt the current last.pt. A hard link renamed over previous.pt keeps last.pt
+    in place all along (a reader never finds neither); without hard links, a rename."""
+    link = previous.with_name(f".{previous.name}.{os.getpid()}.tmp")
+    try:
+        if link.exists():
+            link.unlink()
+        os.link(last, link)
+    except OSError:
+        os.replace(last, previous)
+        return
+    os.replace(link, previous)
 
 
 def find_checkpoint(path: Path) -> Path:
@@ -65,13 +89,19 @@ def find_checkpoint(path: Path) -> Path:
 def _fallback_hint(path: Path) -> str:
     previous = path.parent / PREVIOUS
     if path.name == LAST and previous.is_file():
-        return f" The previous checkpoint {previous} may still be good: pass it instead."
+        return f" The previous checkpoint {previous} may still be good: pass it instead (`gan train --resume {previous}`, `gan sample {previous}`)."
     return ""
 
 
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Load and validate a checkpoint with weights-only unpickling (no code can run)."""
     path = Path(path)
+    try:
+        damage = zip_damage(path) if zipfile.is_zipfile(path) else None
+    except OSError as exc:
+        raise UserError(f"Checkpoint {path} cannot be read ({exc.strerror or exc}).{_fallback_hint(path)}") from exc
+    if damage is not None:
+        raise UserError(f"Checkpoint {path} is corrupt: {damage}.{_fallback_hint(path)}")
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from gancli.errors import UserError
+from gancli.fsutil import write_error
 
 
 class RunLock:
@@ -17,8 +18,11 @@ class RunLock:
         self.handle = None
 
     def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(self.path, "a+")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            handle = open(self.path, "a+")
+        except OSError as exc:
+            raise (write_error(self.path.parent, exc) or exc) from exc
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:

@@ -6,11 +6,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
 
 from gancli.config import RunConfig, dump_yaml, from_dict, load_yaml_file
 from gancli.errors import UserError
-from gancli.fsutil import atomic_write_text
+from gancli.fsutil import atomic_write_text, remove_stale_temps, write_error
 from gancli.reporting.jsonl import truncate_after
 from gancli.training.checkpoint import find_checkpoint, load_checkpoint
 
@@ -43,6 +42,11 @@ def plan_new_run(cfg: RunConfig, out: str | None) -> RunPlan:
         raise UserError(f"{run_dir} already holds a training run. Continue it with `gan train --resume {run_dir}`, or choose another folder with --out.")
     if run_dir.exists() and not run_dir.is_dir():
         raise UserError(f"--out {run_dir} is a file, not a folder.")
+    ancestor = run_dir.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if ancestor.exists() and not ancestor.is_dir():  # checked now, before the data is prepared
+        raise UserError(f"--out {run_dir} cannot be created: {ancestor} is a file, not a folder. Choose another run folder.")
     return RunPlan(run_dir, cfg)
 
 
@@ -66,7 +70,12 @@ def plan_resume(run_dir: Path, overrides: dict) -> RunPlan:
 
 def write_run_files(plan: RunPlan) -> None:
     """config.yaml (the effective config), and a metrics log cut back to the resumed iteration."""
-    plan.run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        plan.run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise (write_error(plan.run_dir, exc) or exc) from exc
+    for folder in (plan.run_dir, plan.run_dir / "checkpoints", plan.run_dir / "samples"):
+        remove_stale_temps(folder)  # half-written files of a run killed mid-write (we hold the lock)
     atomic_write_text(plan.run_dir / "config.yaml", dump_yaml(plan.cfg))
     if plan.resume_payload is not None:
         truncate_after(plan.run_dir / "metrics.jsonl", int(plan.resume_payload["iteration"]))

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Iterator, Mapping
+
+# Set by torchrun (torch.distributed.elastic) in its workers; LOCAL_RANK by most launchers.
+LAUNCHER_ENV = ("TORCHELASTIC_RUN_ID", "LOCAL_RANK")
 
 
 class StopRequest:
@@ -19,19 +23,35 @@ class StopRequest:
         return self.signal_name is not None
 
     def request(self, name: str) -> None:
-        self.signal_name = name
+        if self.signal_name is None:  # the first signal names the stop; repeats change nothing
+            self.signal_name = name
+
+
+def under_launcher(environ: Mapping[str, str] | None = None) -> bool:
+    """True in a worker started by torchrun (or another launcher that sets LOCAL_RANK).
+
+    A launcher forwards the user's Ctrl-C to its workers, which have already received it
+    from the terminal: the second SIGINT a worker sees is then not a user's second Ctrl-C."""
+    env = os.environ if environ is None else environ
+    return any(env.get(name) for name in LAUNCHER_ENV)
 
 
 @contextmanager
 def stop_on_signals(stop: StopRequest) -> Iterator[StopRequest]:
-    """Route SIGINT/SIGTERM to `stop`; a second Ctrl-C interrupts at once (KeyboardInterrupt)."""
+    """Route SIGINT/SIGTERM to `stop`.
+
+    In a single process a second Ctrl-C interrupts at once (KeyboardInterrupt; the checkpoint
+    being written, if any, is abandoned and the previous one kept). Under a launcher every
+    repeated SIGINT/SIGTERM only keeps the stop request, so that the final checkpoint is
+    always written; the launcher's own grace period and SIGKILL bound the wait."""
     if threading.current_thread() is not threading.main_thread():
         yield stop
         return
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    interruptible = not under_launcher()
 
     def handler(signum, frame):  # noqa: ARG001 - signal handler signature
-        if stop.requested and signum == signal.SIGINT:
+        if stop.requested and signum == signal.SIGINT and interruptible:
             raise KeyboardInterrupt
         stop.request(signal.Signals(signum).name)
 
