@@ -378,6 +378,8 @@ def validate(cfg: RunConfig) -> None:
         if not 0.0 <= value < 1.0:
             raise UserError(f"Config key 'train.{key}' is {value}; it must be in [0, 1).")
     _positive(t.d_loss_scale, "train.d_loss_scale")
+    if t.score_every and t.score_n < 10:
+        raise UserError(f"Config key 'train.score_n' is {t.score_n}; the Inception Score uses 10 splits, so --score-every needs at least 10 images (2000 is a good default).")
     _positive(d.size, "data.size", allow_zero=True)
     for key, value, limit in (("model.latent_dim", m.latent_dim, MAX_WIDTH), ("train.fixed_latents", t.fixed_latents, 10_000), ("data.size", d.size, 1_000_000)):
         if value > limit:

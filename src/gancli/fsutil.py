@@ -55,6 +55,13 @@ def write_error(path: str | os.PathLike, exc: BaseException, kept: str = "", pla
     return None
 
 
+def _umask_mode() -> int:
+    """0o666 less the process umask: what open() would have given a new file (mkstemp gives 0o600)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
     """Open a temporary file beside ``path``; on success fsync it and rename it over ``path``.
@@ -73,6 +80,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
         with os.fdopen(fd, mode) as handle:
             yield handle
             handle.flush()
+            os.fchmod(handle.fileno(), _umask_mode())
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException as exc:

@@ -74,3 +74,16 @@ def test_yaml_python_tags_and_aliases_are_refused(tmp_path):
 def test_missing_config_file_is_named(tmp_path):
     with pytest.raises(UserError, match="nope.yaml does not exist"):
         config.load_yaml_file(tmp_path / "nope.yaml")
+
+
+def test_atomic_writes_get_normal_file_permissions(tmp_path):
+    import os
+
+    from gancli.fsutil import atomic_write_text
+
+    old = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "config.yaml", "a: 1\n")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "config.yaml").stat().st_mode & 0o777 == 0o644  # not mkstemp's 0o600

@@ -171,6 +171,14 @@ def _train(ctx: DistContext, plan: RunPlan, fresh_name: bool, timeout_s: float) 
     if n < cfg.train.batch_size:
         raise UserError(f"The dataset {cfg.data.name} has {n} usable images, fewer than one batch of {cfg.train.batch_size}. Use a smaller --batch-size or more images.")
 
+    scorer = None
+    if cfg.train.score_every and ctx.is_main:
+        # Inception is loaded only when asked; missing weights stop here, before the run folder is written
+        from gancli.metrics.during_training import TrainingScorer
+
+        with show.status("Preparing FID reference statistics (cached after the first time)..."):
+            scorer = TrainingScorer(cfg, dev)
+
     with ExitStack() as stack:
         observers: list = []
         if ctx.is_main:
@@ -181,7 +189,7 @@ def _train(ctx: DistContext, plan: RunPlan, fresh_name: bool, timeout_s: float) 
             stack.callback(artifacts.settle)  # on an error, let pending grids finish while the lock is held
             observers = [metrics, artifacts]
         ctx.barrier()  # rank 0 holds the lock and has written the run folder before anyone trains
-        trainer = Trainer(cfg, prepared.images, dev, plan.run_dir, observers, dist=ctx)
+        trainer = Trainer(cfg, prepared.images, dev, plan.run_dir, observers, dist=ctx, scorer=scorer)
         if plan.resume_payload is not None:
             trainer.load_state(plan.resume_payload)
             show.print(f"Resuming {plan.run_dir} from iteration {trainer.counters.iteration} ({plan.resume_from}).")

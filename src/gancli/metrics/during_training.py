@@ -29,7 +29,8 @@ class TrainingScorer:
         self.device, self.resize, self.batch_size = device, resize, batch_size
         self.n = cfg.train.score_n
         self.reference = dataset_reference(
-            cfg.data.name, 0, cfg.model.resolution, cfg.model.channels, resize, weights_id(path),
+            # the training set itself (data.size limits the built-in one), cached after the first run
+            cfg.data.name, cfg.data.size, cfg.model.resolution, cfg.model.channels, resize, weights_id(path),
             self.model, device, batch_size, root, need_features=False, progress=False,
         )
 

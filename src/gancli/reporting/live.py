@@ -34,13 +34,14 @@ class LiveDisplay:
         )
         self.task = self.progress.add_task(title, total=total, completed=start_iteration, speed="")
         self.record: dict[str, Any] | None = None
+        self.fid: float | None = None  # the latest --score-every measurement
         self.samples = ""
         self.live: Live | None = None
         self.last_plain = 0.0
 
     def _stats(self) -> Table:
         table = Table(box=None, show_header=True, header_style="dim", pad_edge=False)
-        for name in ("epoch", "loss D", "loss G", "score D", "score G", "last grid"):
+        for name in ("epoch", "loss D", "loss G", "score D", "score G", "FID", "last grid"):
             table.add_column(name, justify="right")
         r = self.record or {}
 
@@ -48,7 +49,8 @@ class LiveDisplay:
             return f"{r[key]:.4f}" if isinstance(r.get(key), float) else "-"
 
         epochs = -(-self.total // self.steps_per_epoch)
-        table.add_row(f"{r.get('epoch', '-')}/{epochs}", fmt("loss_d"), fmt("loss_g"), fmt("score_d"), fmt("score_g"), self.samples)
+        fid = f"{self.fid:.2f}" if self.fid is not None else "-"
+        table.add_row(f"{r.get('epoch', '-')}/{epochs}", fmt("loss_d"), fmt("loss_g"), fmt("score_d"), fmt("score_g"), fid, self.samples)
         return table
 
     def _render(self) -> Group:
@@ -61,6 +63,8 @@ class LiveDisplay:
 
     def on_metrics(self, record: dict[str, Any]) -> None:
         self.record = record
+        if isinstance(record.get("fid"), float):
+            self.fid = record["fid"]
         self.progress.update(self.task, completed=record["iteration"], speed=f"{record['images_per_s']:.1f} img/s", description=f"epoch {record['epoch']}")
         if self.live is not None:
             self.live.update(self._render())
@@ -70,7 +74,7 @@ class LiveDisplay:
                 f"iter {record['iteration']}/{self.total} epoch {record['epoch']} "
                 f"loss_d {record['loss_d']:.4f} loss_g {record['loss_g']:.4f} "
                 f"score_d {record['score_d']:.4f} score_g {record['score_g']:.4f} "
-                f"{record['images_per_s']:.1f} img/s",
+                f"{record['images_per_s']:.1f} img/s" + (f" FID {record['fid']:.2f}" if "fid" in record else ""),
                 highlight=False,
             )
 
