@@ -26,9 +26,12 @@ class SameConv2d(nn.Conv2d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         top, bottom = same_padding(x.shape[-2], self.kernel_size[0], self.stride[0])
         left, right = same_padding(x.shape[-1], self.kernel_size[1], self.stride[1])
-        if top == bottom and left == right:
-            return F.conv2d(x, self.weight, self.bias, self.stride, (top, left))
-        return super().forward(F.pad(x, (left, right, top, bottom)))
+        if bottom != top or right != left:
+            # Only the odd extra pixel is padded by hand; the convolution pads the symmetric
+            # part itself. Bit-identical to padding all of it with F.pad, and faster: a smaller
+            # copy, and oneDNN is quicker with its own padding (benchmarks/step_options.py).
+            x = F.pad(x, (0, right - left, 0, bottom - top))
+        return F.conv2d(x, self.weight, self.bias, self.stride, (top, left))
 
 
 class SameConvTranspose2d(nn.ConvTranspose2d):
