@@ -82,6 +82,14 @@ def _load(path: Path, key: str) -> dict | None:
     return payload
 
 
+def _load_or_note(path: Path, key: str) -> tuple[dict | None, list[str]]:
+    """The cached payload (or None), and a warning when a damaged cache has to be rebuilt."""
+    try:
+        return _load(path, key), []
+    except ValueError as exc:
+        return None, [f"The prepared cache {path} was {exc}; it is being rebuilt."]
+
+
 def _decode_one(args: tuple[str, int, int, str]) -> np.ndarray | str:
     path, resolution, channels, resize = args
     try:
@@ -118,12 +126,7 @@ def prepare_folder(folder: Path, resolution: int, channels: int, resize: str, ca
         raise UserError(f"No image files (jpg, jpeg, png, bmp, gif, webp, tif, tiff) were found under {folder}. Point --data at a folder that holds images (class subfolders are fine).")
     key = cache_key({"source": str(folder.resolve()), "files": entries, "resolution": resolution, "channels": channels, "resize": resize})
     path = cache_dir / f"{_slug(folder)}-{resolution}px-{channels}ch-{resize}-{key}.pt"
-    notes: list[str] = []
-    try:
-        payload = _load(path, key)
-    except ValueError as exc:
-        notes.append(f"The prepared cache {path} was {exc}; it is being rebuilt.")
-        payload = None
+    payload, notes = _load_or_note(path, key)
     if payload is not None:
         return PreparedImages(payload["images"], str(folder), path, [tuple(s) for s in payload["skipped"]], True, notes)
 
@@ -145,12 +148,7 @@ def prepare_array(array_file: Path, resolution: int, channels: int, resize: str,
     st = array_file.stat()
     key = cache_key({"source": str(array_file.resolve()), "size": st.st_size, "mtime": st.st_mtime_ns, "resolution": resolution, "channels": channels, "resize": resize})
     path = cache_dir / f"{name}-{resolution}px-{channels}ch-{resize}-{key}.pt"
-    notes: list[str] = []
-    try:
-        payload = _load(path, key)
-    except ValueError as exc:
-        notes.append(f"The prepared cache {path} was {exc}; it is being rebuilt.")
-        payload = None
+    payload, notes = _load_or_note(path, key)
     if payload is not None:
         return PreparedImages(payload["images"], name, path, [], True, notes)
     try:
