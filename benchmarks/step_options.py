@@ -5,7 +5,7 @@ changed, timed interleaved with the unchanged baseline in the same process, roun
 round, so that a noisy neighbour slows all of them alike. Reported: median images/s, and the
 median over rounds of each variant's speed relative to the baseline of the same round.
 
-    python benchmarks/step_options.py                       # flowers64, batch 32, ~2 min
+    python benchmarks/step_options.py                       # flowers64, batch 32, ~3 min
     python benchmarks/step_options.py --batch-size 128      # the preset's batch
     python benchmarks/step_options.py --compile             # adds torch.compile (30-60 s warm-up)
     python benchmarks/step_options.py --profile             # top operators of the baseline step
