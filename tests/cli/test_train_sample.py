@@ -109,3 +109,29 @@ def test_sigint_stops_cleanly_with_a_checkpoint_and_resume_hint(tmp_path):
 
     payload = load_checkpoint(run / "checkpoints" / "last.pt")
     assert 0 < payload["iteration"] < 100000
+
+
+def test_first_decoding_of_a_folder_shows_a_progress_bar_with_counts(tmp_path, monkeypatch):
+    """`gan train --data FOLDER` decodes the folder once; a terminal sees a bar with done/total."""
+    import io
+
+    from rich.console import Console
+
+    import gancli.cli.train as train_cli
+    import gancli.data.prepared as prepared
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(40):
+        Image.new("RGB", (20, 24), (i * 6, 100, 200)).save(photos / f"{i}.png")
+    screen = io.StringIO()
+    monkeypatch.setattr(train_cli, "console", Console(file=screen, force_terminal=True, width=120))
+    monkeypatch.setattr(prepared.os, "cpu_count", lambda: 1)  # one process: progress reported in order
+    from gancli.cli.app import main
+
+    try:
+        main(["train", "--config", str(write_config(tmp_path, iters=2)), "--data", str(photos), "--root", str(tmp_path / "root"), "--out", str(tmp_path / "run")])
+    except SystemExit as exc:
+        assert exc.code in (0, None), screen.getvalue()
+    shown = screen.getvalue()
+    assert "decoding images" in shown and "40/40" in shown, shown[-2000:]

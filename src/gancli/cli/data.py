@@ -8,9 +8,9 @@ from typing import Optional
 
 import typer
 from rich.console import Console
-from rich.progress import Progress
 from rich.table import Table
 
+from gancli.cli.progress import dataset_label, preparing
 from gancli.data.source import load_images
 from gancli.reporting.grids import make_grid, save_png
 
@@ -41,9 +41,8 @@ def info_command(
 
     if channels not in (1, 3) or resize not in ("resize", "center-crop") or not 0 < resolution <= 4096 or n <= 0:
         raise UserError(f"--channels must be 1 or 3 (got {channels}), --resize resize or center-crop (got {resize}), --resolution between 1 and 4096 (got {resolution}), -n positive (got {n}).")
-    with Progress(console=console, transient=True) as progress:
-        task = progress.add_task("decoding images", total=None)
-        prepared = load_images(spec, resolution, channels, resize, root, progress=lambda done, total: progress.update(task, completed=done, total=total))
+    with preparing(console, dataset_label(spec, resolution)) as progress:
+        prepared = load_images(spec, resolution, channels, resize, root, progress=progress)
     images = prepared.images
     size = images.numel() * images.element_size()
     summary = {

@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from gancli import config as config_mod
+from gancli.cli.progress import dataset_label, preparing
 from gancli.data.source import load_images
 from gancli.devices import resolve_device
 from gancli.distributed import DEFAULT_TIMEOUT_S, DistContext, is_comm_failure
@@ -159,8 +160,8 @@ def _train(ctx: DistContext, plan: RunPlan, fresh_name: bool, timeout_s: float) 
         elif (str(plan.run_dir), iteration) != (ref_dir, ref_iteration):
             raise UserError(f"This process resolved the run folder as {plan.run_dir} (iteration {iteration}), but rank 0 has {ref_dir} (iteration {ref_iteration}). Every machine of a distributed run must see the same run folder: put --out/--resume on a shared filesystem and pass the same path everywhere.")
 
-    with ctx.local_main_first(), show.status(f"Preparing {cfg.data.name or 'data'} at {cfg.model.resolution}px..."):
-        prepared = load_images(cfg.data.name, cfg.model.resolution, cfg.model.channels, cfg.data.resize, cfg.data.root or None, size=cfg.data.size)
+    with ctx.local_main_first(), preparing(show, dataset_label(cfg.data.name, cfg.model.resolution)) as progress:
+        prepared = load_images(cfg.data.name, cfg.model.resolution, cfg.model.channels, cfg.data.resize, cfg.data.root or None, progress=progress, size=cfg.data.size)
     for note in prepared.warnings:
         show.print(f"[yellow]warning:[/] {note}")
     if prepared.skipped:
