@@ -33,6 +33,55 @@ def test_n_plus_n_equals_2n(tmp_path, step):
         assert torch.equal(a, b)
 
 
+def test_background_checkpoint_holds_the_state_of_its_iteration(tmp_path, monkeypatch):
+    """Checkpoints are written while training goes on: the one of iteration 3 must hold
+    iteration 3's weights and optimiser state, not those of the steps that overlapped it."""
+    import time
+
+    import gancli.training.checkpoint as ckpt
+
+    real = ckpt.save_checkpoint
+
+    def slow(run_dir, payload):
+        time.sleep(0.5 if payload["iteration"] == 3 else 0)  # steps 4-6 run during this write
+        return real(run_dir, payload)
+
+    monkeypatch.setattr(ckpt, "save_checkpoint", slow)
+    images = shapes(40, 16)
+    three = Trainer(config.from_dict(tiny_config_dict(iters=3)), images, torch.device("cpu"), tmp_path / "three")
+    three.fit()
+    six = Trainer(config.from_dict(tiny_config_dict(iters=6, checkpoint_every=3, log_every=1)), images, torch.device("cpu"), tmp_path / "six")
+    seen = []
+    six.observers.append(type("Seen", (), {"on_checkpoint": lambda self, it, path: seen.append(it)})())
+    six.fit()
+    assert seen == [3, 6]  # each announced once it is on disk, in order
+    at3 = load_checkpoint(tmp_path / "six" / "checkpoints" / "previous.pt")
+    assert at3["iteration"] == 3
+    for a, b in zip(three.generator.state_dict().values(), at3["generator"].values()):
+        assert torch.equal(a, b)
+    exp_avg = [s["exp_avg"] for s in at3["opt_d"]["state"].values()]
+    assert all(torch.equal(a, three.opt_d.state[p]["exp_avg"]) for a, p in zip(exp_avg, three.discriminator.parameters()))
+
+
+def test_failed_background_checkpoint_stops_the_run_with_its_error(tmp_path, monkeypatch):
+    import gancli.training.checkpoint as ckpt
+
+    real = ckpt.save_checkpoint
+
+    def full_disk(run_dir, payload):
+        if payload["iteration"] == 6:
+            raise UserError("disk full while writing the checkpoint")
+        return real(run_dir, payload)
+
+    monkeypatch.setattr(ckpt, "save_checkpoint", full_disk)
+    trainer = Trainer(config.from_dict(tiny_config_dict(iters=12)), shapes(64, 16), torch.device("cpu"), tmp_path)
+    with pytest.raises(UserError, match="disk full"):
+        trainer.fit()
+    assert trainer.counters.iteration <= 9  # the error is raised at the next metrics line or checkpoint
+    assert load_checkpoint(find_checkpoint(tmp_path))["iteration"] == 3
+    assert not any(t.name.startswith("gan-checkpoint") for t in __import__("threading").enumerate())
+
+
 def test_nan_stops_and_keeps_last_good_checkpoint(tmp_path):
     cfg = config.from_dict(tiny_config_dict(iters=12))
     trainer = Trainer(cfg, shapes(64, 16), torch.device("cpu"), tmp_path)

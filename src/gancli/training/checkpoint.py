@@ -10,6 +10,7 @@ import os
 import pickle
 import tempfile
 import zipfile
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,64 @@ def save_checkpoint(run_dir: Path, payload: dict[str, Any]) -> Path:
         raise
     remove_stale_temps(folder)  # left by a run killed mid-write (only the lock holder writes here)
     return last
+
+
+def snapshot(payload: Any) -> Any:
+    """A copy of `payload` whose tensors are on the host and no longer shared with the nets and
+    optimisers, so that training can go on while it is written."""
+    if isinstance(payload, torch.Tensor):
+        return payload.detach().to("cpu", copy=True)
+    if isinstance(payload, dict):
+        return {k: snapshot(v) for k, v in payload.items()}
+    if isinstance(payload, (list, tuple)):
+        return type(payload)(snapshot(v) for v in payload)
+    return payload
+
+
+class CheckpointWriter:
+    """Writes checkpoints on one background thread, one at a time and in order.
+
+    The training thread pays only for the snapshot (a host copy of the state); the
+    serialisation, fsync and renames overlap the next steps, which on a GPU would otherwise
+    idle the device for the whole write. At most one write is in flight: a new one first waits
+    for the previous one, so checkpoints land in order and memory holds one snapshot at most."""
+
+    def __init__(self) -> None:
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: tuple[int, Future] | None = None
+
+    def submit(self, run_dir: Path, iteration: int, payload: dict[str, Any]) -> tuple[int, Path] | None:
+        """Start writing `payload`; returns the previous write once finished (or raises its error)."""
+        done = self.finish()
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gan-checkpoint")
+        self._pending = (iteration, self._pool.submit(save_checkpoint, run_dir, snapshot(payload)))
+        return done
+
+    def poll(self) -> tuple[int, Path] | None:
+        """(iteration, path) of a write that has finished since the last call, else None; a
+        failed write raises its error here."""
+        if self._pending is not None and self._pending[1].done():
+            return self.finish()
+        return None
+
+    def finish(self) -> tuple[int, Path] | None:
+        """Wait for the write in flight; (iteration, path) or None if there was none."""
+        if self._pending is None:
+            return None
+        iteration, future = self._pending
+        self._pending = None
+        return iteration, future.result()
+
+    def close(self) -> None:
+        """Let a write in flight complete without raising its error (for a run already ending on
+        another error: a half-done write must not be cut off), then stop the thread."""
+        if self._pending is not None:
+            wait([self._pending[1]])
+            self._pending = None
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
 
 
 def _keep_as_previous(last: Path, previous: Path) -> None:

@@ -22,7 +22,7 @@ from gancli.devices import use_channels_last
 from gancli.distributed import DistContext
 from gancli.errors import UserError
 from gancli.models.dcgan import build_discriminator, build_generator
-from gancli.training.checkpoint import save_checkpoint
+from gancli.training.checkpoint import CheckpointWriter
 from gancli.training.signals import StopRequest
 from gancli.training.step import STEPS, Nets, StepInputs
 
@@ -96,9 +96,9 @@ class Trainer:
         if self.channels_last:
             self.generator.to(memory_format=torch.channels_last)
             self.discriminator.to(memory_format=torch.channels_last)
-        fused = {"fused": True} if device.type == "cuda" else {"foreach": True}
-        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=t.lr_g, betas=(t.beta1, t.beta2), **fused)
-        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=t.lr_d, betas=(t.beta1, t.beta2), **fused)
+        flags = adam_flags(device)
+        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=t.lr_g, betas=(t.beta1, t.beta2), **flags)
+        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=t.lr_d, betas=(t.beta1, t.beta2), **flags)
         g_run, d_run = self.dist.wrap(self.generator, self.discriminator, t.sync_bn)
         if t.compile:
             g_run, d_run = _compile(g_run, d_run, t.step)
@@ -112,6 +112,8 @@ class Trainer:
         self.fixed_latents = torch.randn(t.fixed_latents, m.latent_dim, generator=fixed).to(device)
         torch.manual_seed(t.seed * 32_452_843 + 3 + self.dist.rank)  # dropout and other global draws, per rank
         self.counters = Counters()
+        self.writer = CheckpointWriter()
+        self.last_checkpoint: Path | None = None
         self.autocast = torch.autocast(device.type, dtype=torch.bfloat16) if t.amp else nullcontext()
 
     # ------------------------------------------------------------ state
@@ -200,21 +202,38 @@ class Trainer:
             flip = torch.rand(n, device=self.device, generator=self.noise) < self.cfg.train.label_flip_prob
         return StepInputs(real, latents, flip)
 
-    def checkpoint(self) -> Path | None:
-        """Write a checkpoint (rank 0 writes; every rank calls it, with the same run_dir, since
-        every rank's random streams are gathered into it)."""
+    def checkpoint(self) -> None:
+        """Start writing a checkpoint in the background (rank 0 writes; every rank calls it, with
+        the same run_dir, since every rank's random streams are gathered into it). It is on disk
+        by the next metrics line that follows its completion, or by the end of `fit`."""
         if self.run_dir is None:
-            return None
+            return
         rng_by_rank = self.dist.gather(self.rng_state()) if self.dist.active else None
         if not self.dist.is_main:
-            return None
-        path = save_checkpoint(self.run_dir, self.state(rng_by_rank))
-        _emit(self.observers, "on_checkpoint", self.counters.iteration, path)
-        return path
+            return
+        self._written(self.writer.submit(self.run_dir, self.counters.iteration, self.state(rng_by_rank)))
+
+    def _written(self, done: tuple[int, Path] | None) -> None:
+        """Tell the observers about a checkpoint that is now on disk."""
+        if done is not None:
+            self.last_checkpoint = done[1]
+            _emit(self.observers, "on_checkpoint", *done)
+
+    def _end(self, outcome: Outcome) -> Outcome:
+        """Every way out of the loop: the last checkpoint on disk first, then the observers."""
+        self._written(self.writer.finish())
+        outcome.checkpoint = self.last_checkpoint
+        _emit(self.observers, "on_end", outcome)
+        return outcome
 
     def fit(self, stop: StopRequest | None = None) -> Outcome:
         """Train up to the run's total iterations, or until stopped or diverged."""
-        stop = stop or StopRequest()
+        try:
+            return self._fit(stop or StopRequest())
+        finally:
+            self.writer.close()  # after an error: a write in flight completes, whole
+
+    def _fit(self, stop: StopRequest) -> Outcome:
         t = self.cfg.train
         self.generator.train()
         self.discriminator.train()
@@ -223,7 +242,6 @@ class Trainer:
         acc_steps = 0
         window_start, window_images = time.perf_counter(), 0
         session_start = time.perf_counter() - self.counters.elapsed_s
-        last_ckpt_path: Path | None = None
         extra: dict[str, Any] = {}
         while self.counters.iteration < self.total:
             with self.autocast:
@@ -260,6 +278,7 @@ class Trainer:
                 finite = all(math.isfinite(v) for v in values)
                 if finite and self.dist.is_main:
                     _emit(self.observers, "on_metrics", record)
+                    self._written(self.writer.poll())
             elif checkpoint_due:
                 # never checkpoint a NaN: check the steps since the last metrics line first
                 values = self.dist.mean(acc / max(acc_steps, 1)).tolist()
@@ -268,20 +287,24 @@ class Trainer:
                 finite = True
             if not finite:
                 bad = ", ".join(f"{k}={v}" for k, v in zip(METRIC_KEYS, values) if not math.isfinite(v))
-                outcome = Outcome("diverged", it, f"Training diverged at or before iteration {it} ({bad}). The last good checkpoint is kept; try a lower learning rate (--lr) or another seed.", last_ckpt_path)
-                _emit(self.observers, "on_end", outcome)
-                return outcome
+                return self._end(Outcome("diverged", it, f"Training diverged at or before iteration {it} ({bad}). The last good checkpoint is kept; try a lower learning rate (--lr) or another seed."))
             if (it == 1 or it % t.sample_every == 0 or last) and self.dist.is_main:
                 _emit(self.observers, "on_samples", it, self.sample_fixed())
             if checkpoint_due:
-                last_ckpt_path = self.checkpoint() or last_ckpt_path
+                self.checkpoint()
             if stopping:
-                outcome = Outcome("stopped", it, f"Stopped by {stop.signal_name or 'a signal on another rank'} at iteration {it} of {self.total}.", last_ckpt_path)
-                _emit(self.observers, "on_end", outcome)
-                return outcome
-        outcome = Outcome("finished", self.counters.iteration, f"Finished {self.counters.iteration} iterations.", last_ckpt_path)
-        _emit(self.observers, "on_end", outcome)
-        return outcome
+                return self._end(Outcome("stopped", it, f"Stopped by {stop.signal_name or 'a signal on another rank'} at iteration {it} of {self.total}."))
+        return self._end(Outcome("finished", self.counters.iteration, f"Finished {self.counters.iteration} iterations."))
+
+
+def adam_flags(device: torch.device) -> dict[str, bool]:
+    """The fastest Adam kernel the device has: fused (one kernel for all parameters) on CUDA,
+    and on CPU from torch 2.4 (measured on flowers64's 9.5 M parameters: 20 -> 7 ms per
+    update on 2 cores); else the multi-tensor foreach loop. Same algorithm either way."""
+    major, minor = (int(p) for p in torch.__version__.split(".")[:2])
+    if device.type == "cuda" or (device.type == "cpu" and (major, minor) >= (2, 4)):
+        return {"fused": True}
+    return {"foreach": True}
 
 
 def _compile(g: nn.Module, d: nn.Module, step: str) -> tuple[nn.Module, nn.Module]:
