@@ -107,3 +107,22 @@ def test_inits_follow_their_scheme():
     bound = (6 / (conv1.weight[0].numel() + conv1.weight.shape[0] * 25)) ** 0.5
     assert conv1.weight.abs().max() <= bound and conv1.weight.abs().max() > 0.9 * bound  # Glorot uniform
     assert torch.all(conv1.bias == 0)
+
+
+def test_activations_run_in_place_only_where_backward_allows():
+    """In-place activations save memory after conv/BN/dropout, but must not overwrite a net's
+    input (G's images, the real batch) or an output that tanh's backward reads."""
+    from conftest import tiny_model
+
+    model = tiny_model()
+    model["generator"][-1:] = [{"op": "tanh"}, {"op": "relu"}]  # relu after tanh: not in place
+    model["discriminator"].insert(0, {"op": "leaky_relu", "slope": 0.2})  # D's first layer: not in place
+    cfg = config.from_dict({"model": model}).model
+    g, d = build_generator(cfg), build_discriminator(cfg)
+    flags = [(type(m).__name__, m.inplace) for m in [*g.modules(), *d.modules()] if isinstance(m, (torch.nn.ReLU, torch.nn.LeakyReLU))]
+    assert flags == [("ReLU", True), ("ReLU", False), ("LeakyReLU", False), ("LeakyReLU", True), ("LeakyReLU", True)]
+    real = torch.rand(4, 3, 16, 16) * 2 - 1
+    kept = real.clone()
+    fake = g(torch.randn(4, 8))
+    (d(fake).sum() + d(real).sum()).backward()  # would raise if an in-place op broke autograd
+    assert torch.equal(real, kept)

@@ -58,7 +58,7 @@ class LiveDisplay:
 
     def on_start(self, trainer) -> None:
         if self.console.is_terminal:
-            self.live = Live(self._render(), console=self.console, refresh_per_second=4, transient=False)
+            self.live = Live(self._render(), console=self.console, refresh_per_second=1, transient=False)
             self.live.start()
 
     def on_metrics(self, record: dict[str, Any]) -> None:
