@@ -81,38 +81,6 @@ def time_batches(images: torch.Tensor, batch: int, batches: int) -> Callable[[],
     return run
 
 
-def time_batches_uint8_flips(images: torch.Tensor, batch: int, batches: int) -> Callable[[], float]:
-    """(c) with a candidate change to BatchSource.batch: the flips done on the uint8 batch,
-    before the float conversion (4x fewer bytes through flip and where; same RNG draws, and
-    bit-identical batches, since flipping commutes with the per-pixel scaling)."""
-    from gancli.data.batches import BatchSource
-
-    class Uint8Flips(BatchSource):
-        def batch(self, iteration: int) -> torch.Tensor:
-            epoch, step = divmod(iteration, self.steps_per_epoch)
-            start = step * self.global_batch + self.rank * self.local_batch
-            x = self.images.index_select(0, self.permutation(epoch)[start : start + self.local_batch])
-            if not self.on_device:
-                x = x.to(self.device, non_blocking=True)
-            if self.flip:
-                mask = torch.rand(x.shape[0], device=self.device, generator=self.flip_generator) < 0.5
-                x = torch.where(mask[:, None, None, None], x.flip(-1), x)
-            return x.float().mul_(1 / 127.5).sub_(1.0)
-
-    source = Uint8Flips(images, batch, torch.device("cpu"), seed=0, flip=True)
-    check = BatchSource(images, batch, torch.device("cpu"), seed=0, flip=True)
-    if not all(torch.equal(source.batch(i), check.batch(i)) for i in range(3)):
-        raise AssertionError("the uint8-flip candidate must give the same batches as BatchSource")
-
-    def run() -> float:
-        start = time.perf_counter()
-        for i in range(batches):
-            source.batch(i)
-        return (time.perf_counter() - start) / (batches * batch)
-
-    return run
-
-
 def one_thread(run: Callable[[], float]) -> Callable[[], float]:
     """`run` with torch.set_num_threads(1), the setting restored afterwards."""
 
@@ -158,7 +126,6 @@ def main() -> None:
             "(b) first preparation, 1 process": time_preparation(root, 1),
             "(b) first preparation, 2 processes": time_preparation(root, 2),
             "(c) prepared batches": time_batches(prepared, args.batch_size, batches=max(1, 4096 // args.batch_size)),
-            "(c') candidate: flips on uint8": time_batches_uint8_flips(prepared, args.batch_size, batches=max(1, 4096 // args.batch_size)),
         }
         if torch.get_num_threads() > 1:
             # small tensor ops barely gain from 2 OpenMP threads and lose a lot when a
@@ -172,11 +139,10 @@ def main() -> None:
     rate = {name: 1 / statistics.median(v) for name, v in per_image.items()}
     print()
     print(bl.table([[name, f"{r:,.0f}"] for name, r in rate.items()], ["path", "images/s"]))
-    a0, a2, b1, b2, c, c8 = list(per_image)[:6]
+    a0, a2, b1, b2, c = list(per_image)[:5]
     speed = lambda fast, slow: bl.median_ratio(per_image[slow], per_image[fast])
     print()
     print(f"(c)/(a, 0 workers): {speed(c, a0):,.0f}x   (c)/(a, 2 workers): {speed(c, a2):,.0f}x   (goal: >= 50x)")
-    print(f"  with the uint8-flip candidate (c'): {speed(c8, a0):,.0f}x and {speed(c8, a2):,.0f}x; (c')/(c): {speed(c8, c):.2f}x")
     if "(c) prepared batches, 1 thread" in per_image:
         c1 = "(c) prepared batches, 1 thread"
         print(f"  (c) with 1 thread: {speed(c1, a0):,.0f}x and {speed(c1, a2):,.0f}x; 1 thread / {torch.get_num_threads()} threads: {speed(c1, c):.2f}x")

@@ -10,6 +10,7 @@ from torch import nn
 
 from gancli.config import LayerSpec, ModelConfig
 from gancli.errors import UserError
+from gancli.models.frame import plan_turned_frame, run_turned
 from gancli.models.init import initialise
 from gancli.models.layers import FlattenLinear, Project, SameConv2d, SameConvTranspose2d
 
@@ -89,9 +90,11 @@ class Generator(nn.Module):
         want = (cfg.channels, cfg.resolution, cfg.resolution)
         if out != want:
             raise UserError(f"The generator's layers make images of shape {out}, but the model is {want} (model.channels, model.resolution). Fix the layer list or the resolution.")
+        self.frame = plan_turned_frame(self.layers, _input_shapes(self.latent_shape, self.shapes))
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.layers(z.view(z.shape[0], *self.latent_shape))
+        z = z.view(z.shape[0], *self.latent_shape)
+        return self.layers(z) if self.frame is None else run_turned(self.layers, self.frame, z)
 
 
 class Discriminator(nn.Module):
@@ -102,9 +105,15 @@ class Discriminator(nn.Module):
         self.layers, self.shapes = _stack(cfg.discriminator, (cfg.channels, cfg.resolution, cfg.resolution), "model.discriminator")
         if math.prod(self.shapes[-1][1]) != 1:
             raise UserError(f"The discriminator must end in one output per image; its last layer gives {self.shapes[-1][1]}.")
+        self.frame = plan_turned_frame(self.layers, _input_shapes((cfg.channels, cfg.resolution, cfg.resolution), self.shapes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.layers(x).reshape(-1)
+        return (self.layers(x) if self.frame is None else run_turned(self.layers, self.frame, x)).reshape(-1)
+
+
+def _input_shapes(first: tuple[int, ...], shapes: list[tuple[str, tuple[int, ...]]]) -> list[tuple[int, ...]]:
+    """Each layer's input shape, from the net's input and the layers' output shapes."""
+    return [first, *(shape for _, shape in shapes[:-1])]
 
 
 def build_generator(cfg: ModelConfig) -> Generator:

@@ -1,0 +1,122 @@
+"""MATLAB's asymmetric 'same' padding computed at the speed of symmetric padding.
+
+MATLAB puts the odd pixel of 'same' padding (and of a transposed conv's cropping) at the
+bottom/right, which PyTorch's convolutions cannot express: SameConv2d pads it by hand (a copy
+of every input) and SameConvTranspose2d slices it off (a strided view that the next layer
+copies). Turn the feature maps by 180 degrees and that pixel moves to the top/left, where it
+*is* expressible: with the kernels turned too, a convolution with PyTorch's own symmetric
+padding computes exactly MATLAB's convolution, turned (a stride-2 window never reads the
+spare bottom/right pad row). So a net can run its inner layers in the turned frame and turn
+only at its ends: the small map after `project` and the images, cheap copies.
+
+Same math, different summation order (as channels-last): float64 agrees to ~1e-15, float32
+to rounding. Batch norm, activations and nearest upsampling commute with the turn; dropout
+draws its mask in whichever frame it runs (same distribution). A layer the turn does not map
+exactly (a plain conv whose stride leaves the last pad row unread, an output_padding, an even
+'same' kernel at stride 1) leaves the whole net in the plain frame. The parameters are the
+net's own, untouched: checkpoints, layer tables and initialisation do not know about this.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gancli.models.layers import FlattenLinear, Project, SameConv2d, SameConvTranspose2d, same_padding
+
+
+@dataclass
+class TurnedFrame:
+    """How to run a net's layers in the turned frame: where to turn, and each conv's padding there."""
+
+    turn_before: set[int] = field(default_factory=set)  # layer indices preceded by a turn
+    convs: dict[int, tuple[tuple[int, int], tuple[int, int]]] = field(default_factory=dict)  # index -> (padding, output_padding)
+    turn_at_end: bool = False
+
+
+def _conv_in_turned_frame(module: nn.Module, size: tuple[int, int]) -> tuple[tuple[int, int], tuple[int, int]] | None:
+    """(padding, output_padding) that compute `module` exactly in the turned frame, else None."""
+    k, s = module.kernel_size, module.stride
+    if module.dilation != (1, 1) or module.padding_mode != "zeros":
+        return None
+    pads, outs = [], []
+    for dim in range(2):
+        if isinstance(module, SameConv2d):
+            before, after = same_padding(size[dim], k[dim], s[dim])
+            # turned, the larger pad is on top; symmetric padding `after` reads it, and its
+            # spare bottom row stays unread while the odd pixel is narrower than the stride
+            if after - before >= s[dim]:
+                return None
+            pads.append(after), outs.append(0)
+        elif isinstance(module, SameConvTranspose2d):
+            crop = max(k[dim] - s[dim], 0)
+            before, after = crop // 2, crop - crop // 2
+            if after - before >= s[dim]:
+                return None
+            pads.append(after), outs.append(after - before)  # output_padding puts back the smaller bottom crop
+        elif isinstance(module, nn.ConvTranspose2d):
+            if module.output_padding[dim]:
+                return None  # it adds pixels at the bottom/right only
+            pads.append(module.padding[dim]), outs.append(0)
+        else:  # a plain conv: exact when its windows use every pad row
+            p = module.padding[dim]
+            if isinstance(p, str) or (size[dim] + 2 * p - k[dim]) % s[dim]:
+                return None
+            pads.append(p), outs.append(0)
+    return (pads[0], pads[1]), (outs[0], outs[1])
+
+
+def plan_turned_frame(layers: nn.Sequential, in_shapes: list[tuple[int, ...]]) -> TurnedFrame | None:
+    """The turned-frame plan of `layers` (`in_shapes[i]`: layer i's input shape), or None when
+    the net has no asymmetric 'same' layer to gain from it or a layer it cannot map exactly."""
+    plan, turned, gains = TurnedFrame(), False, False
+    for i, (module, shape) in enumerate(zip(layers, in_shapes)):
+        if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+            conv = _conv_in_turned_frame(module, shape[-2:])
+            if conv is None:
+                return None
+            if isinstance(module, SameConv2d):
+                gains |= any(same_padding(n, k, s)[0] != same_padding(n, k, s)[1] for n, k, s in zip(shape[-2:], module.kernel_size, module.stride))
+            elif isinstance(module, SameConvTranspose2d):
+                gains |= module.extra > 0
+            plan.convs[i] = conv
+            if not turned:
+                plan.turn_before.add(i)
+                turned = True
+        elif isinstance(module, (Project, FlattenLinear, nn.Linear, nn.Flatten)):
+            if turned:  # these depend on the pixel order: turn back first
+                plan.turn_before.add(i)
+                turned = False
+        elif not isinstance(module, (nn.BatchNorm2d, nn.SyncBatchNorm, nn.ReLU, nn.LeakyReLU, nn.Tanh, nn.Dropout, nn.Dropout2d, nn.Upsample)):
+            return None  # an op not known to commute with the turn
+        elif isinstance(module, nn.Upsample) and not (module.mode == "nearest" and isinstance(module.scale_factor, (int, float)) and float(module.scale_factor).is_integer()):
+            return None  # nearest upsampling by a whole factor commutes with the turn; others may not
+    plan.turn_at_end = turned
+    return plan if gains else None
+
+
+def turn(x: torch.Tensor) -> torch.Tensor:
+    """Feature maps turned by 180 degrees (rows and columns reversed); its own inverse."""
+    return x.flip(-2, -1)
+
+
+def run_turned(layers: nn.Sequential, plan: TurnedFrame, x: torch.Tensor) -> torch.Tensor:
+    """`layers(x)`, computed in the turned frame by `plan`. The modules are looked up at each call,
+    so batch norms swapped for synchronised ones (distributed training) are the ones used."""
+    for i, module in enumerate(layers):
+        if i in plan.turn_before:
+            x = turn(x)
+        conv = plan.convs.get(i)
+        if conv is None:
+            x = module(x)
+            continue
+        padding, output_padding = conv
+        weight = module.weight.flip(-2, -1)  # the kernel turned on the fly: cheap next to the convolution
+        if isinstance(module, nn.ConvTranspose2d):
+            x = F.conv_transpose2d(x, weight, module.bias, module.stride, padding, output_padding, module.groups)
+        else:
+            x = F.conv2d(x, weight, module.bias, module.stride, padding, 1, module.groups)
+    return turn(x) if plan.turn_at_end else x
