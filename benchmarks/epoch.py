@@ -125,11 +125,13 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="the reference DataLoader's workers")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: torch's default)")
+    parser.add_argument("--amp", action="store_true", help="also time ours with --amp (bf16 autocast; changes numerics, so not the default)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
 
     cpu_info = bl.cpu_info()
+    cpu_device = torch.device("cpu")
     print(f"machine: {bl.machine_line()}")
     work = Path(tempfile.mkdtemp(prefix="gan-bench-epoch-"))
     try:
@@ -145,7 +147,12 @@ def main() -> None:
         print(f"{PRESET}, batch {args.batch_size}: {n // args.batch_size} steps per epoch; {args.rounds} rounds, ours and the reference alternating\n")
 
         warm_up(cfg)
-        splits: dict[str, list[float]] = {k: [] for k in ("set-up (cache load, nets)", "training steps", "last samples + checkpoint", "progress.gif, curves.png")}
+        split_names = ("set-up (cache load, nets)", "training steps", "last samples + checkpoint", "progress.gif, curves.png")
+        splits: dict[str, list[float]] = {k: [] for k in split_names}
+        amp_splits: dict[str, list[float]] = {k: [] for k in split_names}
+        cfg_amp = bl.preset_config(PRESET, args.batch_size, epochs=1, iters=0, amp=True)
+        if args.amp:
+            bl.OurStep(cfg_amp, bl.synthetic_images(cfg_amp, cfg_amp.train.batch_size), cpu_device)()  # bf16 kernels warm too
         rss_after_ours: list[float] = []
 
         def ours() -> float:
@@ -161,7 +168,14 @@ def main() -> None:
             shutil.rmtree(out)
             return seconds
 
-        times = bl.interleave({"ours": ours, "reference": reference}, args.rounds)
+        def ours_amp() -> float:
+            out = Path(tempfile.mkdtemp(dir=work))
+            seconds = our_epoch(folder, cfg_amp, data_root, out, amp_splits)
+            shutil.rmtree(out)
+            return seconds
+
+        sides = {"ours": ours, "reference": reference, **({"ours --amp": ours_amp} if args.amp else {})}
+        times = bl.interleave(sides, args.rounds)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -173,7 +187,12 @@ def main() -> None:
          ["ours (gan train, warm cache)", f"{statistics.median(times['ours']):.2f}", f"{steps * args.batch_size / statistics.median(times['ours']):.1f}"]],
         ["one epoch", "seconds (median)", "images/s"],
     ))
+    if args.amp:
+        amp_s = statistics.median(times["ours --amp"])
+        print(f"ours --amp (bf16 autocast, changes numerics): {amp_s:.2f} s, {steps * args.batch_size / amp_s:.1f} images/s")
     print(f"\nours / reference speed: {ratio:.3f}x  (median of per-round ratios; goal on CPU >= 1.15x)")
+    if args.amp:
+        print(f"ours --amp / reference speed: {bl.median_ratio(times['reference'], times['ours --amp']):.3f}x")
     print("our epoch split (median s): " + ", ".join(f"{k} {statistics.median(v):.2f}" for k, v in splits.items()))
 
     # FLOPs per image of our step, counted on a small batch (conv/matmul FLOPs scale with it)

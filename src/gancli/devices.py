@@ -36,3 +36,14 @@ def use_channels_last(setting: str, device: torch.device) -> bool:
     if setting == "auto":
         return device.type == "cuda"
     return setting == "on"
+
+
+def cpu_has_fast_bf16() -> bool:
+    """Whether this CPU multiplies bf16 matrices in hardware (Intel AMX), where `--amp` pays:
+    measured 1.75x per flowers64 epoch on a 2-core Xeon with AMX (benchmarks/README.md). On
+    CPUs without it (AVX2 only) bf16 is emulated and not faster. torch < 2.3 cannot tell: False."""
+    probe = getattr(torch.cpu, "_is_amx_tile_supported", None)
+    try:
+        return bool(probe()) if probe is not None else False
+    except RuntimeError:  # a build without the CPU capability probe
+        return False

@@ -135,3 +135,14 @@ def test_first_decoding_of_a_folder_shows_a_progress_bar_with_counts(tmp_path, m
         assert exc.code in (0, None), screen.getvalue()
     shown = screen.getvalue()
     assert "decoding images" in shown and "40/40" in shown, shown[-2000:]
+
+
+def test_cpu_with_amx_suggests_amp_once_and_not_when_it_is_on(tmp_path, cli, monkeypatch):
+    import gancli.cli.train as train_cli
+
+    config = write_config(tmp_path, iters=2)
+    for amx, flags, shown in ((True, [], True), (True, ["--amp"], False), (False, [], False)):
+        monkeypatch.setattr(train_cli, "cpu_has_fast_bf16", lambda amx=amx: amx)
+        res = cli("train", "--config", config, "--out", tmp_path / f"run-{amx}-{bool(flags)}", *flags)
+        assert res.code == 0, res.text
+        assert ("--amp (bf16 autocast)" in res.text) == shown, (amx, flags, res.text)

@@ -23,7 +23,7 @@ from rich.markup import escape
 from gancli import config as config_mod
 from gancli.cli.progress import dataset_label, preparing
 from gancli.data.source import load_images
-from gancli.devices import resolve_device
+from gancli.devices import cpu_has_fast_bf16, resolve_device
 from gancli.distributed import DEFAULT_TIMEOUT_S, DistContext, is_comm_failure
 from gancli.errors import UserError
 from gancli.reporting.artifacts import ArtifactWriter
@@ -72,7 +72,7 @@ def train_command(
     sample_every: Optional[int] = typer.Option(None, "--sample-every", help="Iterations between sample grids of the fixed latents."),
     checkpoint_every: Optional[int] = typer.Option(None, "--checkpoint-every", help="Iterations between checkpoints."),
     log_every: Optional[int] = typer.Option(None, "--log-every", help="Iterations between metrics lines and display updates."),
-    amp: Optional[bool] = typer.Option(None, "--amp/--no-amp", help="bf16 autocast (CUDA)."),
+    amp: Optional[bool] = typer.Option(None, "--amp/--no-amp", help="bf16 autocast: faster on CUDA and on CPUs with AMX (1.75x per flowers64 epoch measured on one), at bf16 precision inside the convolutions. Off by default: the presets keep their fp32 numerics."),
     compile: Optional[bool] = typer.Option(None, "--compile/--no-compile", help="torch.compile the generator and discriminator."),
     sync_bn: Optional[bool] = typer.Option(None, "--sync-bn/--no-sync-bn", help="SyncBatchNorm across processes (distributed runs; default: per-process batch statistics)."),
     score_every: Optional[int] = typer.Option(None, "--score-every", help="Iterations between FID/IS measurements logged to metrics.jsonl (0: off; needs Inception weights)."),
@@ -203,6 +203,8 @@ def _train(ctx: DistContext, plan: RunPlan, fresh_name: bool, timeout_s: float) 
             f"{trainer.total} iterations in all -> {plan.run_dir}",
             highlight=False,
         )
+        if dev.type == "cpu" and not cfg.train.amp and cpu_has_fast_bf16():
+            show.print("[dim]This CPU has AMX: --amp (bf16 autocast) can train much faster (1.75x per flowers64 epoch on a 2-core AMX Xeon), at bf16 precision inside the convolutions.[/]")
         if trainer.counters.iteration >= trainer.total:
             show.print(f"{plan.run_dir} has already run {trainer.counters.iteration} of {trainer.total} iterations. Pass a larger --iters or --epochs to continue.")
             ctx.close()
