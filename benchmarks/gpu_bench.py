@@ -12,6 +12,8 @@ run cut short still leaves its figures, then a table:
   ours fp32/amp/...  Trainer.fit as `gan train` runs it (prepared dataset on the GPU,
                      metrics.jsonl, sample grids every 100 iterations, checkpoints every 500
                      and at the end of the window): --steps iterations after --warmup ones.
+  fp32_plain         ours fp32 with the nets off the turned frame (models/frame.py): last,
+                     so the budget cuts it first; it says whether the turn pays on a GPU.
 
 and for each the projected time of 500 epochs of 3,670 images (500 x 28 steps of 128,
 partial batches dropped), and the peak GPU memory.
@@ -38,7 +40,7 @@ import benchlib as bl
 
 PRESET = "flowers64"
 EPOCHS, FLOWERS = 500, 3670
-CONFIGS = ("ref", "ref_step", "fp32", "amp", "amp_compile")
+CONFIGS = ("ref", "ref_step", "fp32", "amp", "amp_compile", "fp32_plain")
 
 
 @dataclass
@@ -94,7 +96,7 @@ def reference_step_only(cfg, device: torch.device, steps: int, warmup: int) -> R
     return Result("reference step, ready batch", steps * cfg.train.batch_size / seconds, "no data loading", peak_gib(device))
 
 
-def ours(images: torch.Tensor, cfg, device: torch.device, steps: int, warmup: int, label: str) -> Result:
+def ours(images: torch.Tensor, cfg, device: torch.device, steps: int, warmup: int, label: str, plain_frame: bool = False) -> Result:
     """Trainer.fit with MetricsLog + ArtifactWriter in a temporary run folder; the timed window
     is `steps` iterations after `warmup` (the warm-up absorbs torch.compile and cuDNN tuning)."""
     from gancli.reporting.artifacts import ArtifactWriter
@@ -105,6 +107,8 @@ def ours(images: torch.Tensor, cfg, device: torch.device, steps: int, warmup: in
     try:
         metrics = MetricsLog(run_dir / "metrics.jsonl")
         trainer = Trainer(cfg, images, device, run_dir, [metrics, ArtifactWriter(run_dir, metrics)])
+        if plain_frame:  # measured on CPU only so far: does the turned frame (models/frame.py) pay on a GPU too?
+            trainer.generator.frame = trainer.discriminator.frame = None
         start = time.perf_counter()
         trainer.total = warmup
         trainer.fit()  # ends with a host read of the metrics: the device is idle after it
@@ -171,6 +175,7 @@ def main() -> None:
             "fp32": lambda: ours(prepared.images, cfg(), device, args.steps, args.warmup, "ours fp32"),
             "amp": lambda: ours(prepared.images, cfg(amp=True), device, args.steps, args.warmup, "ours --amp (bf16)"),
             "amp_compile": lambda: ours(prepared.images, cfg(amp=True, compile=True), device, args.steps, args.warmup, "ours --amp --compile"),
+            "fp32_plain": lambda: ours(prepared.images, cfg(), device, args.steps, args.warmup, "ours fp32, plain frame", plain_frame=True),
         }
         for name in wanted:
             if time.perf_counter() - started > args.budget_s:
