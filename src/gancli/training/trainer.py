@@ -22,7 +22,7 @@ from gancli.devices import use_channels_last
 from gancli.distributed import DistContext
 from gancli.errors import UserError
 from gancli.models.dcgan import build_discriminator, build_generator
-from gancli.training.checkpoint import CheckpointWriter
+from gancli.training.checkpoint import CheckpointWriter, save_checkpoint
 from gancli.training.signals import StopRequest
 from gancli.training.step import STEPS, Nets, StepInputs
 
@@ -202,16 +202,22 @@ class Trainer:
             flip = torch.rand(n, device=self.device, generator=self.noise) < self.cfg.train.label_flip_prob
         return StepInputs(real, latents, flip)
 
-    def checkpoint(self) -> None:
-        """Start writing a checkpoint in the background (rank 0 writes; every rank calls it, with
-        the same run_dir, since every rank's random streams are gathered into it). It is on disk
-        by the next metrics line that follows its completion, or by the end of `fit`."""
+    def checkpoint(self, background: bool = True) -> None:
+        """Write a checkpoint (rank 0 writes; every rank calls it, with the same run_dir, since
+        every rank's random streams are gathered into it). In the `background`, it is on disk by
+        the next metrics line that follows its completion, or by the end of `fit`; else now, on
+        this thread, after any write in flight (the last checkpoint of a run: nothing is left to
+        overlap it with, and a second Ctrl-C during it then abandons it, previous one whole)."""
         if self.run_dir is None:
             return
         rng_by_rank = self.dist.gather(self.rng_state()) if self.dist.active else None
         if not self.dist.is_main:
             return
-        self._written(self.writer.submit(self.run_dir, self.counters.iteration, self.state(rng_by_rank)))
+        if background:
+            self._written(self.writer.submit(self.run_dir, self.counters.iteration, self.state(rng_by_rank)))
+            return
+        self._written(self.writer.finish())
+        self._written((self.counters.iteration, save_checkpoint(self.run_dir, self.state(rng_by_rank))))
 
     def _written(self, done: tuple[int, Path] | None) -> None:
         """Tell the observers about a checkpoint that is now on disk."""
@@ -291,7 +297,7 @@ class Trainer:
             if (it == 1 or it % t.sample_every == 0 or last) and self.dist.is_main:
                 _emit(self.observers, "on_samples", it, self.sample_fixed())
             if checkpoint_due:
-                self.checkpoint()
+                self.checkpoint(background=not (last or stopping))
             if stopping:
                 return self._end(Outcome("stopped", it, f"Stopped by {stop.signal_name or 'a signal on another rank'} at iteration {it} of {self.total}."))
         return self._end(Outcome("finished", self.counters.iteration, f"Finished {self.counters.iteration} iterations."))
