@@ -506,3 +506,12 @@ def test_cli_errors(cli, tmp_path):
     taken = install_url  # a URL may not reuse a registry name
     with pytest.raises(UserError, match="known dataset"):
         taken("http://127.0.0.1:9/x.tgz", "flowers", tmp_path)
+
+
+def test_cli_url_download_says_when_it_retries(cli, tiny, server, tmp_path):
+    archive, _ = tiny
+    res = server.add("/flaky.tgz", archive, script=["503", "ok"])
+    result = cli(server.url("/flaky.tgz"), "--name", "flaky", "--sha256", sha(archive), "--root", str(tmp_path), "--quiet")
+    assert result.exit_code == 0, result.output
+    assert "HTTP 503" in result.output and "retrying in 1 s" in result.output
+    assert len(res.requests) == 2 and result.output.count("not verified") == 0

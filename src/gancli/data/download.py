@@ -126,8 +126,12 @@ def download_file(
     dataset: str | None = None,
     force: bool = False,
     warn: MessageFn | None = None,
+    warn_unverified: bool = True,
 ) -> Path:
     """Download ``urls[0]`` (then each mirror) to ``dest`` via ``dest.part``; verify; return ``dest``.
+
+    ``warn`` hears of retries and, unless the caller says it will (``warn_unverified=False``),
+    of a file that had no checksum to verify.
 
     A ``.part`` left by an interrupted run is resumed. A verification failure deletes the
     partial and the bad file and raises UserError with the expected and actual values.
@@ -168,7 +172,7 @@ def download_file(
             _unlink(part, dest)
             raise
         os.replace(part, dest)
-    if checksum is None and warn is not None:
+    if checksum is None and warn is not None and warn_unverified:
         warn(f"{dest.name} from {url} was not verified: no checksum is recorded for it.")
     return dest
 
@@ -521,7 +525,8 @@ def install_url(
         else:
             say(f"Downloading {url}")
             dest = registry.downloads_dir(name, root) / filename
-            local = download_file(url, dest, checksum=checksum, options=options, dataset=name, force=force)
+            # retries are worth a word; an unverified file gets install_url's own warning below, with its digest
+            local = download_file(url, dest, checksum=checksum, options=options, dataset=name, force=force, warn=warn, warn_unverified=False)
             ours = True
         result = _install(ds, [(remote, local, ours)], root, limits)
         if ours:
