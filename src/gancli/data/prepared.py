@@ -56,8 +56,13 @@ def _save(path: Path, prepared: PreparedImages, files: list[str], key: str) -> N
         "files": files,
         "skipped": [list(s) for s in prepared.skipped],
     }
-    with atomic_write(path) as handle:
-        torch.save(payload, handle)
+    try:
+        with atomic_write(path) as handle:
+            torch.save(payload, handle)
+    except UserError as exc:
+        if prepared.warnings:  # a damaged cache was being replaced: say so, or the error reads as unprovoked
+            raise UserError(f"{' '.join(prepared.warnings)} {exc}", exit_code=exc.exit_code) from exc
+        raise
 
 
 def _load(path: Path, key: str) -> dict | None:
