@@ -73,3 +73,28 @@ def test_batches_are_in_range_and_flipped_about_half_the_time():
     originals = images[b.permutation(0)[:64]].float() / 127.5 - 1
     flipped = sum(torch.allclose(batch[i], originals[i].flip(-1)) and not torch.allclose(batch[i], originals[i]) for i in range(64))
     assert 16 <= flipped <= 48
+
+
+def test_compile_trains_like_eager_and_a_failing_backend_is_a_clear_error(monkeypatch):
+    """--compile goes through torch.compile (here with the aot_eager backend: the same
+    tracing, no C++ build, so the test stays fast); a backend that fails is a UserError."""
+    from gancli.errors import UserError
+
+    images = shapes(32, 16)
+    eager = Trainer(config.from_dict(tiny_config_dict(iters=2)), images, torch.device("cpu"), None)
+    eager.fit()
+    real_compile = torch.compile
+    monkeypatch.setattr(torch, "compile", lambda m, **kw: real_compile(m, backend="aot_eager", **kw))
+    compiled = Trainer(config.from_dict(tiny_config_dict(iters=2, compile=True)), images, torch.device("cpu"), None)
+    assert compiled.fit().status == "finished"
+    for a, b in zip(eager.generator.parameters(), compiled.generator.parameters()):
+        assert torch.allclose(a, b, atol=1e-5)
+
+    def broken(gm, example_inputs):
+        raise RuntimeError("no C++ compiler")
+
+    torch._dynamo.reset()
+    monkeypatch.setattr(torch, "compile", lambda m, **kw: real_compile(m, backend=broken, **kw))
+    failing = Trainer(config.from_dict(tiny_config_dict(iters=2, compile=True)), images, torch.device("cpu"), None)
+    with pytest.raises(UserError, match="--compile failed .* at iteration 1: .*no C\\+\\+ compiler.*without --compile"):
+        failing.fit()

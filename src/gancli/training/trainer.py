@@ -236,6 +236,13 @@ class Trainer:
         """Train up to the run's total iterations, or until stopped or diverged."""
         try:
             return self._fit(stop or StopRequest())
+        except Exception as exc:
+            if self.cfg.train.compile and _compile_failure(exc):
+                # torch's message: "backend='inductor' raised:", the cause, then advice on its logs
+                lines = [line.strip() for line in str(exc).splitlines() if line.strip() and not line.startswith(("Set TORCHDYNAMO", "For even more"))]
+                cause = " ".join(lines[:2]) or type(exc).__name__
+                raise UserError(f"--compile failed while compiling the networks at iteration {self.counters.iteration + 1}: {cause[:300]}. {_COMPILE_HINT}") from exc
+            raise
         finally:
             self.writer.close()  # after an error: a write in flight completes, whole
 
@@ -313,11 +320,29 @@ def adam_flags(device: torch.device) -> dict[str, bool]:
     return {"foreach": True}
 
 
+_COMPILE_HINT = "Train without --compile (eager mode gives the same results), or fix the cause above: torch.compile needs a supported Python version and, on a CPU, a working C++ compiler."
+
+
 def _compile(g: nn.Module, d: nn.Module, step: str) -> tuple[nn.Module, nn.Module]:
-    """torch.compile both nets; the simultaneous step keeps its graph for a second backward."""
+    """torch.compile both nets; the simultaneous step keeps its graph for a second backward.
+    What torch.compile refuses at once (an unsupported Python) is a UserError here; what fails
+    at the first step (no C++ compiler, an unsupported op) is one in `Trainer.fit`."""
     if step == "simultaneous":
         import torch._functorch.config as functorch_config
 
         # retain_graph=True conflicts with donated buffers ("compiled with non-empty donated buffers")
         functorch_config.donated_buffer = False
-    return torch.compile(g), torch.compile(d)
+    try:
+        return torch.compile(g), torch.compile(d)
+    except RuntimeError as exc:
+        raise UserError(f"--compile is not supported here: {str(exc).splitlines()[0]}. {_COMPILE_HINT}") from exc
+
+
+def _compile_failure(exc: BaseException) -> bool:
+    """Whether `exc` comes from torch.compile's tracing or code generation (TorchDynamo and the
+    backends it wraps), rather than from the training itself."""
+    try:
+        from torch._dynamo.exc import TorchDynamoException
+    except ImportError:  # a torch without dynamo cannot have compiled anything
+        return False
+    return isinstance(exc, TorchDynamoException)
