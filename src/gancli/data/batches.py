@@ -27,6 +27,11 @@ class BatchSource:
         self._perm_epoch = -1
         self._perm = torch.empty(0, dtype=torch.long)
         self.flip_generator = torch.Generator(device=device).manual_seed(seed * 7919 + 17 + rank)
+        # a dataset left on the host (too big for the device) is gathered into pinned buffers,
+        # so that the copy to the device is truly asynchronous; two, so that one can fill while
+        # the other's copy may still run, each reused only once its copy has finished
+        self._staging: list[tuple[torch.Tensor, object | None]] = []
+        self._turn = 0
 
     @staticmethod
     def _place(images: torch.Tensor, device: torch.device, fraction: float) -> torch.Tensor:
@@ -55,15 +60,27 @@ class BatchSource:
         epoch, step = divmod(iteration, self.steps_per_epoch)
         start = step * self.global_batch + self.rank * self.local_batch
         index = self.permutation(epoch)[start : start + self.local_batch]
-        x = self.images.index_select(0, index)
+        x = self._gather(index) if self.images.is_pinned() else self.images.index_select(0, index)
         if not self.on_device:
             x = x.to(self.device, non_blocking=True)
+            if self._staging:
+                self._staging[self._turn][1].record()  # type: ignore[union-attr]
         if self.flip:
             # on the uint8 batch: a quarter of the bytes to move, and flipping commutes with
             # the scaling below, so the batch is bit-identical to flipping the floats
             mask = torch.rand(x.shape[0], device=self.device, generator=self.flip_generator) < 0.5
             x = torch.where(mask[:, None, None, None], x.flip(-1), x)
         return x.float().mul_(1 / 127.5).sub_(1.0)
+
+    def _gather(self, index: torch.Tensor) -> torch.Tensor:
+        """The batch's images gathered into the next pinned staging buffer (CUDA only)."""
+        if not self._staging:
+            shape = (self.local_batch, *self.images.shape[1:])
+            self._staging = [(torch.empty(shape, dtype=self.images.dtype).pin_memory(), torch.cuda.Event()) for _ in range(2)]
+        self._turn ^= 1
+        buffer, copied = self._staging[self._turn]
+        copied.synchronize()  # type: ignore[union-attr]  # its previous copy to the device is done
+        return torch.index_select(self.images, 0, index, out=buffer)
 
     def state(self) -> dict:
         """RNG state to checkpoint (the permutation needs none)."""
