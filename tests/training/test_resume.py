@@ -102,6 +102,25 @@ def test_nan_stops_and_keeps_last_good_checkpoint(tmp_path):
     assert all(torch.isfinite(v).all() for v in payload["generator"].values())
 
 
+def test_weights_gone_bad_with_finite_losses_are_never_checkpointed(tmp_path):
+    """An update can make the weights NaN while the losses of its step were finite: the
+    checkpoint right after it must not be written, and the run stops as diverged."""
+    trainer = Trainer(config.from_dict(tiny_config_dict(iters=12, log_every=4)), shapes(64, 16), torch.device("cpu"), tmp_path)
+    step = trainer.step_fn
+
+    def poisoned_update(nets, batch, scale):
+        out = step(nets, batch, scale)  # losses of this step: finite
+        if trainer.counters.iteration == 5:  # the 6th update goes bad; iteration 6 is a checkpoint
+            with torch.no_grad():
+                next(nets.discriminator.parameters()).view(-1)[0] = math.inf
+        return out
+
+    trainer.step_fn = poisoned_update
+    outcome = trainer.fit()
+    assert outcome.status == "diverged" and outcome.iteration == 6 and "weights" in outcome.message
+    assert load_checkpoint(find_checkpoint(tmp_path))["iteration"] == 3
+
+
 def test_checkpoint_keeps_previous_and_rejects_garbage(tmp_path):
     save_checkpoint(tmp_path, {"config": {}, "iteration": 1, "generator": {}, "discriminator": {}, "opt_g": {}, "opt_d": {}, "rng": {}})
     save_checkpoint(tmp_path, {"config": {}, "iteration": 2, "generator": {}, "discriminator": {}, "opt_g": {}, "opt_d": {}, "rng": {}})

@@ -113,13 +113,15 @@ def test_host_dataset_batches_go_through_alternating_pinned_buffers(monkeypatch)
             self.name = f"event{len(log)}"
             log.append(("new", self.name))
 
-        def record(self):
+        def record(self, stream):
+            assert stream == ("stream of", source.device)  # the copy's device, not the current one
             log.append(("record", self.name))
 
         def synchronize(self):
             log.append(("wait", self.name))
 
     monkeypatch.setattr(torch.cuda, "Event", Event)
+    monkeypatch.setattr(torch.cuda, "current_stream", lambda device: ("stream of", device))
     monkeypatch.setattr(torch.Tensor, "pin_memory", lambda self: self)
     images = shapes(48, 16)
     source = BatchSource(images, 8, torch.device("cpu"), seed=3, flip=False)

@@ -23,7 +23,9 @@ class BatchSource:
         self.steps_per_epoch = self.count // batch_size  # partial batches are dropped, as in the reference
         self.device, self.seed, self.flip = device, seed, flip
         self.images = self._place(images, device, max_device_fraction)
-        self.on_device = self.images.device == device
+        # by type: `torch.device("cuda")` (what --device cuda gives) is not equal to the "cuda:0"
+        # that the tensor reports, and a dataset left pinned on the host is not on the device
+        self.on_device = self.images.device.type == device.type
         self._perm_epoch = -1
         self._perm = torch.empty(0, dtype=torch.long)
         self.flip_generator = torch.Generator(device=device).manual_seed(seed * 7919 + 17 + rank)
@@ -64,7 +66,8 @@ class BatchSource:
         if not self.on_device:
             x = x.to(self.device, non_blocking=True)
             if self._staging:
-                self._staging[self._turn][1].record()  # type: ignore[union-attr]
+                # on the stream that ran the copy: the target device's, which need not be the current device
+                self._staging[self._turn][1].record(torch.cuda.current_stream(self.device))  # type: ignore[union-attr]
         if self.flip:
             # on the uint8 batch: a quarter of the bytes to move, and flipping commutes with
             # the scaling below, so the batch is bit-identical to flipping the floats

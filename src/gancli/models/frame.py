@@ -45,6 +45,8 @@ def _conv_in_turned_frame(module: nn.Module, size: tuple[int, int]) -> tuple[tup
     pads, outs = [], []
     for dim in range(2):
         if isinstance(module, SameConv2d):
+            if (-(-size[dim] // s[dim]) - 1) * s[dim] + k[dim] < size[dim]:
+                return None  # a kernel narrower than its stride leaves bottom rows unread: no pad, no turn
             before, after = same_padding(size[dim], k[dim], s[dim])
             # turned, the larger pad is on top; symmetric padding `after` reads it, and its
             # spare bottom row stays unread while the odd pixel is narrower than the stride

@@ -219,6 +219,17 @@ class Trainer:
         self._written(self.writer.finish())
         self._written((self.counters.iteration, save_checkpoint(self.run_dir, self.state(rng_by_rank))))
 
+    def _health(self, means: torch.Tensor, weights: bool) -> torch.Tensor:
+        """The metric means, and before a checkpoint a fifth value, NaN when any weight is not
+        finite: a step can go bad with finite losses (an inf gradient makes Adam's update NaN),
+        and the losses only show it one step later, after the bad weights were saved. Read in
+        the same host sync; under DDP a NaN on any rank reaches all through the mean."""
+        if not weights:
+            return means
+        peaks = torch.stack([p.detach().abs().amax().float() for net in (self.generator, self.discriminator) for p in net.parameters()])
+        flag = torch.where(peaks.isfinite().all(), 1.0, math.nan).to(means.dtype)
+        return torch.cat([means, flag.reshape(1)])
+
     def _written(self, done: tuple[int, Path] | None) -> None:
         """Tell the observers about a checkpoint that is now on disk."""
         if done is not None:
@@ -274,7 +285,7 @@ class Trainer:
             if self.scorer is not None and t.score_every and (it % t.score_every == 0 or last) and self.dist.is_main:
                 extra = self.scorer(self.generator, it)
             if it % t.log_every == 0 or last or stopping:
-                values = self.dist.mean(acc / acc_steps).tolist()  # the host sync of the loop
+                values = self.dist.mean(self._health(acc / acc_steps, checkpoint_due)).tolist()  # the host sync of the loop
                 now = time.perf_counter()
                 self.counters.elapsed_s = now - session_start
                 record = {
@@ -294,12 +305,12 @@ class Trainer:
                     self._written(self.writer.poll())
             elif checkpoint_due:
                 # never checkpoint a NaN: check the steps since the last metrics line first
-                values = self.dist.mean(acc / max(acc_steps, 1)).tolist()
+                values = self.dist.mean(self._health(acc / max(acc_steps, 1), True)).tolist()
                 finite = all(math.isfinite(v) for v in values)
             else:
                 finite = True
             if not finite:
-                bad = ", ".join(f"{k}={v}" for k, v in zip(METRIC_KEYS, values) if not math.isfinite(v))
+                bad = ", ".join(f"{k}={v}" for k, v in zip((*METRIC_KEYS, "weights"), values) if not math.isfinite(v))
                 return self._end(Outcome("diverged", it, f"Training diverged at or before iteration {it} ({bad}). The last good checkpoint is kept; try a lower learning rate (--lr) or another seed."))
             if (it == 1 or it % t.sample_every == 0 or last) and self.dist.is_main:
                 _emit(self.observers, "on_samples", it, self.sample_fixed())
