@@ -10,7 +10,7 @@ from gancli import config
 from gancli.data.builtin import shapes
 from gancli.errors import UserError
 from gancli.training.checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
-from gancli.training.trainer import Trainer
+from gancli.training.trainer import Trainer, adam_flags
 
 from conftest import tiny_config_dict
 
@@ -146,3 +146,24 @@ def test_pickle_payload_is_refused(tmp_path):
     path2.write_bytes(pickle.dumps(Boom()))
     with pytest.raises(UserError):
         load_checkpoint(path2)
+
+
+def test_resume_on_another_device_type_or_memory_layout(tmp_path):
+    """A checkpoint from another kind of device: its latent/flip generator states (CUDA: 16
+    bytes) are not forced into CPU generators, and Adam's moments saved in channels-last layout
+    are re-laid out like the parameters they update, with this device's Adam kernel."""
+    images = shapes(40, 16)
+    saved = Trainer(config.from_dict(tiny_config_dict(iters=2, channels_last="on")), images, torch.device("cpu"), tmp_path / "a")
+    saved.fit()
+    payload = load_checkpoint(find_checkpoint(tmp_path / "a"))
+    payload["rng"].update(device_type="cuda", noise=torch.zeros(16, dtype=torch.uint8), flip=torch.zeros(16, dtype=torch.uint8))
+    payload["opt_d"]["param_groups"][0].update(fused=None, foreach=True)  # as another device saved it
+    resumed = Trainer(config.from_dict(tiny_config_dict(iters=4)), images, torch.device("cpu"), tmp_path / "b")
+    resumed.load_state(payload)
+    for opt, net in ((resumed.opt_g, resumed.generator), (resumed.opt_d, resumed.discriminator)):
+        assert all(opt.param_groups[0][k] == v for k, v in adam_flags(torch.device("cpu")).items())
+        for p in net.parameters():
+            assert opt.state[p]["exp_avg"].stride() == p.stride() and opt.state[p]["exp_avg_sq"].stride() == p.stride()
+    conv = next(p for p in saved.discriminator.parameters() if p.dim() == 4)
+    assert not conv.is_contiguous()  # the saved run really was channels-last
+    assert resumed.fit().status == "finished"

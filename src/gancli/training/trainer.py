@@ -120,7 +120,7 @@ class Trainer:
 
     def rng_state(self) -> dict[str, torch.Tensor]:
         """This rank's random streams: global (dropout), latents and label flips, image flips."""
-        rng = {"torch": torch.get_rng_state(), "noise": self.noise.get_state(), **self.batches.state()}
+        rng = {"torch": torch.get_rng_state(), "noise": self.noise.get_state(), **self.batches.state(), "device_type": self.device.type}
         if self.device.type == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state(self.device)
         return rng
@@ -157,8 +157,9 @@ class Trainer:
         then not bitwise the one an unchanged world size would have continued."""
         self.generator.load_state_dict(payload["generator"])
         self.discriminator.load_state_dict(payload["discriminator"])
-        self.opt_g.load_state_dict(payload["opt_g"])
-        self.opt_d.load_state_dict(payload["opt_d"])
+        for opt, net, key in ((self.opt_g, self.generator, "opt_g"), (self.opt_d, self.discriminator, "opt_d")):
+            opt.load_state_dict(payload[key])
+            _match_optimizer_to(opt, net, adam_flags(self.device))
         self.counters.iteration = int(payload["iteration"])
         self.counters.elapsed_s = float(payload.get("elapsed_s", 0.0))
         if "fixed_latents" in payload:
@@ -166,8 +167,11 @@ class Trainer:
         rng = self._own_streams(payload)
         if rng is not None:
             torch.set_rng_state(rng["torch"].cpu())
-            self.noise.set_state(rng["noise"].cpu() if self.device.type == "cpu" else rng["noise"])
-            self.batches.load_state({"flip": rng["flip"]})
+            # the latent and flip generators live on the device, and a CPU generator's state
+            # (5,056 bytes) means nothing to a CUDA one (16): restored on the same kind of device only
+            if rng.get("device_type", "cpu") == self.device.type:
+                self.noise.set_state(rng["noise"].cpu())
+                self.batches.load_state({"flip": rng["flip"].cpu()})
             if "cuda" in rng and self.device.type == "cuda":
                 torch.cuda.set_rng_state(rng["cuda"].cpu(), self.device)
 
@@ -319,6 +323,22 @@ class Trainer:
             if stopping:
                 return self._end(Outcome("stopped", it, f"Stopped by {stop.signal_name or 'a signal on another rank'} at iteration {it} of {self.total}."))
         return self._end(Outcome("finished", self.counters.iteration, f"Finished {self.counters.iteration} iterations."))
+
+
+def _match_optimizer_to(opt: torch.optim.Optimizer, net: nn.Module, flags: dict[str, bool]) -> None:
+    """After `opt.load_state_dict`: moments in the parameters' memory layout (a checkpoint from
+    a channels-last run loaded into a contiguous one, or back, keeps the saved strides, which
+    fused Adam rejects on CUDA and misreads on CPU) and this device's Adam kernel (the saved
+    param_groups carry the saving device's fused/foreach flags)."""
+    by_param = {id(p): p for p in net.parameters()}
+    for p_id, state in ((id(p), opt.state[p]) for group in opt.param_groups for p in group["params"]):
+        param = by_param.get(p_id)
+        for key, value in state.items():
+            if param is not None and isinstance(value, torch.Tensor) and value.shape == param.shape and value.stride() != param.stride():
+                state[key] = torch.empty_like(param, dtype=value.dtype).copy_(value)
+    for group in opt.param_groups:
+        group["fused"] = flags.get("fused", None)
+        group["foreach"] = flags.get("foreach", None)
 
 
 def adam_flags(device: torch.device) -> dict[str, bool]:
