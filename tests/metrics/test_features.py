@@ -75,3 +75,14 @@ def test_bad_inputs(model, images):
         extract_features([images.float()], model, "tf")
     with pytest.raises(UserError, match="Unknown resize mode"):
         extract_features([images], model, "bilinear")
+
+
+def test_features_are_computed_without_tf32(model, images):
+    """On Ampere+ GPUs cuDNN defaults to TF32 convolutions; the features must not depend on it."""
+    seen = []
+    handle = model.register_forward_pre_hook(lambda module, args: seen.append(torch.backends.cudnn.allow_tf32))
+    try:
+        extract_features(images[:2], model, "tf")
+    finally:
+        handle.remove()
+    assert seen == [False] and torch.backends.cudnn.allow_tf32  # off inside, the default restored after

@@ -79,3 +79,33 @@ def test_bad_inputs():
         prepare(torch.zeros(1, 4, 8, 8, dtype=torch.uint8))
     with pytest.raises(UserError, match="Unknown resize mode 'bicubic'"):
         prepare(torch.zeros(1, 3, 8, 8, dtype=torch.uint8), "bicubic")
+
+
+def test_clean_resize_runs_on_the_cpu_for_a_device_without_float64(monkeypatch):
+    """MPS has no float64: the PIL-exact resize goes to the CPU and comes back."""
+    from gancli.metrics import resize as resize_mod
+
+    x = torch.rand(1, 3, 20, 24) * 255
+    expected = resize_mod.resize_pil_bicubic(x, 16)
+    moves = []
+
+    class FakeMps(torch.Tensor):  # reports an 'mps' device, records where it is sent
+        @property
+        def device(self):
+            return torch.device("mps")
+
+        def cpu(self):
+            moves.append("cpu")
+            return self.as_subclass(torch.Tensor).clone()
+
+    real_to = torch.Tensor.to
+
+    def to(self, *args, **kwargs):  # the result's way back to the (fake) device
+        if args and args[0] == torch.device("mps"):
+            moves.append("mps")
+            return self
+        return real_to(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.Tensor, "to", to)
+    out = resize_mod.resize_pil_bicubic(x.as_subclass(FakeMps), 16)
+    assert moves == ["cpu", "mps"] and torch.equal(out, expected)

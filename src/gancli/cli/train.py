@@ -269,7 +269,10 @@ def _launch(nproc: int, argv: list[str], run_dir: Path) -> None:
         rank, failure = exc.get_first_failure()
         if failure.exitcode > 0:  # the process printed its own error message
             raise typer.Exit(failure.exitcode) from exc
-        raise UserError(f"Training process {rank} was killed by {failure.signal_name()} (out of memory, or stopped from outside), so the other processes were stopped too.{_resume_hint(run_dir, nproc)}", exit_code=1) from exc
+        why = "out of memory, or stopped from outside"
+        if failure.signal_name() == "SIGABRT":  # NCCL's watchdog aborts a process whose collective timed out
+            why = "on GPUs this is NCCL aborting after a collective waited longer than --dist-timeout, usually because another process died or hung first; else out of memory"
+        raise UserError(f"Training process {rank} was killed by {failure.signal_name()} ({why}), so the other processes were stopped too.{_resume_hint(run_dir, nproc)}", exit_code=1) from exc
     except SignalException as exc:
         raise UserError(f"Interrupted by {exc.sigval.name}: the training processes were stopped.{_resume_hint(run_dir, nproc)}", exit_code=130) from exc
     finally:

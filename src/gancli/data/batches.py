@@ -41,7 +41,7 @@ class BatchSource:
         if device.type == "cpu":
             return images.contiguous()
         if device.type == "cuda":
-            free, _ = torch.cuda.mem_get_info(device)
+            free, _ = torch.cuda.mem_get_info(device.index if device.index is not None else torch.cuda.current_device())  # torch < 2.5 needs an index
             if images.numel() < free * fraction:
                 return images.to(device)
             return images.contiguous().pin_memory()

@@ -63,7 +63,9 @@ def extract_features(
     shape: tuple[int, int, int] | None = None
     bar, advance = _progress(progress, total, description)
     try:
-        with torch.inference_mode():
+        # full fp32 convolutions: cuDNN's default TF32 (Ampere and later) rounds their inputs to a
+        # 10-bit mantissa, so FID would depend on the GPU and cached statistics on where they were made
+        with torch.inference_mode(), torch.backends.cudnn.flags(enabled=torch.backends.cudnn.enabled, allow_tf32=False):
             for batch in _batch_iterator(batches, batch_size):
                 check_images(batch)
                 if shape is None:

@@ -93,6 +93,8 @@ def pil_bicubic_matrix(in_size: int, out_size: int) -> torch.Tensor:
 
 def resize_pil_bicubic(x: torch.Tensor, size: int = SIZE) -> torch.Tensor:
     """PIL ``Image.resize(BICUBIC)`` of each float32 channel: horizontal pass, then vertical, float64 sums."""
+    if x.device.type == "mps":  # no float64 on Apple's GPUs: this resize runs on the CPU there
+        return resize_pil_bicubic(x.cpu(), size).to(x.device)
     h, w = x.shape[-2:]
     kx = pil_bicubic_matrix(w, size).to(x.device)
     ky = pil_bicubic_matrix(h, size).to(x.device)
