@@ -12,8 +12,12 @@ run cut short still leaves its figures, then a table:
   ours fp32/amp/...  Trainer.fit as `gan train` runs it (prepared dataset on the GPU,
                      metrics.jsonl, sample grids every 100 iterations, checkpoints every 500
                      and at the end of the window): --steps iterations after --warmup ones.
-  fp32_plain         ours fp32 with the nets off the turned frame (models/frame.py): last,
-                     so the budget cuts it first; it says whether the turn pays on a GPU.
+  fp32_plain         ours fp32 with the nets off the turned frame (models/frame.py): near the
+                     end, so the budget cuts it first; it says whether the turn pays on a GPU.
+  host_data          ours fp32 with the dataset forced to stay pinned on the host (the path
+                     of datasets too big for the GPU): checks its batches equal the on-device
+                     ones, then times it.
+"fp32" on the GPU means PyTorch's defaults: TF32 convolutions on Ampere and later.
 
 and for each the projected time of 500 epochs of 3,670 images (500 x 28 steps of 128,
 partial batches dropped), and the peak GPU memory.
@@ -40,7 +44,7 @@ import benchlib as bl
 
 PRESET = "flowers64"
 EPOCHS, FLOWERS = 500, 3670
-CONFIGS = ("ref", "ref_step", "fp32", "amp", "amp_compile", "fp32_plain")
+CONFIGS = ("ref", "ref_step", "fp32", "amp", "amp_compile", "fp32_plain", "host_data")
 
 
 @dataclass
@@ -96,7 +100,7 @@ def reference_step_only(cfg, device: torch.device, steps: int, warmup: int) -> R
     return Result("reference step, ready batch", steps * cfg.train.batch_size / seconds, "no data loading", peak_gib(device))
 
 
-def ours(images: torch.Tensor, cfg, device: torch.device, steps: int, warmup: int, label: str, plain_frame: bool = False) -> Result:
+def ours(images: torch.Tensor, cfg, device: torch.device, steps: int, warmup: int, label: str, plain_frame: bool = False, host_data: bool = False) -> Result:
     """Trainer.fit with MetricsLog + ArtifactWriter in a temporary run folder; the timed window
     is `steps` iterations after `warmup` (the warm-up absorbs torch.compile and cuDNN tuning)."""
     from gancli.reporting.artifacts import ArtifactWriter
@@ -109,6 +113,16 @@ def ours(images: torch.Tensor, cfg, device: torch.device, steps: int, warmup: in
         trainer = Trainer(cfg, images, device, run_dir, [metrics, ArtifactWriter(run_dir, metrics)])
         if plain_frame:  # measured on CPU only so far: does the turned frame (models/frame.py) pay on a GPU too?
             trainer.generator.frame = trainer.discriminator.frame = None
+        if host_data:  # the path of a dataset too big for the GPU: pinned staging buffers, async copies
+            from gancli.data.batches import BatchSource
+
+            if device.type != "cuda":
+                raise RuntimeError("not applicable: a dataset stays pinned on the host only for CUDA runs")
+            trainer.batches = BatchSource(images, cfg.train.batch_size, device, cfg.train.seed, cfg.data.flip, max_device_fraction=0.0)
+            check = BatchSource(images, cfg.train.batch_size, device, cfg.train.seed, cfg.data.flip)
+            if trainer.batches.on_device or not all(torch.equal(trainer.batches.batch(i), check.batch(i)) for i in range(4)):
+                raise RuntimeError("host-pinned batches differ from on-device ones (or did not stay on the host)")
+            trainer.batches = BatchSource(images, cfg.train.batch_size, device, cfg.train.seed, cfg.data.flip, max_device_fraction=0.0)
         start = time.perf_counter()
         trainer.total = warmup
         trainer.fit()  # ends with a host read of the metrics: the device is idle after it
@@ -176,6 +190,7 @@ def main() -> None:
             "amp": lambda: ours(prepared.images, cfg(amp=True), device, args.steps, args.warmup, "ours --amp (bf16)"),
             "amp_compile": lambda: ours(prepared.images, cfg(amp=True, compile=True), device, args.steps, args.warmup, "ours --amp --compile"),
             "fp32_plain": lambda: ours(prepared.images, cfg(), device, args.steps, args.warmup, "ours fp32, plain frame", plain_frame=True),
+            "host_data": lambda: ours(prepared.images, cfg(), device, args.steps, args.warmup, "ours fp32, dataset pinned on the host", host_data=True),
         }
         for name in wanted:
             if time.perf_counter() - started > args.budget_s:
