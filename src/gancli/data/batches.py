@@ -32,7 +32,7 @@ class BatchSource:
         # a dataset left on the host (too big for the device) is gathered into pinned buffers,
         # so that the copy to the device is truly asynchronous; two, so that one can fill while
         # the other's copy may still run, each reused only once its copy has finished
-        self._staging: list[tuple[torch.Tensor, object | None]] = []
+        self._staging: list[tuple[torch.Tensor, torch.cuda.Event]] = []
         self._turn = 0
 
     @staticmethod
@@ -62,12 +62,12 @@ class BatchSource:
         epoch, step = divmod(iteration, self.steps_per_epoch)
         start = step * self.global_batch + self.rank * self.local_batch
         index = self.permutation(epoch)[start : start + self.local_batch]
-        x = self._gather(index) if self.images.is_pinned() else self.images.index_select(0, index)
-        if not self.on_device:
-            x = x.to(self.device, non_blocking=True)
-            if self._staging:
-                # on the stream that ran the copy: the target device's, which need not be the current device
-                self._staging[self._turn][1].record(torch.cuda.current_stream(self.device))  # type: ignore[union-attr]
+        if self.on_device:
+            x = self.images.index_select(0, index)
+        else:
+            x = self._gather(index).to(self.device, non_blocking=True)
+            # on the stream that ran the copy: the target device's, which need not be the current device
+            self._staging[self._turn][1].record(torch.cuda.current_stream(self.device))
         if self.flip:
             # on the uint8 batch: a quarter of the bytes to move, and flipping commutes with
             # the scaling below, so the batch is bit-identical to flipping the floats
@@ -76,13 +76,14 @@ class BatchSource:
         return x.float().mul_(1 / 127.5).sub_(1.0)
 
     def _gather(self, index: torch.Tensor) -> torch.Tensor:
-        """The batch's images gathered into the next pinned staging buffer (CUDA only)."""
+        """The batch's images gathered into the next pinned staging buffer (CUDA only: a dataset
+        that is not on the device was pinned on the host by `_place`)."""
         if not self._staging:
             shape = (self.local_batch, *self.images.shape[1:])
             self._staging = [(torch.empty(shape, dtype=self.images.dtype).pin_memory(), torch.cuda.Event()) for _ in range(2)]
         self._turn ^= 1
         buffer, copied = self._staging[self._turn]
-        copied.synchronize()  # type: ignore[union-attr]  # its previous copy to the device is done
+        copied.synchronize()  # its previous copy to the device is done
         return torch.index_select(self.images, 0, index, out=buffer)
 
     def state(self) -> dict:

@@ -81,7 +81,7 @@ def plan_turned_frame(layers: nn.Sequential, in_shapes: list[tuple[int, ...]]) -
             if conv is None:
                 return None
             if isinstance(module, SameConv2d):
-                gains |= any(same_padding(n, k, s)[0] != same_padding(n, k, s)[1] for n, k, s in zip(shape[-2:], module.kernel_size, module.stride))
+                gains |= any(before != after for before, after in map(same_padding, shape[-2:], module.kernel_size, module.stride))
             elif isinstance(module, SameConvTranspose2d):
                 gains |= module.extra > 0
             plan.convs[i] = conv
