@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import io
 import json
 import socket
 import struct
-import tarfile
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,6 +22,8 @@ from gancli.data import registry
 from gancli.data.download import DownloadOptions, download_file, install_dataset, install_url, verify_file
 from gancli.data.registry import DatasetInfo, RemoteFile
 from gancli.errors import UserError
+
+from faults.faultkit import make_tgz
 
 FAST = DownloadOptions(timeout=0.5, retries=2, backoff=0.0, progress=False)
 
@@ -315,16 +315,6 @@ def test_verify_file_kinds(tmp_path):
 # --------------------------------------------------------------------------------------
 # Installing registry entries
 # --------------------------------------------------------------------------------------
-
-
-def make_tgz(files: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for name, content in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(content)
-            tar.addfile(info, io.BytesIO(content))
-    return buf.getvalue()
 
 
 def make_idx(images: np.ndarray) -> bytes:

@@ -25,7 +25,7 @@ def make_nets(dropout=False):
 
 
 def test_simultaneous_step_applies_gradients_of_one_pass():
-    cfg, nets = make_nets()
+    _, nets = make_nets()
     g0, d0 = copy.deepcopy(nets.generator), copy.deepcopy(nets.discriminator)
     torch.manual_seed(1)
     real = torch.rand(4, 3, 16, 16) * 2 - 1
