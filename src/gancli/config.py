@@ -46,7 +46,7 @@ class LayerSpec:
     stride: int = 1
     # "same" follows MATLAB/TensorFlow: output = ceil(input/stride) (conv) or input*stride
     # (convT), the odd extra pixel of padding or cropping at the bottom/right. "valid" is none.
-    padding: Union[int, str] = "valid"
+    padding: int | str = "valid"
     output_padding: int = 0
     bias: bool = True
     size: int = 0
@@ -254,9 +254,8 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
                 return float(value)
             except ValueError:
                 pass
-    elif tp is str:
-        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
-            return str(value)
+    elif tp is str and isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        return str(value)
     raise UserError(f"Config key '{key}' must be {_type_name(tp)}, got {value!r}.")
 
 

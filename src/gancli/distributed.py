@@ -33,10 +33,11 @@ from __future__ import annotations
 
 import inspect
 import os
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -126,7 +127,7 @@ class DistContext:
     local_rank: int = 0
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> "DistContext":
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> DistContext:
         """The rank torchrun assigned to this process (RANK, WORLD_SIZE, LOCAL_RANK), else a single process."""
         env = os.environ if environ is None else environ
         if "RANK" not in env or "WORLD_SIZE" not in env:

@@ -12,8 +12,9 @@ import errno
 import os
 import tempfile
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO
 
 from gancli.errors import UserError
 

@@ -8,9 +8,8 @@ import sys
 import time
 
 import yaml
-from PIL import Image
-
 from conftest import tiny_config_dict
+from PIL import Image
 
 
 def write_config(tmp_path, **train):

@@ -1,9 +1,8 @@
 import pytest
+from conftest import tiny_config_dict
 
 from gancli import config
 from gancli.errors import UserError
-
-from conftest import tiny_config_dict
 
 
 def test_every_preset_loads_and_round_trips_through_yaml():

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import typer
+from faults.faultkit import make_tgz
 from typer.testing import CliRunner
 
 from gancli.cli.download import download_command
@@ -22,8 +23,6 @@ from gancli.data import registry
 from gancli.data.download import DownloadOptions, download_file, install_dataset, install_url, verify_file
 from gancli.data.registry import DatasetInfo, RemoteFile
 from gancli.errors import UserError
-
-from faults.faultkit import make_tgz
 
 FAST = DownloadOptions(timeout=0.5, retries=2, backoff=0.0, progress=False)
 
@@ -64,7 +63,7 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, *args) -> None:  # keep test output clean
         pass
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         state: Server = self.server.state  # type: ignore[attr-defined]
         res = state.resources.get(self.path)
         if res is None:

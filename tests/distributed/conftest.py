@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import tiny_config_dict, tiny_model
 
 WORKER = Path(__file__).with_name("rank_worker.py")

@@ -5,9 +5,9 @@ import os
 import subprocess
 import sys
 
-from gancli.training.checkpoint import find_checkpoint, load_checkpoint
-
 from conftest import tiny_config_dict
+
+from gancli.training.checkpoint import find_checkpoint, load_checkpoint
 
 
 def test_nproc_writes_one_run_folder_without_duplicate_lines(tmp_path, config_file):

@@ -2,9 +2,9 @@
 
 import time
 
-from gancli.training.checkpoint import find_checkpoint, load_checkpoint
-
 from conftest import tiny_config_dict
+
+from gancli.training.checkpoint import find_checkpoint, load_checkpoint
 
 
 def words(text: str) -> str:

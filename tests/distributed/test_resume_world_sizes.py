@@ -4,10 +4,9 @@ rank's random streams; a run saved under 2 ranks resumes under 1 and under 2, an
 import json
 
 import torch
+from conftest import tiny_config_dict
 
 from gancli.training.checkpoint import find_checkpoint, load_checkpoint
-
-from conftest import tiny_config_dict
 
 
 def words(text: str) -> str:

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-
 from conftest import run_cli, tiny_config_dict
 
 

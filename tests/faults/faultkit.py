@@ -14,9 +14,9 @@ import subprocess
 import sys
 import tarfile
 import threading
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 from PIL import Image
@@ -95,7 +95,7 @@ class Zygote:
         """The exit code of the last job (negative: killed by that signal)."""
         return json.loads(self._line())["status"]
 
-    def run(self, *args, **options) -> "ChildResult":
+    def run(self, *args, **options) -> ChildResult:
         """Run `gan ARGS` to the end in a fork; its exit code and output."""
         _pid, log = self.start(*args, **options)
         code = self.wait()
@@ -191,7 +191,7 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, *args) -> None:
         pass
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         served = self.server.files.get(self.path)  # type: ignore[attr-defined]
         if served is None:
             self.send_error(404)

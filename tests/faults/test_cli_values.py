@@ -9,7 +9,6 @@ a write: unwritable places are paths under a regular file, or under /proc.)
 from __future__ import annotations
 
 import pytest
-
 from faults.faultkit import assert_clean_error, assert_usage_error, png_bytes
 
 
@@ -18,7 +17,6 @@ def tiny_run(tmp_path_factory):
     """A finished 3-iteration run to sample from."""
     import torch
     import yaml
-
     from conftest import run_cli, tiny_config_dict
 
     threads = torch.get_num_threads()

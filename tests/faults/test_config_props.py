@@ -8,13 +8,12 @@ import dataclasses
 import string
 
 import yaml
+from conftest import tiny_config_dict
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gancli import config
 from gancli.errors import UserError
-
-from conftest import tiny_config_dict
 
 
 def dotted_keys() -> list[str]:

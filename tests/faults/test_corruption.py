@@ -12,6 +12,7 @@ import json
 import math
 
 import pytest
+from faults.faultkit import assert_clean_error, png_bytes, temp_files
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
@@ -20,8 +21,6 @@ from gancli.fsutil import zip_damage
 from gancli.reporting.curves import render_curves, write_curves
 from gancli.reporting.jsonl import read_metrics
 from gancli.training.checkpoint import load_checkpoint
-
-from faults.faultkit import assert_clean_error, png_bytes, temp_files
 
 
 def truncate(path):

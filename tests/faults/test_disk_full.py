@@ -11,12 +11,19 @@ and the same command without the limit then succeeds (nothing was lost).
 from __future__ import annotations
 
 import pytest
+from faults.faultkit import (
+    Served,
+    assert_clean_error,
+    files_digest,
+    http_server,
+    make_tgz,
+    png_bytes,
+    sha256,
+    temp_files,
+)
 
 from gancli.data import registry
 from gancli.training.checkpoint import load_checkpoint
-
-from faults.faultkit import (Served, assert_clean_error, files_digest, http_server, make_tgz, png_bytes, sha256,
-                             temp_files)
 
 FULL = "disk full or file-size limit"
 

@@ -5,9 +5,9 @@ are in tests/data/test_download.py). Promise: the user sees one paragraph and a 
 
 from __future__ import annotations
 
-from gancli.data import registry
-
 from faults.faultkit import Served, assert_clean_error, http_server, make_tgz, png_bytes, sha256, temp_files
+
+from gancli.data import registry
 
 
 def archive() -> bytes:

@@ -15,9 +15,8 @@ import zlib
 
 import pytest
 import torch
-from PIL import Image
-
 from faults.faultkit import assert_clean_error, png_bytes
+from PIL import Image
 
 # ---------------------------------------------------------------- checkpoints
 

@@ -17,9 +17,9 @@ import signal
 import time
 from pathlib import Path
 
-from gancli.training.checkpoint import LAST, PREVIOUS, find_checkpoint, load_checkpoint
-
 from faults.faultkit import assert_clean_error, temp_files
+
+from gancli.training.checkpoint import LAST, PREVIOUS, find_checkpoint, load_checkpoint
 
 KILLS = ("in-write", "random", "in-write", "random", "random")  # bounded: 5 kills, about a second each
 FSYNC_DELAY = 0.05  # a slow disk: most of an iteration is spent writing its checkpoint

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import os
 
-from gancli.training.lock import RunLock
-
 from faults.faultkit import assert_clean_error
+
+from gancli.training.lock import RunLock
 
 
 def test_a_held_folder_is_refused_for_new_and_resumed_runs(tmp_path, write_config, cli):

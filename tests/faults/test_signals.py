@@ -13,12 +13,11 @@ import signal
 
 import pytest
 import torch
+from faults.faultkit import assert_clean_error, temp_files
 
 from gancli.training import checkpoint as ckpt_mod
 from gancli.training.checkpoint import load_checkpoint
 from gancli.training.signals import StopRequest, stop_on_signals, under_launcher
-
-from faults.faultkit import assert_clean_error, temp_files
 
 
 @pytest.fixture
@@ -29,12 +28,11 @@ def no_launcher(monkeypatch):
 
 def test_second_ctrl_c_interrupts_a_single_process(no_launcher):
     stop = StopRequest()
-    with pytest.raises(KeyboardInterrupt):
-        with stop_on_signals(stop):
-            signal.raise_signal(signal.SIGINT)
-            assert stop.signal_name == "SIGINT"
-            signal.raise_signal(signal.SIGTERM)  # SIGTERM never interrupts
-            signal.raise_signal(signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt), stop_on_signals(stop):
+        signal.raise_signal(signal.SIGINT)
+        assert stop.signal_name == "SIGINT"
+        signal.raise_signal(signal.SIGTERM)  # SIGTERM never interrupts
+        signal.raise_signal(signal.SIGINT)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored
 
 

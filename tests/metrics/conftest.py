@@ -38,7 +38,7 @@ def standard_inception_state_dict(seed: int = 0) -> dict[str, torch.Tensor]:
     net = _peer_network()
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
-        for name, module in net.named_modules():
+        for module in net.modules():
             if isinstance(module, torch.nn.Conv2d):
                 fan_in = module.weight[0].numel()
                 module.weight.copy_(torch.randn(module.weight.shape, generator=gen) * math.sqrt(2.0 / fan_in))

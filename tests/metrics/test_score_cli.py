@@ -12,8 +12,8 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from gancli.cli import score as score_cli
-from gancli.metrics import reference as reference_mod
 from gancli.errors import UserError
+from gancli.metrics import reference as reference_mod
 
 pytestmark = pytest.mark.slow
 

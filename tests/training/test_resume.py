@@ -5,14 +5,13 @@ import pickle
 
 import pytest
 import torch
+from conftest import tiny_config_dict
 
 from gancli import config
 from gancli.data.builtin import shapes
 from gancli.errors import UserError
 from gancli.training.checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
 from gancli.training.trainer import Trainer, adam_flags
-
-from conftest import tiny_config_dict
 
 
 @pytest.mark.parametrize("step", ["simultaneous", "d_then_g", "g_then_d"])

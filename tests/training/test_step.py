@@ -4,6 +4,7 @@ import copy
 
 import pytest
 import torch
+from conftest import tiny_config_dict
 
 from gancli import config
 from gancli.data.builtin import shapes
@@ -11,8 +12,6 @@ from gancli.models.dcgan import build_discriminator, build_generator
 from gancli.training.losses import discriminator_loss, generator_loss
 from gancli.training.step import STEPS, Nets, StepInputs
 from gancli.training.trainer import Trainer
-
-from conftest import tiny_config_dict
 
 
 def make_nets(dropout=False):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -24,9 +23,9 @@ def info_command(
     resolution: int = typer.Option(64, "--resolution", "-r", help="Side of the prepared images."),
     channels: int = typer.Option(3, "--channels", help="1 (grayscale) or 3 (RGB)."),
     resize: str = typer.Option("resize", "--resize", help="resize (plain, aspect not kept) or center-crop."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write a preview grid of real images here (PNG)."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Write a preview grid of real images here (PNG)."),
     n: int = typer.Option(64, "-n", help="Images in the preview grid."),
-    root: Optional[str] = typer.Option(None, "--root", help="Data root (default $GAN_HOME, else ~/.cache/gancli)."),
+    root: str | None = typer.Option(None, "--root", help="Data root (default $GAN_HOME, else ~/.cache/gancli)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """Prepare a dataset (decoded once, then cached) and show what it holds.

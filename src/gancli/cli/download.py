@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -18,22 +18,22 @@ from gancli.errors import UserError
 
 def download_command(
     target: Annotated[
-        Optional[str],
+        str | None,
         typer.Argument(help="A dataset name (see --list) or an http(s) URL of a .tgz/.tar.gz/.tar/.zip of images.",
                        show_default=False),
     ] = None,
     name: Annotated[
-        Optional[str], typer.Option("--name", help="Name for a URL or --from-file archive (its folder, and --data NAME).")
+        str | None, typer.Option("--name", help="Name for a URL or --from-file archive (its folder, and --data NAME).")
     ] = None,
     sha256: Annotated[
-        Optional[str], typer.Option("--sha256", help="Expected sha256 of the archive at URL; checked before extraction.")
+        str | None, typer.Option("--sha256", help="Expected sha256 of the archive at URL; checked before extraction.")
     ] = None,
     root: Annotated[
-        Optional[Path], typer.Option("--root", help="Data root. Default: $GAN_HOME, else ~/.cache/gancli.")
+        Path | None, typer.Option("--root", help="Data root. Default: $GAN_HOME, else ~/.cache/gancli.")
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Download and install again even if already present.")] = False,
     from_file: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option("--from-file", help="Use a file fetched elsewhere (or a folder holding the files) instead of "
                                          "downloading; verified the same way."),
     ] = None,
@@ -98,7 +98,7 @@ def _human(size: int | None) -> str:
     return f"{size} B"  # pragma: no cover
 
 
-def _table(root: Optional[Path]) -> Table:
+def _table(root: Path | None) -> Table:
     table = Table(title=f"Datasets (data root: {escape(str(paths.data_root(root)))})")
     for column in ("name", "size", "images", "resolution", "licence / source", "downloaded", "where"):
         table.add_column(column, overflow="fold", no_wrap=column in ("name", "size", "images", "downloaded"))

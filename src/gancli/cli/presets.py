@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from typing import Optional
 
 import torch
 import typer
@@ -43,7 +42,7 @@ def _layers(net) -> list[dict]:
 
 
 def presets_command(
-    name: Optional[str] = typer.Argument(None, help="A preset to show in detail (layer tables and training settings)."),
+    name: str | None = typer.Argument(None, help="A preset to show in detail (layer tables and training settings)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
 ) -> None:
     """List the presets, or show one preset's layers and training settings.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -18,10 +17,10 @@ MAX_IMAGES = 10_000  # one grid of them is already a 100-megapixel PNG at 64px
 
 
 def sample_command(
-    run: Optional[Path] = typer.Argument(None, help="Run folder or checkpoint file. Default: the latest run under runs/."),
+    run: Path | None = typer.Argument(None, help="Run folder or checkpoint file. Default: the latest run under runs/."),
     n: int = typer.Option(25, "-n", "--num", help="Number of images (a near-square grid: 25 -> 5x5)."),
     out: Path = typer.Option(Path("samples.png"), "--out", "-o", help="Grid PNG to write."),
-    out_dir: Optional[Path] = typer.Option(None, "--out-dir", help="Also write one PNG per image into this folder."),
+    out_dir: Path | None = typer.Option(None, "--out-dir", help="Also write one PNG per image into this folder."),
     seed: int = typer.Option(0, "--seed", help="Seed of the latent vectors: the same seed gives the same images."),
     interpolate: int = typer.Option(0, "--interpolate", help="Write latent walks instead: each row is K images between two random latents."),
     rows: int = typer.Option(1, "--rows", help="Number of walks with --interpolate."),

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import warnings
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 import torch
@@ -30,19 +29,19 @@ LABELS = {"fid": "FID", "kid": "KID", "is": "Inception Score", "precision": "Pre
 def score_command(
     target: Path = typer.Argument(..., help="Run folder or checkpoint (images are generated), or a folder of images."),
     ref: str = typer.Option(..., "--ref", help="Reference: a dataset name, a folder of images, or a statistics .npz (pytorch-fid's mu/sigma layout)."),
-    metrics: Optional[str] = typer.Option(None, "--metrics", help="Comma-separated: fid, kid, is, pr. Default: all four (fid,is for a mu/sigma-only .npz reference)."),
-    n: Optional[int] = typer.Option(None, "-n", "--num", help=f"Images to generate (default {DEFAULT_N:,}); for a folder, use at most this many (default: all)."),
+    metrics: str | None = typer.Option(None, "--metrics", help="Comma-separated: fid, kid, is, pr. Default: all four (fid,is for a mu/sigma-only .npz reference)."),
+    n: int | None = typer.Option(None, "-n", "--num", help=f"Images to generate (default {DEFAULT_N:,}); for a folder, use at most this many (default: all)."),
     ref_n: int = typer.Option(0, "--ref-n", help="Use a fixed random subset of this many reference images (0: all). Cached separately."),
     batch_size: int = typer.Option(50, "--batch-size", help="Images per Inception forward pass (and per generator pass)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
     resize: str = typer.Option("tf", "--resize", help="Input pipeline: tf (torch-fidelity/TensorFlow bilinear, the default), pytorch-fid (F.interpolate), clean (clean-fid's PIL bicubic)."),
     kid_subset_size: int = typer.Option(DEFAULT_SUBSET_SIZE, "--kid-subset-size", help="Images per KID subset (torch-fidelity's default 1000); both sets must have at least this many."),
     kid_subsets: int = typer.Option(DEFAULT_SUBSETS, "--kid-subsets", help="Number of KID subsets."),
-    weights: Optional[Path] = typer.Option(None, "--weights", help="FID Inception weights file (pt_inception-2015-12-05-6726825d.pth). Default: $GAN_INCEPTION_WEIGHTS, else `gan download inception`'s copy."),
+    weights: Path | None = typer.Option(None, "--weights", help="FID Inception weights file (pt_inception-2015-12-05-6726825d.pth). Default: $GAN_INCEPTION_WEIGHTS, else `gan download inception`'s copy."),
     seed: int = typer.Option(0, "--seed", help="Seed of the generator's latents."),
-    resolution: Optional[int] = typer.Option(None, "--resolution", help="Image size for a folder target (default: its first image's height; a generator uses its own)."),
-    root: Optional[Path] = typer.Option(None, "--root", help="Data root. Default: $GAN_HOME, else ~/.cache/gancli."),
-    export_ref: Optional[Path] = typer.Option(None, "--export-ref", help="Also write the reference mu/sigma to this .npz in pytorch-fid's layout."),
+    resolution: int | None = typer.Option(None, "--resolution", help="Image size for a folder target (default: its first image's height; a generator uses its own)."),
+    root: Path | None = typer.Option(None, "--root", help="Data root. Default: $GAN_HOME, else ~/.cache/gancli."),
+    export_ref: Path | None = typer.Option(None, "--export-ref", help="Also write the reference mu/sigma to this .npz in pytorch-fid's layout."),
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON on stdout (progress and warnings go to stderr)."),
 ) -> None:
     """Score generated images against a reference with the standard FID Inception network.

@@ -13,7 +13,6 @@ import os
 import sys
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Optional
 
 import torch
 import typer
@@ -58,26 +57,26 @@ def _overrides(**values) -> dict:
 
 def train_command(
     invocation: typer.Context,
-    preset: Optional[str] = typer.Option(None, "--preset", "-p", help="Preset to start from (see `gan presets`). Default: flowers64, or the preset named in --config."),
-    config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML file overriding the preset (any key of `gan presets NAME --json`'s config)."),
-    data: Optional[str] = typer.Option(None, "--data", "-d", help="Dataset name (`gan download --list`, or built-in `shapes`) or a folder of images (recursive, class subfolders allowed)."),
-    epochs: Optional[int] = typer.Option(None, "--epochs", help="Total epochs of the run (with --resume: continue up to this total)."),
-    iters: Optional[int] = typer.Option(None, "--iters", help="Total iterations of the run; takes precedence over epochs."),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b", help="Global mini-batch size: with --nproc/torchrun each of the N processes takes batch/N, so it must divide by N."),
-    lr: Optional[float] = typer.Option(None, "--lr", help="Learning rate of both Adam optimisers."),
-    device: Optional[str] = typer.Option(None, "--device", help="auto, cpu, cuda, cuda:N or mps (distributed: cuda gives process k of a machine cuda:k)."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Seed of weights, data order, flips, latents and dropout."),
-    out: Optional[str] = typer.Option(None, "--out", "-o", help="Run folder. Default: runs/<preset>-<timestamp>."),
-    resume: Optional[str] = typer.Option(None, "--resume", help="Continue a run folder (without a value: the latest run under runs/)."),
-    sample_every: Optional[int] = typer.Option(None, "--sample-every", help="Iterations between sample grids of the fixed latents."),
-    checkpoint_every: Optional[int] = typer.Option(None, "--checkpoint-every", help="Iterations between checkpoints."),
-    log_every: Optional[int] = typer.Option(None, "--log-every", help="Iterations between metrics lines and display updates."),
-    amp: Optional[bool] = typer.Option(None, "--amp/--no-amp", help="bf16 autocast: faster on CUDA and on CPUs with AMX (1.75x per flowers64 epoch measured on one), at bf16 precision inside the convolutions. Off by default: the presets keep their fp32 numerics."),
-    compile: Optional[bool] = typer.Option(None, "--compile/--no-compile", help="torch.compile the generator and discriminator."),
-    sync_bn: Optional[bool] = typer.Option(None, "--sync-bn/--no-sync-bn", help="SyncBatchNorm across processes (distributed runs; default: per-process batch statistics)."),
-    score_every: Optional[int] = typer.Option(None, "--score-every", help="Iterations between FID/IS measurements logged to metrics.jsonl (0: off; needs Inception weights)."),
-    root: Optional[str] = typer.Option(None, "--root", help="Data root (default $GAN_HOME, else ~/.cache/gancli)."),
-    nproc: Optional[int] = typer.Option(None, "--nproc", min=1, help="Train with N processes on this machine (one per GPU, or N CPU processes), started through torch's launcher like `torchrun --nproc-per-node N`."),
+    preset: str | None = typer.Option(None, "--preset", "-p", help="Preset to start from (see `gan presets`). Default: flowers64, or the preset named in --config."),
+    config: Path | None = typer.Option(None, "--config", "-c", help="YAML file overriding the preset (any key of `gan presets NAME --json`'s config)."),
+    data: str | None = typer.Option(None, "--data", "-d", help="Dataset name (`gan download --list`, or built-in `shapes`) or a folder of images (recursive, class subfolders allowed)."),
+    epochs: int | None = typer.Option(None, "--epochs", help="Total epochs of the run (with --resume: continue up to this total)."),
+    iters: int | None = typer.Option(None, "--iters", help="Total iterations of the run; takes precedence over epochs."),
+    batch_size: int | None = typer.Option(None, "--batch-size", "-b", help="Global mini-batch size: with --nproc/torchrun each of the N processes takes batch/N, so it must divide by N."),
+    lr: float | None = typer.Option(None, "--lr", help="Learning rate of both Adam optimisers."),
+    device: str | None = typer.Option(None, "--device", help="auto, cpu, cuda, cuda:N or mps (distributed: cuda gives process k of a machine cuda:k)."),
+    seed: int | None = typer.Option(None, "--seed", help="Seed of weights, data order, flips, latents and dropout."),
+    out: str | None = typer.Option(None, "--out", "-o", help="Run folder. Default: runs/<preset>-<timestamp>."),
+    resume: str | None = typer.Option(None, "--resume", help="Continue a run folder (without a value: the latest run under runs/)."),
+    sample_every: int | None = typer.Option(None, "--sample-every", help="Iterations between sample grids of the fixed latents."),
+    checkpoint_every: int | None = typer.Option(None, "--checkpoint-every", help="Iterations between checkpoints."),
+    log_every: int | None = typer.Option(None, "--log-every", help="Iterations between metrics lines and display updates."),
+    amp: bool | None = typer.Option(None, "--amp/--no-amp", help="bf16 autocast: faster on CUDA and on CPUs with AMX (1.75x per flowers64 epoch measured on one), at bf16 precision inside the convolutions. Off by default: the presets keep their fp32 numerics."),
+    compile: bool | None = typer.Option(None, "--compile/--no-compile", help="torch.compile the generator and discriminator."),
+    sync_bn: bool | None = typer.Option(None, "--sync-bn/--no-sync-bn", help="SyncBatchNorm across processes (distributed runs; default: per-process batch statistics)."),
+    score_every: int | None = typer.Option(None, "--score-every", help="Iterations between FID/IS measurements logged to metrics.jsonl (0: off; needs Inception weights)."),
+    root: str | None = typer.Option(None, "--root", help="Data root (default $GAN_HOME, else ~/.cache/gancli)."),
+    nproc: int | None = typer.Option(None, "--nproc", min=1, help="Train with N processes on this machine (one per GPU, or N CPU processes), started through torch's launcher like `torchrun --nproc-per-node N`."),
     dist_timeout: float = typer.Option(DEFAULT_TIMEOUT_S, "--dist-timeout", help="Distributed runs: seconds a process waits for the others before the job ends with an error (a dead or stuck process)."),
 ) -> None:
     """Train a GAN from a preset or a YAML config, with a live display, samples and checkpoints.
@@ -137,7 +136,7 @@ def train_command(
         raise
 
 
-def _plan(resume: Optional[str], preset: Optional[str], config: Optional[Path], overrides: dict, out: Optional[str]) -> RunPlan:
+def _plan(resume: str | None, preset: str | None, config: Path | None, overrides: dict, out: str | None) -> RunPlan:
     if resume:
         if preset or config:
             raise UserError("--resume continues a run with its saved config; --preset and --config cannot be combined with it.")

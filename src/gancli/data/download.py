@@ -27,9 +27,9 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Sequence, Union
 
 import numpy as np
 
@@ -39,7 +39,7 @@ from gancli.data.registry import ChecksumKind, DatasetInfo, RemoteFile
 from gancli.errors import UserError
 from gancli.fsutil import atomic_write, atomic_write_text, write_error
 
-ProgressFn = Callable[[int, Union[int, None]], None]  # (bytes done, total or None)
+ProgressFn = Callable[[int, int | None], None]  # (bytes done, total or None)
 MessageFn = Callable[[str], None]
 
 _RETRY_STATUS = {408, 425, 429}
@@ -187,7 +187,7 @@ def _unreachable(urls: Sequence[str], reasons: list[str], label: str) -> UserErr
 
 
 def _fetch_with_retries(
-    url: str, part: Path, size: int | None, options: DownloadOptions, sink: "_Sink", warn: MessageFn | None
+    url: str, part: Path, size: int | None, options: DownloadOptions, sink: _Sink, warn: MessageFn | None
 ) -> str | None:
     """Fetch ``url`` into ``part`` with bounded retries; None on success, else why it failed."""
     last = ""
@@ -208,7 +208,7 @@ def _fetch_with_retries(
     return f"{last} (after {attempts} attempt{'s' if attempts > 1 else ''})"
 
 
-def _fetch_once(url: str, part: Path, size: int | None, options: DownloadOptions, sink: "_Sink") -> None:
+def _fetch_once(url: str, part: Path, size: int | None, options: DownloadOptions, sink: _Sink) -> None:
     """One request: resume ``part`` from its current length and append to it."""
     offset = part.stat().st_size if part.exists() else 0
     if size is not None and offset > size:
@@ -245,7 +245,7 @@ def _fetch_once(url: str, part: Path, size: int | None, options: DownloadOptions
         _receive(response, url, part, offset, size, options, sink)
 
 
-def _receive(response, url: str, part: Path, offset: int, size: int | None, options: DownloadOptions, sink: "_Sink") -> None:
+def _receive(response, url: str, part: Path, offset: int, size: int | None, options: DownloadOptions, sink: _Sink) -> None:
     length_header = response.headers.get("Content-Length")
     length = int(length_header) if length_header and length_header.isdigit() else None
     if response.status == 206:

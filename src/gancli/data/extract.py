@@ -53,7 +53,7 @@ class ExtractLimits:
     max_members: int = 2_000_000
 
     @classmethod
-    def from_env(cls) -> "ExtractLimits":
+    def from_env(cls) -> ExtractLimits:
         """Defaults, overridden by $GAN_EXTRACT_MAX_BYTES and $GAN_EXTRACT_MAX_RATIO."""
         limits = cls()
         raw_bytes = os.environ.get("GAN_EXTRACT_MAX_BYTES")

@@ -32,7 +32,7 @@ def read_idx(
     label = name or (str(source) if not isinstance(source, bytes) else "<IDX data>")
     raw: BinaryIO
     try:
-        raw = io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb")
+        raw = io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb")  # noqa: SIM115 - closed by the with below
     except OSError as exc:
         raise UserError(f"Cannot read IDX file {label}: {exc.strerror or exc}.") from None
     with raw:

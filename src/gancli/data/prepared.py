@@ -11,17 +11,17 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from gancli.errors import UserError
 from gancli.data.folder import decode_image, scan_images
+from gancli.errors import UserError
 from gancli.fsutil import atomic_write, zip_damage
 
 CACHE_FORMAT = 1

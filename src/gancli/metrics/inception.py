@@ -242,14 +242,14 @@ class FIDInceptionV3(nn.Module):
     def _convs(self) -> list[BasicConv2d]:
         return [m for m in self.modules() if isinstance(m, BasicConv2d)]
 
-    def fuse_(self) -> "FIDInceptionV3":
+    def fuse_(self) -> FIDInceptionV3:
         """Fold every batch norm into its convolution for faster inference; state_dict() is unchanged."""
         with torch.no_grad():
             for m in self._convs():
                 m.fuse_()
         return self
 
-    def unfuse_(self) -> "FIDInceptionV3":
+    def unfuse_(self) -> FIDInceptionV3:
         """Forget folded weights; forward then runs the plain conv + batch-norm path."""
         for m in self._convs():
             m.unfuse_()

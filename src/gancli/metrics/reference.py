@@ -6,10 +6,10 @@ import hashlib
 import json
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -41,7 +41,7 @@ class ReferenceStats:
         return int(n) if n is not None else None
 
     @classmethod
-    def from_features(cls, features: Features, keep_features: bool = True, **meta) -> "ReferenceStats":
+    def from_features(cls, features: Features, keep_features: bool = True, **meta) -> ReferenceStats:
         """Statistics of ``features``; keeps the pool features (for KID, precision/recall) if asked."""
         mu, sigma = statistics(features)
         info = {
@@ -201,7 +201,9 @@ def dataset_reference(
     progress: bool,
 ) -> ReferenceStats:
     """Reference statistics of a dataset or folder (computed once, then cached)."""
-    from gancli.data.source import load_images  # imported here: data.source is heavy and optional for stats files
+    from gancli.data.source import (
+        load_images,  # imported here: data.source is heavy and optional for stats files
+    )
 
     prepared = load_images(ref, res, channels, root=str(root) if root else None)
     images = prepared.images

@@ -14,7 +14,6 @@ from gancli.models.frame import plan_turned_frame, run_turned
 from gancli.models.init import initialise
 from gancli.models.layers import FlattenLinear, Project, SameConv2d, SameConvTranspose2d
 
-
 # Layers whose backward does not need their own output, so an activation after them may
 # overwrite it. Not tanh/activations (their backward reads their output) nor a net's input (G's
 # images enter D, and the real batch must stay as it was).

@@ -16,7 +16,7 @@ def initialise(net: nn.Module, scheme: str) -> None:
             else:
                 nn.init.ones_(module.weight)
             nn.init.zeros_(module.bias)
-        elif isinstance(module, _CONVS) or isinstance(module, nn.Linear):
+        elif isinstance(module, (*_CONVS, nn.Linear)):
             if scheme == "glorot":
                 nn.init.xavier_uniform_(module.weight)
             elif scheme == "normal" or isinstance(module, _CONVS):

@@ -52,7 +52,7 @@ class MetricsLog:
     def on_metrics(self, record: dict[str, Any]) -> None:
         try:
             if self.handle is None:
-                self.handle = open(self.path, "a", encoding="utf-8")
+                self.handle = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - kept open for the run, closed in close()
             self.handle.write(json.dumps(record) + "\n")
             self.handle.flush()
         except OSError as exc:

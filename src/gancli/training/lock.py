@@ -20,7 +20,7 @@ class RunLock:
     def acquire(self) -> None:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            handle = open(self.path, "a+")
+            handle = open(self.path, "a+")  # noqa: SIM115 - held open while the lock is held
         except OSError as exc:
             raise (write_error(self.path.parent, exc) or exc) from exc
         try:
@@ -42,7 +42,7 @@ class RunLock:
             self.handle.close()
             self.handle = None
 
-    def __enter__(self) -> "RunLock":
+    def __enter__(self) -> RunLock:
         self.acquire()
         return self
 

@@ -6,7 +6,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-
 from gancli.config import RunConfig, dump_yaml, from_dict, load_yaml_file
 from gancli.errors import UserError
 from gancli.fsutil import atomic_write_text, remove_stale_temps, write_error

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import signal
 import threading
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Iterator, Mapping
 
 # Set by torchrun (torch.distributed.elastic) in its workers; LOCAL_RANK by most launchers.
 LAUNCHER_ENV = ("TORCHELASTIC_RUN_ID", "LOCAL_RANK")
@@ -50,7 +50,7 @@ def stop_on_signals(stop: StopRequest) -> Iterator[StopRequest]:
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     interruptible = not under_launcher()
 
-    def handler(signum, frame):  # noqa: ARG001 - signal handler signature
+    def handler(signum, frame):
         if stop.requested and signum == signal.SIGINT and interruptible:
             raise KeyboardInterrupt
         stop.request(signal.Signals(signum).name)

@@ -11,9 +11,9 @@ With plain modules `no_sync` is a no-op and the single-process computation is un
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from torch import nn

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 import torch
 from torch import nn
@@ -32,11 +33,11 @@ METRIC_KEYS = ("loss_d", "loss_g", "score_d", "score_g")
 class Observer(Protocol):
     """Reacts to training events; every method is optional."""
 
-    def on_start(self, trainer: "Trainer") -> None: ...
+    def on_start(self, trainer: Trainer) -> None: ...
     def on_metrics(self, record: dict[str, Any]) -> None: ...
     def on_samples(self, iteration: int, images: torch.Tensor) -> None: ...
     def on_checkpoint(self, iteration: int, path: Path) -> None: ...
-    def on_end(self, outcome: "Outcome") -> None: ...
+    def on_end(self, outcome: Outcome) -> None: ...
 
 
 @dataclass
@@ -341,8 +342,8 @@ def _match_optimizer_to(opt: torch.optim.Optimizer, net: nn.Module, flags: dict[
             if param is not None and isinstance(value, torch.Tensor) and value.shape == param.shape and value.stride() != param.stride():
                 state[key] = torch.empty_like(param, dtype=value.dtype).copy_(value)
     for group in opt.param_groups:
-        group["fused"] = flags.get("fused", None)
-        group["foreach"] = flags.get("foreach", None)
+        group["fused"] = flags.get("fused")
+        group["foreach"] = flags.get("foreach")
 
 
 def adam_flags(device: torch.device) -> dict[str, bool]:
