@@ -33,7 +33,15 @@ if _SRC.is_dir() and str(_SRC) not in sys.path:
 
 # Sizes of the TensorFlow flower photos (most are 500x333..500x375, some 320x240 and portrait).
 FLOWER_SIZES: tuple[tuple[int, int], ...] = (
-    (320, 240), (500, 375), (500, 333), (400, 300), (375, 500), (333, 500), (240, 320), (500, 281), (480, 360),
+    (320, 240),
+    (500, 375),
+    (500, 333),
+    (400, 300),
+    (375, 500),
+    (333, 500),
+    (240, 320),
+    (500, 281),
+    (480, 360),
 )
 
 
@@ -134,7 +142,9 @@ def _write_one(args: tuple[str, int, int, int, int]) -> int:
     return os.path.getsize(path)
 
 
-def make_jpeg_folder(folder: Path, count: int, seed: int = 0, classes: int = 5, workers: int = 1, quality: int = 90) -> tuple[int, float]:
+def make_jpeg_folder(
+    folder: Path, count: int, seed: int = 0, classes: int = 5, workers: int = 1, quality: int = 90
+) -> tuple[int, float]:
     """Write `count` flower-sized textured JPEGs in `classes` subfolders (ImageFolder layout).
 
     Returns (count, mean file size in KB)."""
@@ -154,7 +164,14 @@ def make_jpeg_folder(folder: Path, count: int, seed: int = 0, classes: int = 5, 
     return count, sum(sizes) / len(sizes) / 1024
 
 
-def typical_loader(folder: Path, workers: int, batch: int, resolution: int = 64, drop_last: bool = False, pin_memory: bool = False) -> torch.utils.data.DataLoader:
+def typical_loader(
+    folder: Path,
+    workers: int,
+    batch: int,
+    resolution: int = 64,
+    drop_last: bool = False,
+    pin_memory: bool = False,
+) -> torch.utils.data.DataLoader:
     """The DataLoader a typical PyTorch DCGAN script builds: pytorch/examples' ImageFolder and
     transforms, with Resize((64, 64)) - a plain resize, as flowers64's 'resize' mode."""
     import torchvision.datasets as dset
@@ -162,14 +179,23 @@ def typical_loader(folder: Path, workers: int, batch: int, resolution: int = 64,
 
     dataset = dset.ImageFolder(
         root=str(folder),
-        transform=transforms.Compose([
-            transforms.Resize((resolution, resolution)),
-            transforms.RandomHorizontalFlip(),
-            transforms.ToTensor(),
-            transforms.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
-        ]),
+        transform=transforms.Compose(
+            [
+                transforms.Resize((resolution, resolution)),
+                transforms.RandomHorizontalFlip(),
+                transforms.ToTensor(),
+                transforms.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
+            ]
+        ),
     )
-    return torch.utils.data.DataLoader(dataset, batch_size=batch, shuffle=True, num_workers=workers, drop_last=drop_last, pin_memory=pin_memory)
+    return torch.utils.data.DataLoader(
+        dataset,
+        batch_size=batch,
+        shuffle=True,
+        num_workers=workers,
+        drop_last=drop_last,
+        pin_memory=pin_memory,
+    )
 
 
 # ---------------------------------------------------------------- configs
@@ -179,7 +205,12 @@ def preset_config(name: str, batch_size: int, device: str = "cpu", **train: obje
     """A preset's RunConfig with the batch size and device overridden (and any train.* key)."""
     from gancli import config
 
-    overrides = {"train.batch_size": batch_size, "train.device": device, "train.iters": 1_000_000, "train.epochs": 0}
+    overrides = {
+        "train.batch_size": batch_size,
+        "train.device": device,
+        "train.iters": 1_000_000,
+        "train.epochs": 0,
+    }
     overrides.update({f"train.{k}": v for k, v in train.items()})
     return config.resolve(name, None, overrides)
 
@@ -188,7 +219,9 @@ def synthetic_images(cfg, count: int, seed: int = 0) -> torch.Tensor:
     """A prepared-style uint8 dataset (N, C, H, W) of noise: the step's cost does not depend on pixels."""
     g = torch.Generator().manual_seed(seed)
     m = cfg.model
-    return torch.randint(0, 256, (count, m.channels, m.resolution, m.resolution), dtype=torch.uint8, generator=g)
+    return torch.randint(
+        0, 256, (count, m.channels, m.resolution, m.resolution), dtype=torch.uint8, generator=g
+    )
 
 
 # ---------------------------------------------------------------- the plain reference
@@ -206,13 +239,19 @@ def _plain_layer(spec, in_shape: tuple[int, ...]) -> nn.Module:
     c = in_shape[0]
     if spec.op == "project":
         feat = c if len(in_shape) == 1 else int(np.prod(in_shape))
-        return nn.Sequential(nn.Flatten(1), nn.Linear(feat, spec.out * spec.size * spec.size, bias=spec.bias), nn.Unflatten(1, (spec.out, spec.size, spec.size)))
+        return nn.Sequential(
+            nn.Flatten(1),
+            nn.Linear(feat, spec.out * spec.size * spec.size, bias=spec.bias),
+            nn.Unflatten(1, (spec.out, spec.size, spec.size)),
+        )
     if spec.op == "linear":
         return nn.Sequential(nn.Flatten(1), nn.Linear(int(np.prod(in_shape)), spec.out, bias=spec.bias))
     if spec.op == "conv":
         if spec.padding == "same":
             if spec.kernel % 2 == 0:
-                return SameConv2d(c, spec.out, spec.kernel, spec.stride, bias=spec.bias)  # no symmetric equivalent
+                return SameConv2d(
+                    c, spec.out, spec.kernel, spec.stride, bias=spec.bias
+                )  # no symmetric equivalent
             return nn.Conv2d(c, spec.out, spec.kernel, spec.stride, spec.kernel // 2, bias=spec.bias)
         pad = 0 if spec.padding == "valid" else int(spec.padding)
         return nn.Conv2d(c, spec.out, spec.kernel, spec.stride, pad, bias=spec.bias)
@@ -220,9 +259,13 @@ def _plain_layer(spec, in_shape: tuple[int, ...]) -> nn.Module:
         if spec.padding == "same":
             crop = max(spec.kernel - spec.stride, 0)
             pad = -(-crop // 2)
-            return nn.ConvTranspose2d(c, spec.out, spec.kernel, spec.stride, pad, 2 * pad - crop, bias=spec.bias)
+            return nn.ConvTranspose2d(
+                c, spec.out, spec.kernel, spec.stride, pad, 2 * pad - crop, bias=spec.bias
+            )
         pad = 0 if spec.padding == "valid" else int(spec.padding)
-        return nn.ConvTranspose2d(c, spec.out, spec.kernel, spec.stride, pad, spec.output_padding, bias=spec.bias)
+        return nn.ConvTranspose2d(
+            c, spec.out, spec.kernel, spec.stride, pad, spec.output_padding, bias=spec.bias
+        )
     simple: dict[str, Callable[[], nn.Module]] = {
         "upsample": lambda: nn.Upsample(scale_factor=spec.scale, mode="nearest"),
         "batchnorm": lambda: nn.BatchNorm2d(c, eps=spec.eps, momentum=spec.momentum),
@@ -271,14 +314,18 @@ def build_reference(cfg, device: torch.device, seed: int = 0) -> Reference:
     first = m.generator[0].op
     latent_shape = (m.latent_dim,) if first in ("project", "linear") else (m.latent_dim, 1, 1)
     netG = _plain_stack(m.generator, latent_shape)
-    netD = _plain_stack(m.discriminator, (m.channels, m.resolution, m.resolution), [nn.Flatten(0), nn.Sigmoid()])
+    netD = _plain_stack(
+        m.discriminator, (m.channels, m.resolution, m.resolution), [nn.Flatten(0), nn.Sigmoid()]
+    )
     for net in (netG, netD):
         initialise(net, m.init)
         net.to(device).train()
     # the reference scripts construct Adam with defaults: on CPU that is the per-parameter for-loop
     optG = torch.optim.Adam(netG.parameters(), lr=t.lr_g, betas=(t.beta1, t.beta2))
     optD = torch.optim.Adam(netD.parameters(), lr=t.lr_d, betas=(t.beta1, t.beta2))
-    return Reference(netG, netD, optG, optD, latent_shape, t.label_flip_prob, t.d_loss_scale, REFERENCE_STEPS[t.step])
+    return Reference(
+        netG, netD, optG, optD, latent_shape, t.label_flip_prob, t.d_loss_scale, REFERENCE_STEPS[t.step]
+    )
 
 
 def ref_d_then_g(ref: Reference, real: torch.Tensor) -> tuple[float, ...]:
@@ -343,7 +390,9 @@ def ref_simultaneous(ref: Reference, real: torch.Tensor) -> tuple[float, ...]:
     prob_fake = netD(fake)
     # label noise: a fraction of the real observations is labelled fake
     real_label = (torch.rand(b, device=device) >= ref.flip_prob).float()
-    loss_d = (criterion(prob_real, real_label) + criterion(prob_fake, torch.zeros(b, device=device))) * ref.d_scale
+    loss_d = (
+        criterion(prob_real, real_label) + criterion(prob_fake, torch.zeros(b, device=device))
+    ) * ref.d_scale
     loss_g = criterion(prob_fake, torch.ones(b, device=device))
     params_d, params_g = list(netD.parameters()), list(netG.parameters())
     grads_d = torch.autograd.grad(loss_d, params_d, retain_graph=True)
@@ -425,7 +474,9 @@ def sync_device(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_steps(step: Callable[[], None], steps: int, device: torch.device, finish: Callable[[], None] | None = None) -> float:
+def time_steps(
+    step: Callable[[], None], steps: int, device: torch.device, finish: Callable[[], None] | None = None
+) -> float:
     """Seconds for `steps` calls of `step` (device synchronised at both ends)."""
     sync_device(device)
     start = time.perf_counter()
@@ -437,14 +488,19 @@ def time_steps(step: Callable[[], None], steps: int, device: torch.device, finis
     return time.perf_counter() - start
 
 
-def interleave(variants: dict[str, Callable[[], float]], rounds: int, progress: bool = True, fmt: Callable[[float], str] = lambda v: f"{v:.2f}s") -> dict[str, list[float]]:
+def interleave(
+    variants: dict[str, Callable[[], float]],
+    rounds: int,
+    progress: bool = True,
+    fmt: Callable[[float], str] = lambda v: f"{v:.2f}s",
+) -> dict[str, list[float]]:
     """Run each variant once per round, rotating which goes first so that drift and noisy
     neighbours hit all variants alike (the first variant leads round 1); returns each
     variant's per-round results (seconds, or what the callables return)."""
     names = list(variants)
     results: dict[str, list[float]] = {n: [] for n in names}
     for r in range(rounds):
-        order = names[r % len(names):] + names[: r % len(names)]
+        order = names[r % len(names) :] + names[: r % len(names)]
         for name in order:
             results[name].append(variants[name]())
         if progress:
@@ -468,7 +524,9 @@ class Timings:
         return median_ratio(times[slow], times[fast])
 
 
-def interleave_timed(variants: dict[str, Callable[[], None]], rounds: int, device: torch.device | None = None) -> Timings:
+def interleave_timed(
+    variants: dict[str, Callable[[], None]], rounds: int, device: torch.device | None = None
+) -> Timings:
     """interleave() of work callables, recording wall and CPU seconds of each call."""
     cpu: dict[str, list[float]] = {name: [] for name in variants}
 

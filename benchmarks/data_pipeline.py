@@ -100,7 +100,12 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=300, help="synthetic JPEGs in the folder")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--keep", type=Path, default=None, help="write the JPEGs here and keep them (default: a temporary folder)")
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        default=None,
+        help="write the JPEGs here and keep them (default: a temporary folder)",
+    )
     parser.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: torch's default)")
     args = parser.parse_args()
     if args.threads:
@@ -114,7 +119,9 @@ def main() -> None:
     try:
         start = time.perf_counter()
         count, kb = bl.make_jpeg_folder(root, args.images, workers=2)
-        print(f"{count} synthetic JPEGs, {kb:.0f} KB on average (real flower photos: about 60 KB), written in {time.perf_counter() - start:.1f} s\n")
+        print(
+            f"{count} synthetic JPEGs, {kb:.0f} KB on average (real flower photos: about 60 KB), written in {time.perf_counter() - start:.1f} s\n"
+        )
         from gancli.data.prepared import prepare_folder
 
         cache = Path(tempfile.mkdtemp(prefix="gan-bench-cache-"))
@@ -125,7 +132,9 @@ def main() -> None:
             "(a) DataLoader, 2 workers": time_loader_pass(root, 2, args.batch_size),
             "(b) first preparation, 1 process": time_preparation(root, 1),
             "(b) first preparation, 2 processes": time_preparation(root, 2),
-            "(c) prepared batches": time_batches(prepared, args.batch_size, batches=max(1, 4096 // args.batch_size)),
+            "(c) prepared batches": time_batches(
+                prepared, args.batch_size, batches=max(1, 4096 // args.batch_size)
+            ),
         }
         if torch.get_num_threads() > 1:
             # small tensor ops barely gain from 2 OpenMP threads and lose a lot when a
@@ -142,13 +151,21 @@ def main() -> None:
     a0, a2, b1, b2, c = list(per_image)[:5]
     speed = lambda fast, slow: bl.median_ratio(per_image[slow], per_image[fast])
     print()
-    print(f"(c)/(a, 0 workers): {speed(c, a0):,.0f}x   (c)/(a, 2 workers): {speed(c, a2):,.0f}x   (goal: >= 50x)")
+    print(
+        f"(c)/(a, 0 workers): {speed(c, a0):,.0f}x   (c)/(a, 2 workers): {speed(c, a2):,.0f}x   (goal: >= 50x)"
+    )
     if "(c) prepared batches, 1 thread" in per_image:
         c1 = "(c) prepared batches, 1 thread"
-        print(f"  (c) with 1 thread: {speed(c1, a0):,.0f}x and {speed(c1, a2):,.0f}x; 1 thread / {torch.get_num_threads()} threads: {speed(c1, c):.2f}x")
+        print(
+            f"  (c) with 1 thread: {speed(c1, a0):,.0f}x and {speed(c1, a2):,.0f}x; 1 thread / {torch.get_num_threads()} threads: {speed(c1, c):.2f}x"
+        )
     print(f"(b)/(a) with 1 process each (b, 1 process vs a, 0 workers): {speed(b1, a0):.2f}x")
-    print(f"(b)/(a) with 2 processes each (b, 2 processes vs a, 2 workers): {speed(b2, a2):.2f}x   (goal: >= 1.0x)")
-    print("ratios: medians of per-round ratios of interleaved runs (the cores are shared; single figures are noisy)")
+    print(
+        f"(b)/(a) with 2 processes each (b, 2 processes vs a, 2 workers): {speed(b2, a2):.2f}x   (goal: >= 1.0x)"
+    )
+    print(
+        "ratios: medians of per-round ratios of interleaved runs (the cores are shared; single figures are noisy)"
+    )
 
 
 if __name__ == "__main__":

@@ -44,7 +44,9 @@ def reference_epoch(folder: Path, cfg, workers: int, out: Path) -> float:
     start = time.perf_counter()
     ref = bl.build_reference(cfg, cpu)
     fixed_noise = torch.randn(cfg.train.batch_size, *ref.latent_shape, device=cpu)
-    dataloader = bl.typical_loader(folder, workers, cfg.train.batch_size, cfg.model.resolution, drop_last=True)
+    dataloader = bl.typical_loader(
+        folder, workers, cfg.train.batch_size, cfg.model.resolution, drop_last=True
+    )
     epoch = 0
     for i, (data, _) in enumerate(dataloader):
         real_cpu = data.to(cpu)
@@ -89,14 +91,20 @@ def our_epoch(folder: Path, cfg, data_root: Path, out: Path, splits: dict[str, l
     from gancli.training.trainer import Trainer
 
     start = time.perf_counter()
-    prepared = load_images(str(folder), cfg.model.resolution, cfg.model.channels, cfg.data.resize, str(data_root))
+    prepared = load_images(
+        str(folder), cfg.model.resolution, cfg.model.channels, cfg.data.resize, str(data_root)
+    )
     if not prepared.from_cache:
         raise RuntimeError("the prepared cache should be warm here")
     metrics = MetricsLog(out / "metrics.jsonl")
     watch = Stopwatch()
-    trainer = Trainer(cfg, prepared.images, torch.device("cpu"), out, [watch, metrics, ArtifactWriter(out, metrics)])
+    trainer = Trainer(
+        cfg, prepared.images, torch.device("cpu"), out, [watch, metrics, ArtifactWriter(out, metrics)]
+    )
     console = Console(file=io.StringIO(), force_terminal=True, width=120)  # rich Live, as on a terminal
-    trainer.observers.insert(1, LiveDisplay(console, trainer.total, trainer.batches.steps_per_epoch, 0, cfg.preset))
+    trainer.observers.insert(
+        1, LiveDisplay(console, trainer.total, trainer.batches.steps_per_epoch, 0, cfg.preset)
+    )
     trainer.fit()
     end = time.perf_counter()
     splits["set-up (cache load, nets)"].append(watch.start - start)
@@ -120,12 +128,21 @@ def warm_up(cfg) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--images", type=int, default=384, help="synthetic JPEGs (a multiple of the batch avoids a dropped partial batch)")
+    parser.add_argument(
+        "--images",
+        type=int,
+        default=384,
+        help="synthetic JPEGs (a multiple of the batch avoids a dropped partial batch)",
+    )
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--workers", type=int, default=2, help="the reference DataLoader's workers")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: torch's default)")
-    parser.add_argument("--amp", action="store_true", help="also time ours with --amp (bf16 autocast; changes numerics, so not the default)")
+    parser.add_argument(
+        "--amp",
+        action="store_true",
+        help="also time ours with --amp (bf16 autocast; changes numerics, so not the default)",
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -141,18 +158,31 @@ def main() -> None:
         from gancli.data.source import load_images
 
         start = time.perf_counter()
-        cold = load_images(str(folder), cfg.model.resolution, cfg.model.channels, cfg.data.resize, str(data_root))
+        cold = load_images(
+            str(folder), cfg.model.resolution, cfg.model.channels, cfg.data.resize, str(data_root)
+        )
         n = cold.images.shape[0]
-        print(f"{args.images} JPEGs ({kb:.0f} KB average); first preparation (once, not in the epochs): {time.perf_counter() - start:.1f} s")
-        print(f"{PRESET}, batch {args.batch_size}: {n // args.batch_size} steps per epoch; {args.rounds} rounds, ours and the reference alternating\n")
+        print(
+            f"{args.images} JPEGs ({kb:.0f} KB average); first preparation (once, not in the epochs): {time.perf_counter() - start:.1f} s"
+        )
+        print(
+            f"{PRESET}, batch {args.batch_size}: {n // args.batch_size} steps per epoch; {args.rounds} rounds, ours and the reference alternating\n"
+        )
 
         warm_up(cfg)
-        split_names = ("set-up (cache load, nets)", "training steps", "last samples + checkpoint", "progress.gif, curves.png")
+        split_names = (
+            "set-up (cache load, nets)",
+            "training steps",
+            "last samples + checkpoint",
+            "progress.gif, curves.png",
+        )
         splits: dict[str, list[float]] = {k: [] for k in split_names}
         amp_splits: dict[str, list[float]] = {k: [] for k in split_names}
         cfg_amp = bl.preset_config(PRESET, args.batch_size, epochs=1, iters=0, amp=True)
         if args.amp:
-            bl.OurStep(cfg_amp, bl.synthetic_images(cfg_amp, cfg_amp.train.batch_size), cpu_device)()  # bf16 kernels warm too
+            bl.OurStep(
+                cfg_amp, bl.synthetic_images(cfg_amp, cfg_amp.train.batch_size), cpu_device
+            )()  # bf16 kernels warm too
         rss_after_ours: list[float] = []
 
         def ours() -> float:
@@ -182,18 +212,37 @@ def main() -> None:
     ratio = bl.median_ratio(times["reference"], times["ours"])
     steps = n // args.batch_size
     print()
-    print(bl.table(
-        [["reference (DataLoader, 2 workers)", f"{statistics.median(times['reference']):.2f}", f"{steps * args.batch_size / statistics.median(times['reference']):.1f}"],
-         ["ours (gan train, warm cache)", f"{statistics.median(times['ours']):.2f}", f"{steps * args.batch_size / statistics.median(times['ours']):.1f}"]],
-        ["one epoch", "seconds (median)", "images/s"],
-    ))
+    print(
+        bl.table(
+            [
+                [
+                    "reference (DataLoader, 2 workers)",
+                    f"{statistics.median(times['reference']):.2f}",
+                    f"{steps * args.batch_size / statistics.median(times['reference']):.1f}",
+                ],
+                [
+                    "ours (gan train, warm cache)",
+                    f"{statistics.median(times['ours']):.2f}",
+                    f"{steps * args.batch_size / statistics.median(times['ours']):.1f}",
+                ],
+            ],
+            ["one epoch", "seconds (median)", "images/s"],
+        )
+    )
     if args.amp:
         amp_s = statistics.median(times["ours --amp"])
-        print(f"ours --amp (bf16 autocast, changes numerics): {amp_s:.2f} s, {steps * args.batch_size / amp_s:.1f} images/s")
+        print(
+            f"ours --amp (bf16 autocast, changes numerics): {amp_s:.2f} s, {steps * args.batch_size / amp_s:.1f} images/s"
+        )
     print(f"\nours / reference speed: {ratio:.3f}x  (median of per-round ratios; goal on CPU >= 1.15x)")
     if args.amp:
-        print(f"ours --amp / reference speed: {bl.median_ratio(times['reference'], times['ours --amp']):.3f}x")
-    print("our epoch split (median s): " + ", ".join(f"{k} {statistics.median(v):.2f}" for k, v in splits.items()))
+        print(
+            f"ours --amp / reference speed: {bl.median_ratio(times['reference'], times['ours --amp']):.3f}x"
+        )
+    print(
+        "our epoch split (median s): "
+        + ", ".join(f"{k} {statistics.median(v):.2f}" for k, v in splits.items())
+    )
 
     # FLOPs per image of our step, counted on a small batch (conv/matmul FLOPs scale with it)
     small = bl.preset_config(PRESET, 8)
@@ -203,12 +252,18 @@ def main() -> None:
     achieved_steps = flops_per_image * steps * args.batch_size / step_s / 1e9
     achieved_epoch = flops_per_image * steps * args.batch_size / statistics.median(times["ours"]) / 1e9
     print(f"\nFLOPs per training image (FlopCounterMode, one step): {flops_per_image / 1e9:.3f} GFLOP")
-    print(f"achieved: {achieved_steps:.1f} GFLOP/s over the training steps, {achieved_epoch:.1f} GFLOP/s over the whole epoch")
-    print(f"CPU peak: {cpu_info.cores} cores x {cpu_info.flops_per_cycle} FLOP/cycle ({cpu_info.isa}) x {cpu_info.mhz / 1000:.2f} GHz = {cpu_info.peak_gflops:.0f} GFLOP/s "
-          f"-> {100 * achieved_steps / cpu_info.peak_gflops:.0f}% of peak; with the issue's AVX2 formula (32 FLOP/cycle): {cpu_info.peak_gflops_avx2:.0f} GFLOP/s "
-          f"-> {100 * achieved_steps / cpu_info.peak_gflops_avx2:.0f}%")
-    print(f"\npeak RSS: {rss_after_ours[0]:.0f} MiB after our first epoch (before any reference epoch ran in this process); "
-          f"{bl.peak_rss_mib():.0f} MiB for the whole benchmark; largest child process (JPEG writers, decoders, DataLoader workers): {bl.peak_rss_mib(children=True):.0f} MiB")
+    print(
+        f"achieved: {achieved_steps:.1f} GFLOP/s over the training steps, {achieved_epoch:.1f} GFLOP/s over the whole epoch"
+    )
+    print(
+        f"CPU peak: {cpu_info.cores} cores x {cpu_info.flops_per_cycle} FLOP/cycle ({cpu_info.isa}) x {cpu_info.mhz / 1000:.2f} GHz = {cpu_info.peak_gflops:.0f} GFLOP/s "
+        f"-> {100 * achieved_steps / cpu_info.peak_gflops:.0f}% of peak; with the issue's AVX2 formula (32 FLOP/cycle): {cpu_info.peak_gflops_avx2:.0f} GFLOP/s "
+        f"-> {100 * achieved_steps / cpu_info.peak_gflops_avx2:.0f}%"
+    )
+    print(
+        f"\npeak RSS: {rss_after_ours[0]:.0f} MiB after our first epoch (before any reference epoch ran in this process); "
+        f"{bl.peak_rss_mib():.0f} MiB for the whole benchmark; largest child process (JPEG writers, decoders, DataLoader workers): {bl.peak_rss_mib(children=True):.0f} MiB"
+    )
 
 
 if __name__ == "__main__":

@@ -88,7 +88,9 @@ def reference_epochs(folder: Path, cfg, device: torch.device, workers: int, epoc
         sync(device)
         rate = seen / (time.perf_counter() - start)
         print(f"  reference epoch {epoch + 1}: {rate:.0f} images/s", flush=True)
-    return Result("reference (DataLoader, JPEG decoding)", rate, f"{workers} workers, epoch {epochs}", peak_gib(device))
+    return Result(
+        "reference (DataLoader, JPEG decoding)", rate, f"{workers} workers, epoch {epochs}", peak_gib(device)
+    )
 
 
 def reference_step_only(cfg, device: torch.device, steps: int, warmup: int) -> Result:
@@ -97,10 +99,24 @@ def reference_step_only(cfg, device: torch.device, steps: int, warmup: int) -> R
         step()
     reset_peak(device)
     seconds = bl.time_steps(step, steps, device)
-    return Result("reference step, ready batch", steps * cfg.train.batch_size / seconds, "no data loading", peak_gib(device))
+    return Result(
+        "reference step, ready batch",
+        steps * cfg.train.batch_size / seconds,
+        "no data loading",
+        peak_gib(device),
+    )
 
 
-def ours(images: torch.Tensor, cfg, device: torch.device, steps: int, warmup: int, label: str, plain_frame: bool = False, host_data: bool = False) -> Result:
+def ours(
+    images: torch.Tensor,
+    cfg,
+    device: torch.device,
+    steps: int,
+    warmup: int,
+    label: str,
+    plain_frame: bool = False,
+    host_data: bool = False,
+) -> Result:
     """Trainer.fit with MetricsLog + ArtifactWriter in a temporary run folder; the timed window
     is `steps` iterations after `warmup` (the warm-up absorbs torch.compile and cuDNN tuning)."""
     from gancli.reporting.artifacts import ArtifactWriter
@@ -111,18 +127,28 @@ def ours(images: torch.Tensor, cfg, device: torch.device, steps: int, warmup: in
     try:
         metrics = MetricsLog(run_dir / "metrics.jsonl")
         trainer = Trainer(cfg, images, device, run_dir, [metrics, ArtifactWriter(run_dir, metrics)])
-        if plain_frame:  # measured on CPU only so far: does the turned frame (models/frame.py) pay on a GPU too?
+        if (
+            plain_frame
+        ):  # measured on CPU only so far: does the turned frame (models/frame.py) pay on a GPU too?
             trainer.generator.frame = trainer.discriminator.frame = None
         if host_data:  # the path of a dataset too big for the GPU: pinned staging buffers, async copies
             from gancli.data.batches import BatchSource
 
             if device.type != "cuda":
                 raise RuntimeError("not applicable: a dataset stays pinned on the host only for CUDA runs")
-            trainer.batches = BatchSource(images, cfg.train.batch_size, device, cfg.train.seed, cfg.data.flip, max_device_fraction=0.0)
+            trainer.batches = BatchSource(
+                images, cfg.train.batch_size, device, cfg.train.seed, cfg.data.flip, max_device_fraction=0.0
+            )
             check = BatchSource(images, cfg.train.batch_size, device, cfg.train.seed, cfg.data.flip)
-            if trainer.batches.on_device or not all(torch.equal(trainer.batches.batch(i), check.batch(i)) for i in range(4)):
-                raise RuntimeError("host-pinned batches differ from on-device ones (or did not stay on the host)")
-            trainer.batches = BatchSource(images, cfg.train.batch_size, device, cfg.train.seed, cfg.data.flip, max_device_fraction=0.0)
+            if trainer.batches.on_device or not all(
+                torch.equal(trainer.batches.batch(i), check.batch(i)) for i in range(4)
+            ):
+                raise RuntimeError(
+                    "host-pinned batches differ from on-device ones (or did not stay on the host)"
+                )
+            trainer.batches = BatchSource(
+                images, cfg.train.batch_size, device, cfg.train.seed, cfg.data.flip, max_device_fraction=0.0
+            )
         start = time.perf_counter()
         trainer.total = warmup
         trainer.fit()  # ends with a host read of the metrics: the device is idle after it
@@ -135,7 +161,12 @@ def ours(images: torch.Tensor, cfg, device: torch.device, steps: int, warmup: in
         if outcome.status != "finished":
             raise RuntimeError(f"{label}: training {outcome.status}: {outcome.message}")
         where = "dataset on the device" if trainer.batches.on_device else "dataset pinned on the host"
-        return Result(label, steps * cfg.train.batch_size / seconds, f"warm-up {warmup} it {warm_s:.0f} s; {where}", peak_gib(device))
+        return Result(
+            label,
+            steps * cfg.train.batch_size / seconds,
+            f"warm-up {warmup} it {warm_s:.0f} s; {where}",
+            peak_gib(device),
+        )
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
 
@@ -149,9 +180,15 @@ def main() -> None:
     # 30 + 470 = 500 iterations: the timed window holds 5 sample grids and 1 checkpoint, the
     # cadence of a real flowers64 run (sample_every 100, checkpoint_every 500)
     parser.add_argument("--steps", type=int, default=470, help="timed iterations of ours")
-    parser.add_argument("--warmup", type=int, default=30, help="untimed iterations first (torch.compile, cuDNN tuning)")
-    parser.add_argument("--configs", default=",".join(CONFIGS), help=f"comma-separated subset of {','.join(CONFIGS)}")
-    parser.add_argument("--budget-s", type=float, default=420, help="skip what would start after this many seconds")
+    parser.add_argument(
+        "--warmup", type=int, default=30, help="untimed iterations first (torch.compile, cuDNN tuning)"
+    )
+    parser.add_argument(
+        "--configs", default=",".join(CONFIGS), help=f"comma-separated subset of {','.join(CONFIGS)}"
+    )
+    parser.add_argument(
+        "--budget-s", type=float, default=420, help="skip what would start after this many seconds"
+    )
     args = parser.parse_args()
     started = time.perf_counter()
     device = torch.device(args.device)
@@ -162,7 +199,10 @@ def main() -> None:
 
     if device.type == "cuda":
         props = torch.cuda.get_device_properties(device)
-        print(f"device: {props.name}, {props.total_memory / 2**30:.0f} GiB; torch {torch.__version__}; {os.cpu_count()} CPUs", flush=True)
+        print(
+            f"device: {props.name}, {props.total_memory / 2**30:.0f} GiB; torch {torch.__version__}; {os.cpu_count()} CPUs",
+            flush=True,
+        )
     else:
         print(f"device: {bl.machine_line()}", flush=True)
     work = Path(tempfile.mkdtemp(prefix="gan-gpu-bench-"))
@@ -171,14 +211,20 @@ def main() -> None:
         folder = work / "flowers"
         start = time.perf_counter()
         _, kb = bl.make_jpeg_folder(folder, args.images, workers=min(16, os.cpu_count() or 1))
-        print(f"{args.images} synthetic JPEGs ({kb:.0f} KB average) in {time.perf_counter() - start:.1f} s", flush=True)
+        print(
+            f"{args.images} synthetic JPEGs ({kb:.0f} KB average) in {time.perf_counter() - start:.1f} s",
+            flush=True,
+        )
 
         from gancli.data.prepared import prepare_folder
 
         start = time.perf_counter()
         prepared = prepare_folder(folder, 64, 3, "resize", work / "cache", workers=os.cpu_count() or 1)
         prep_s = time.perf_counter() - start
-        print(f"our first preparation: {prep_s:.1f} s ({args.images / prep_s:.0f} images/s, {os.cpu_count()} processes)", flush=True)
+        print(
+            f"our first preparation: {prep_s:.1f} s ({args.images / prep_s:.0f} images/s, {os.cpu_count()} processes)",
+            flush=True,
+        )
 
         def cfg(**train: object):
             return bl.preset_config(PRESET, args.batch_size, args.device, **train)
@@ -187,10 +233,35 @@ def main() -> None:
             "ref": lambda: reference_epochs(folder, cfg(), device, args.workers),
             "ref_step": lambda: reference_step_only(cfg(), device, max(args.steps // 10, 2), 3),
             "fp32": lambda: ours(prepared.images, cfg(), device, args.steps, args.warmup, "ours fp32"),
-            "amp": lambda: ours(prepared.images, cfg(amp=True), device, args.steps, args.warmup, "ours --amp (bf16)"),
-            "amp_compile": lambda: ours(prepared.images, cfg(amp=True, compile=True), device, args.steps, args.warmup, "ours --amp --compile"),
-            "fp32_plain": lambda: ours(prepared.images, cfg(), device, args.steps, args.warmup, "ours fp32, plain frame", plain_frame=True),
-            "host_data": lambda: ours(prepared.images, cfg(), device, args.steps, args.warmup, "ours fp32, dataset pinned on the host", host_data=True),
+            "amp": lambda: ours(
+                prepared.images, cfg(amp=True), device, args.steps, args.warmup, "ours --amp (bf16)"
+            ),
+            "amp_compile": lambda: ours(
+                prepared.images,
+                cfg(amp=True, compile=True),
+                device,
+                args.steps,
+                args.warmup,
+                "ours --amp --compile",
+            ),
+            "fp32_plain": lambda: ours(
+                prepared.images,
+                cfg(),
+                device,
+                args.steps,
+                args.warmup,
+                "ours fp32, plain frame",
+                plain_frame=True,
+            ),
+            "host_data": lambda: ours(
+                prepared.images,
+                cfg(),
+                device,
+                args.steps,
+                args.warmup,
+                "ours fp32, dataset pinned on the host",
+                host_data=True,
+            ),
         }
         for name in wanted:
             if time.perf_counter() - started > args.budget_s:
@@ -203,17 +274,39 @@ def main() -> None:
                 continue
             results.append(result)
             memory = f"peak GPU memory {result.peak_mem_gib:.2f} GiB" if device.type == "cuda" else "no GPU"
-            print(f"{result.name}: {result.images_per_s:.0f} images/s, 500 epochs in {result.projected_min(args.batch_size):.1f} min "
-                  f"({result.note}; {memory})", flush=True)
+            print(
+                f"{result.name}: {result.images_per_s:.0f} images/s, 500 epochs in {result.projected_min(args.batch_size):.1f} min "
+                f"({result.note}; {memory})",
+                flush=True,
+            )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
     print()
-    print(bl.table(
-        [[r.name, f"{r.images_per_s:.0f}", f"{r.projected_min(args.batch_size):.1f}", f"{r.peak_mem_gib:.2f}" if device.type == "cuda" else "-", r.note] for r in results],
-        [f"flowers64, batch {args.batch_size}, {device.type}", "images/s", f"{EPOCHS} epochs x {FLOWERS} images (min)", "peak GPU GiB", "notes"],
-    ))
-    print(f"\nwhole benchmark: {time.perf_counter() - started:.0f} s; host peak RSS {bl.peak_rss_mib():.0f} MiB")
+    print(
+        bl.table(
+            [
+                [
+                    r.name,
+                    f"{r.images_per_s:.0f}",
+                    f"{r.projected_min(args.batch_size):.1f}",
+                    f"{r.peak_mem_gib:.2f}" if device.type == "cuda" else "-",
+                    r.note,
+                ]
+                for r in results
+            ],
+            [
+                f"flowers64, batch {args.batch_size}, {device.type}",
+                "images/s",
+                f"{EPOCHS} epochs x {FLOWERS} images (min)",
+                "peak GPU GiB",
+                "notes",
+            ],
+        )
+    )
+    print(
+        f"\nwhole benchmark: {time.perf_counter() - started:.0f} s; host peak RSS {bl.peak_rss_mib():.0f} MiB"
+    )
 
 
 if __name__ == "__main__":

@@ -51,11 +51,15 @@ def rss_bytes() -> int:
 def tiny_config(steps: int, log_every: int, sample_every: int, checkpoint_every: int) -> config.RunConfig:
     """A 16x16 G/D pair (the tests' tiny model) on the built-in shapes, batch 8."""
     model = {
-        "resolution": 16, "channels": 3, "latent_dim": 8, "init": "glorot",
+        "resolution": 16,
+        "channels": 3,
+        "latent_dim": 8,
+        "init": "glorot",
         "generator": [
             {"op": "project", "out": 16, "size": 4},
             {"op": "convT", "out": 8, "kernel": 5, "stride": 2, "padding": "same"},
-            {"op": "batchnorm"}, {"op": "relu"},
+            {"op": "batchnorm"},
+            {"op": "relu"},
             {"op": "convT", "out": 3, "kernel": 5, "stride": 2, "padding": "same"},
             {"op": "tanh"},
         ],
@@ -64,15 +68,29 @@ def tiny_config(steps: int, log_every: int, sample_every: int, checkpoint_every:
             {"op": "conv", "out": 8, "kernel": 5, "stride": 2, "padding": "same"},
             {"op": "leaky_relu", "slope": 0.2},
             {"op": "conv", "out": 16, "kernel": 5, "stride": 2, "padding": "same"},
-            {"op": "batchnorm"}, {"op": "leaky_relu", "slope": 0.2},
+            {"op": "batchnorm"},
+            {"op": "leaky_relu", "slope": 0.2},
             {"op": "conv", "out": 1, "kernel": 4, "stride": 1, "padding": "valid"},
         ],
     }
-    return config.from_dict({
-        "preset": "quick", "model": model, "data": {"name": "shapes", "size": 64},
-        "train": {"step": "simultaneous", "iters": steps, "epochs": 0, "batch_size": 8, "label_flip_prob": 0.35,
-                  "log_every": log_every, "sample_every": sample_every, "checkpoint_every": checkpoint_every, "device": "cpu"},
-    })
+    return config.from_dict(
+        {
+            "preset": "quick",
+            "model": model,
+            "data": {"name": "shapes", "size": 64},
+            "train": {
+                "step": "simultaneous",
+                "iters": steps,
+                "epochs": 0,
+                "batch_size": 8,
+                "label_flip_prob": 0.35,
+                "log_every": log_every,
+                "sample_every": sample_every,
+                "checkpoint_every": checkpoint_every,
+                "device": "cpu",
+            },
+        }
+    )
 
 
 class RssProbe:
@@ -113,7 +131,11 @@ def analyse(samples: list[tuple[int, int]], warmup: int) -> dict:
 
 def figure(samples: list[tuple[int, int]], warmup: int, rows: int = 24, width: int = 50) -> str:
     """RSS against iteration as text: one bar per row, evenly thinned."""
-    picked = samples if len(samples) <= rows else [samples[round(k * (len(samples) - 1) / (rows - 1))] for k in range(rows)]
+    picked = (
+        samples
+        if len(samples) <= rows
+        else [samples[round(k * (len(samples) - 1) / (rows - 1))] for k in range(rows)]
+    )
     lo = min(r for _, r in samples)
     hi = max(r for _, r in samples)
     span = max(hi - lo, 1)
@@ -128,12 +150,24 @@ def figure(samples: list[tuple[int, int]], warmup: int, rows: int = 24, width: i
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=3000, help="training iterations (default 3000)")
-    parser.add_argument("--warmup", type=int, default=None, help="steps ignored at the start (default: a fifth of --steps, at least 50)")
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=None,
+        help="steps ignored at the start (default: a fifth of --steps, at least 50)",
+    )
     parser.add_argument("--log-every", type=int, default=10)
     parser.add_argument("--sample-every", type=int, default=100)
     parser.add_argument("--checkpoint-every", type=int, default=250)
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: steady timing on a shared machine)")
-    parser.add_argument("--max-growth-mb", type=float, default=20.0, help="exit 1 when RSS grows more than this after warm-up")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch CPU threads (default 1: steady timing on a shared machine)",
+    )
+    parser.add_argument(
+        "--max-growth-mb", type=float, default=20.0, help="exit 1 when RSS grows more than this after warm-up"
+    )
     parser.add_argument("--json", action="store_true", help="print the samples and the summary as JSON")
     args = parser.parse_args(argv)
     warmup = args.warmup if args.warmup is not None else max(50, args.steps // 5)
@@ -145,22 +179,38 @@ def main(argv: list[str] | None = None) -> int:
         run_dir = Path(tmp) / "run"
         run_dir.mkdir()
         metrics = MetricsLog(run_dir / "metrics.jsonl")
-        trainer = Trainer(cfg, shapes(64, 16), torch.device("cpu"), run_dir, [probe, metrics, ArtifactWriter(run_dir, metrics)])
+        trainer = Trainer(
+            cfg,
+            shapes(64, 16),
+            torch.device("cpu"),
+            run_dir,
+            [probe, metrics, ArtifactWriter(run_dir, metrics)],
+        )
         start = time.perf_counter()
         outcome = trainer.fit()
         seconds = time.perf_counter() - start
     if outcome.status != "finished":
         raise SystemExit(f"training did not finish: {outcome.message}")
-    summary = {"steps": args.steps, "seconds": seconds, "threads": args.threads, "torch": torch.__version__, **analyse(probe.samples, warmup)}
+    summary = {
+        "steps": args.steps,
+        "seconds": seconds,
+        "threads": args.threads,
+        "torch": torch.__version__,
+        **analyse(probe.samples, warmup),
+    }
     if args.json:
         print(json.dumps({"summary": summary, "samples": probe.samples}))
     else:
-        print(f"Leak check: {args.steps} iterations of a 16x16 DCGAN (batch 8, {args.threads} thread(s)) in {seconds:.1f} s, "
-              f"metrics every {args.log_every}, grids every {args.sample_every}, checkpoints every {args.checkpoint_every}\n")
+        print(
+            f"Leak check: {args.steps} iterations of a 16x16 DCGAN (batch 8, {args.threads} thread(s)) in {seconds:.1f} s, "
+            f"metrics every {args.log_every}, grids every {args.sample_every}, checkpoints every {args.checkpoint_every}\n"
+        )
         print(figure(probe.samples, warmup))
-        print(f"\nRSS after warm-up ({warmup} steps): {summary['rss_after_warmup_mb']:.1f} MiB; at the end: {summary['rss_end_mb']:.1f} MiB; "
-              f"growth {summary['growth_after_warmup_mb']:+.2f} MiB; slope {summary['slope_mb_per_1000_steps']:+.3f} MiB per 1,000 steps "
-              f"(max {summary['rss_max_mb']:.1f} MiB)")
+        print(
+            f"\nRSS after warm-up ({warmup} steps): {summary['rss_after_warmup_mb']:.1f} MiB; at the end: {summary['rss_end_mb']:.1f} MiB; "
+            f"growth {summary['growth_after_warmup_mb']:+.2f} MiB; slope {summary['slope_mb_per_1000_steps']:+.3f} MiB per 1,000 steps "
+            f"(max {summary['rss_max_mb']:.1f} MiB)"
+        )
     return 1 if summary["growth_after_warmup_mb"] > args.max_growth_mb else 0
 
 

@@ -87,10 +87,14 @@ def main() -> None:
         theirs_times.append(_time_fidelity(images, theirs, device, args.batch_size))
     ours_ips = args.n / min(ours_times)
     theirs_ips = args.n / min(theirs_times)
-    print(f"device {device}, torch {torch.__version__}, threads {torch.get_num_threads()}, "
-          f"n={args.n}, batch {args.batch_size}, {args.size}x{args.size} -> 299x299")
+    print(
+        f"device {device}, torch {torch.__version__}, threads {torch.get_num_threads()}, "
+        f"n={args.n}, batch {args.batch_size}, {args.size}x{args.size} -> 299x299"
+    )
     print(f"gancli         {ours_ips:8.2f} images/s  (runs: {', '.join(f'{t:.2f}s' for t in ours_times)})")
-    print(f"torch-fidelity {theirs_ips:8.2f} images/s  (runs: {', '.join(f'{t:.2f}s' for t in theirs_times)})")
+    print(
+        f"torch-fidelity {theirs_ips:8.2f} images/s  (runs: {', '.join(f'{t:.2f}s' for t in theirs_times)})"
+    )
     print(f"speed-up       {ours_ips / theirs_ips:8.2f}x")
 
 

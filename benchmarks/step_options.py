@@ -55,9 +55,18 @@ def _symmetric(module: nn.Module) -> nn.Module:
         k, s = module.kernel_size[0], module.stride[0]
         crop = max(k - s, 0)
         pad = -(-crop // 2)
-        new = nn.ConvTranspose2d(module.in_channels, module.out_channels, k, s, pad, 2 * pad - crop, bias=module.bias is not None)
+        new = nn.ConvTranspose2d(
+            module.in_channels, module.out_channels, k, s, pad, 2 * pad - crop, bias=module.bias is not None
+        )
     elif isinstance(module, SameConv2d) and module.kernel_size[0] % 2 == 1:
-        new = nn.Conv2d(module.in_channels, module.out_channels, module.kernel_size, module.stride, module.kernel_size[0] // 2, bias=module.bias is not None)
+        new = nn.Conv2d(
+            module.in_channels,
+            module.out_channels,
+            module.kernel_size,
+            module.stride,
+            module.kernel_size[0] // 2,
+            bias=module.bias is not None,
+        )
     else:
         return module
     new.weight = module.weight  # shared, in whatever memory format the trainer gave it
@@ -124,7 +133,9 @@ def with_threads(step: Callable[[], None], threads: int) -> Callable[[], None]:
     return run
 
 
-def build_variants(preset: str, batch: int, full: bool, compile_too: bool) -> tuple[dict[str, Callable[[], None]], dict[str, str]]:
+def build_variants(
+    preset: str, batch: int, full: bool, compile_too: bool
+) -> tuple[dict[str, Callable[[], None]], dict[str, str]]:
     """name -> step callable, and name -> what it changes. `full` adds the combinations."""
     cpu = torch.device("cpu")
     cfg = lambda **kw: bl.preset_config(preset, batch, "cpu", **kw)
@@ -136,22 +147,70 @@ def build_variants(preset: str, batch: int, full: bool, compile_too: bool) -> tu
     def add(name: str, make: Callable[[], Callable[[], None]], note: str) -> None:
         steps[name], notes[name] = make(), note
 
-    add("baseline", lambda: bl.OurStep(cfg(), images, cpu), "as in src/ now: turned frame where exact, fused Adam (torch >= 2.4), in-place activations, channels_last auto (off on CPU), fp32")
-    add("channels_last", lambda: bl.OurStep(cfg(channels_last="on"), images, cpu), "train.channels_last=on (same math, other summation order)")
-    add("foreach_adam", lambda: with_adam(bl.OurStep(cfg(), images, cpu), foreach=True), "Adam(foreach=True) instead of fused (as before)")
-    add("no_accumulate", lambda: NoAccumulate(cfg(), images, cpu), "without the per-step torch.stack of 4 scalars")
+    add(
+        "baseline",
+        lambda: bl.OurStep(cfg(), images, cpu),
+        "as in src/ now: turned frame where exact, fused Adam (torch >= 2.4), in-place activations, channels_last auto (off on CPU), fp32",
+    )
+    add(
+        "channels_last",
+        lambda: bl.OurStep(cfg(channels_last="on"), images, cpu),
+        "train.channels_last=on (same math, other summation order)",
+    )
+    add(
+        "foreach_adam",
+        lambda: with_adam(bl.OurStep(cfg(), images, cpu), foreach=True),
+        "Adam(foreach=True) instead of fused (as before)",
+    )
+    add(
+        "no_accumulate",
+        lambda: NoAccumulate(cfg(), images, cpu),
+        "without the per-step torch.stack of 4 scalars",
+    )
     if torch.get_num_threads() > 1:
-        add("1_thread", lambda: with_threads(bl.OurStep(cfg(), images, cpu), 1), f"torch.set_num_threads(1) (default here: {torch.get_num_threads()})")
+        add(
+            "1_thread",
+            lambda: with_threads(bl.OurStep(cfg(), images, cpu), 1),
+            f"torch.set_num_threads(1) (default here: {torch.get_num_threads()})",
+        )
     if exact_padding_kind:
-        add("plain_frame", lambda: with_plain_frame(bl.OurStep(cfg(), images, cpu)), "each 'same' layer pads/crops its odd pixel by hand (as before the turned frame; same math)")
-        add("old_full_pad", lambda: with_full_pad(bl.OurStep(cfg(), images, cpu)), "plain frame, SameConv2d padding all of (1,2) with F.pad (as in session 1; same math)")
-        add("sym_padding", lambda: with_symmetric_padding(bl.OurStep(cfg(), images, cpu)), "PyTorch's symmetric padding (CHANGES NUMERICS: grid 1 px off)")
-    add("bf16_autocast", lambda: bl.OurStep(cfg(amp=True), images, cpu), "--amp: bf16 autocast on CPU (CHANGES NUMERICS)")
+        add(
+            "plain_frame",
+            lambda: with_plain_frame(bl.OurStep(cfg(), images, cpu)),
+            "each 'same' layer pads/crops its odd pixel by hand (as before the turned frame; same math)",
+        )
+        add(
+            "old_full_pad",
+            lambda: with_full_pad(bl.OurStep(cfg(), images, cpu)),
+            "plain frame, SameConv2d padding all of (1,2) with F.pad (as in session 1; same math)",
+        )
+        add(
+            "sym_padding",
+            lambda: with_symmetric_padding(bl.OurStep(cfg(), images, cpu)),
+            "PyTorch's symmetric padding (CHANGES NUMERICS: grid 1 px off)",
+        )
+    add(
+        "bf16_autocast",
+        lambda: bl.OurStep(cfg(amp=True), images, cpu),
+        "--amp: bf16 autocast on CPU (CHANGES NUMERICS)",
+    )
     if full:
-        add("forloop_adam", lambda: with_adam(bl.OurStep(cfg(), images, cpu), foreach=False), "Adam's CPU default (per-parameter loop), as the references")
-        add("cl+bf16", lambda: bl.OurStep(cfg(channels_last="on", amp=True), images, cpu), "channels_last + bf16 (CHANGES NUMERICS)")
+        add(
+            "forloop_adam",
+            lambda: with_adam(bl.OurStep(cfg(), images, cpu), foreach=False),
+            "Adam's CPU default (per-parameter loop), as the references",
+        )
+        add(
+            "cl+bf16",
+            lambda: bl.OurStep(cfg(channels_last="on", amp=True), images, cpu),
+            "channels_last + bf16 (CHANGES NUMERICS)",
+        )
     if compile_too:
-        add("compile", lambda: bl.OurStep(cfg(compile=True), images, cpu), "--compile: torch.compile of G and D (warm-up excluded)")
+        add(
+            "compile",
+            lambda: bl.OurStep(cfg(compile=True), images, cpu),
+            "--compile: torch.compile of G and D (warm-up excluded)",
+        )
     return steps, notes
 
 
@@ -164,8 +223,17 @@ def optimizer_costs(preset: str, rounds: int = 7) -> dict[str, float]:
     params = [*build_generator(cfg.model).parameters(), *build_discriminator(cfg.model).parameters()]
     for p in params:
         p.grad = torch.randn_like(p) * 1e-3
-    flavours = {"fused (ours)": {"fused": True}, "foreach": {"foreach": True}, "for-loop (CPU default)": {"foreach": False}}
-    optimisers = {name: torch.optim.Adam([p.detach().clone().requires_grad_() for p in params], lr=2e-4, betas=(0.5, 0.999), **flags) for name, flags in flavours.items()}
+    flavours = {
+        "fused (ours)": {"fused": True},
+        "foreach": {"foreach": True},
+        "for-loop (CPU default)": {"foreach": False},
+    }
+    optimisers = {
+        name: torch.optim.Adam(
+            [p.detach().clone().requires_grad_() for p in params], lr=2e-4, betas=(0.5, 0.999), **flags
+        )
+        for name, flags in flavours.items()
+    }
     for opt in optimisers.values():
         for q, p in zip(opt.param_groups[0]["params"], params):
             q.grad = p.grad
@@ -181,7 +249,9 @@ def optimizer_costs(preset: str, rounds: int = 7) -> dict[str, float]:
         return run
 
     times = bl.interleave({n: timer(o) for n, o in optimisers.items()}, rounds, progress=False)
-    print(f"  Adam on {sum(p.numel() for p in params) / 1e6:.1f} M parameters (both nets), ms per training step, median of {rounds} interleaved rounds:")
+    print(
+        f"  Adam on {sum(p.numel() for p in params) / 1e6:.1f} M parameters (both nets), ms per training step, median of {rounds} interleaved rounds:"
+    )
     out = {n: 1000 * statistics.median(t) for n, t in times.items()}
     print("   " + ", ".join(f"{n} {ms:.1f} ms" for n, ms in out.items()))
     return out
@@ -227,8 +297,16 @@ def padding_costs(preset: str, batch: int, rounds: int) -> None:
     for g, d in nets.values():
         work(g, d)()
     t = bl.interleave_timed({name: work(*pair) for name, pair in nets.items()}, rounds)
-    print(f"  forward + backward of the nets only ({preset}, batch {batch}, {rounds} interleaved rounds), speed vs current:")
-    print("   " + ", ".join(f"{name} {t.ratio('current', name):.3f}x wall / {t.ratio('current', name, cpu=True):.3f}x CPU" for name in nets))
+    print(
+        f"  forward + backward of the nets only ({preset}, batch {batch}, {rounds} interleaved rounds), speed vs current:"
+    )
+    print(
+        "   "
+        + ", ".join(
+            f"{name} {t.ratio('current', name):.3f}x wall / {t.ratio('current', name, cpu=True):.3f}x CPU"
+            for name in nets
+        )
+    )
 
 
 def accumulation_cost_us(reps: int = 2000) -> float:
@@ -260,17 +338,29 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--steps", type=int, default=2, help="steps per variant per round")
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=0, help="torch.set_num_threads for every variant (0: torch's default)")
-    parser.add_argument("--padding-rounds", type=int, default=8, help="rounds of the nets-only padding comparison (0: skip)")
-    parser.add_argument("--all", action="store_true", help="also the combinations (for-loop Adam, channels-last + fused, + bf16)")
-    parser.add_argument("--compile", action="store_true", help="also measure torch.compile (30-60 s of warm-up)")
+    parser.add_argument(
+        "--threads", type=int, default=0, help="torch.set_num_threads for every variant (0: torch's default)"
+    )
+    parser.add_argument(
+        "--padding-rounds", type=int, default=8, help="rounds of the nets-only padding comparison (0: skip)"
+    )
+    parser.add_argument(
+        "--all",
+        action="store_true",
+        help="also the combinations (for-loop Adam, channels-last + fused, + bf16)",
+    )
+    parser.add_argument(
+        "--compile", action="store_true", help="also measure torch.compile (30-60 s of warm-up)"
+    )
     parser.add_argument("--profile", action="store_true", help="print the baseline's top operators first")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
 
     print(f"machine: {bl.machine_line()}")
-    print(f"{args.preset}, batch {args.batch_size}, {args.steps} steps x {args.rounds} rounds per variant, interleaved\n")
+    print(
+        f"{args.preset}, batch {args.batch_size}, {args.steps} steps x {args.rounds} rounds per variant, interleaved\n"
+    )
     if args.profile:
         profile_baseline(args.preset, args.batch_size)
     adam_ms = optimizer_costs(args.preset)
@@ -301,14 +391,39 @@ def main() -> None:
         speed = t.ratio("baseline", name)
         cpu_speed = t.ratio("baseline", name, cpu=True)
         best = images / min(walls[name])
-        rows.append([name, f"{images / statistics.median(walls[name]):.1f}", f"{best:.1f}", f"{speed:.3f}x", f"{cpu_speed:.3f}x", notes[name]])
+        rows.append(
+            [
+                name,
+                f"{images / statistics.median(walls[name]):.1f}",
+                f"{best:.1f}",
+                f"{speed:.3f}x",
+                f"{cpu_speed:.3f}x",
+                notes[name],
+            ]
+        )
     print()
-    print(bl.table(rows, ["variant", "images/s median", "best round", "speed vs baseline (wall)", "(CPU time)", "what changes"]))
+    print(
+        bl.table(
+            rows,
+            [
+                "variant",
+                "images/s median",
+                "best round",
+                "speed vs baseline (wall)",
+                "(CPU time)",
+                "what changes",
+            ],
+        )
+    )
     step_ms = 1000 * statistics.median(walls["baseline"]) / args.steps
-    print("\nspeed > 1: faster than the baseline of the same round; median over rounds. CPU-time ratios are steadier when")
-    print("other processes share the cores (but count OpenMP spin-waiting). Baseline step: "
-          f"{step_ms:.0f} ms; Adam (fused) {adam_ms['fused (ours)']:.0f} ms of it ({100 * adam_ms['fused (ours)'] / step_ms:.1f}%), "
-          f"foreach {adam_ms['foreach']:.0f} ms; the per-step metric accumulation {acc_us:.0f} us ({100 * acc_us / 1000 / step_ms:.3f}%).")
+    print(
+        "\nspeed > 1: faster than the baseline of the same round; median over rounds. CPU-time ratios are steadier when"
+    )
+    print(
+        "other processes share the cores (but count OpenMP spin-waiting). Baseline step: "
+        f"{step_ms:.0f} ms; Adam (fused) {adam_ms['fused (ours)']:.0f} ms of it ({100 * adam_ms['fused (ours)'] / step_ms:.1f}%), "
+        f"foreach {adam_ms['foreach']:.0f} ms; the per-step metric accumulation {acc_us:.0f} us ({100 * acc_us / 1000 / step_ms:.3f}%)."
+    )
 
 
 if __name__ == "__main__":

@@ -37,7 +37,11 @@ def child(preset: str, batch: int, steps: int, threads: int, reference: bool) ->
 
     cpu = torch.device("cpu")
     cfg = bl.preset_config(preset, batch)
-    step = bl.RefStep(cfg, cpu, batch) if reference else bl.OurStep(cfg, bl.synthetic_images(cfg, batch * 2), cpu)
+    step = (
+        bl.RefStep(cfg, cpu, batch)
+        if reference
+        else bl.OurStep(cfg, bl.synthetic_images(cfg, batch * 2), cpu)
+    )
     step()
     wall, cpu_start = time.perf_counter(), time.process_time()
     for _ in range(steps):
@@ -46,7 +50,19 @@ def child(preset: str, batch: int, steps: int, threads: int, reference: bool) ->
 
 
 def run_child(args: argparse.Namespace, env_extra: dict[str, str], threads: int) -> dict[str, float]:
-    command = [sys.executable, os.path.abspath(__file__), "--child", "--preset", args.preset, "--batch-size", str(args.batch_size), "--steps", str(args.steps), "--threads", str(threads)]
+    command = [
+        sys.executable,
+        os.path.abspath(__file__),
+        "--child",
+        "--preset",
+        args.preset,
+        "--batch-size",
+        str(args.batch_size),
+        "--steps",
+        str(args.steps),
+        "--threads",
+        str(threads),
+    ]
     if args.reference:
         command.append("--reference")
     env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"} | env_extra
@@ -62,7 +78,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--reference", action="store_true", help="time the plain reference step instead of ours")
+    parser.add_argument(
+        "--reference", action="store_true", help="time the plain reference step instead of ours"
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--threads", type=int, default=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -74,14 +92,20 @@ def main() -> None:
 
     print(f"machine: {bl.machine_line()}")
     which = "the reference step" if args.reference else "our step"
-    print(f"{which}, {args.preset}, batch {args.batch_size}, {args.steps} steps per child process, {args.rounds} rounds\n")
+    print(
+        f"{which}, {args.preset}, batch {args.batch_size}, {args.steps} steps per child process, {args.rounds} rounds\n"
+    )
     results: dict[str, list[dict[str, float]]] = {name: [] for name in SETTINGS}
     names = list(SETTINGS)
     for r in range(args.rounds):
-        for name in names[r % len(names):] + names[: r % len(names)]:
+        for name in names[r % len(names) :] + names[: r % len(names)]:
             env_extra, threads = SETTINGS[name]
             results[name].append(run_child(args, env_extra, threads))
-        print(f"    round {r + 1}/{args.rounds}: " + "  ".join(f"{n}: {results[n][-1]['wall']:.1f}s" for n in names), flush=True)
+        print(
+            f"    round {r + 1}/{args.rounds}: "
+            + "  ".join(f"{n}: {results[n][-1]['wall']:.1f}s" for n in names),
+            flush=True,
+        )
     images = args.batch_size * args.steps
     base = names[0]
     rows = []
@@ -89,11 +113,22 @@ def main() -> None:
         walls = [x["wall"] for x in results[name]]
         cpus = [x["cpu"] for x in results[name]]
         speed = bl.median_ratio([x["wall"] for x in results[base]], walls)
-        rows.append([name, f"{images / statistics.median(walls):.1f}", f"{speed:.2f}x", f"{1000 * statistics.median(cpus) / images:.0f}"])
+        rows.append(
+            [
+                name,
+                f"{images / statistics.median(walls):.1f}",
+                f"{speed:.2f}x",
+                f"{1000 * statistics.median(cpus) / images:.0f}",
+            ]
+        )
     print()
     print(bl.table(rows, ["setting", "images/s (median)", "speed vs default", "CPU ms per image"]))
-    print("\nspeed: median over rounds of (default's time / this setting's time). CPU ms per image: the process's")
-    print("CPU time, all threads; what a setting uses beyond the 1-thread figure is spent waiting (spinning), not computing.")
+    print(
+        "\nspeed: median over rounds of (default's time / this setting's time). CPU ms per image: the process's"
+    )
+    print(
+        "CPU time, all threads; what a setting uses beyond the 1-thread figure is spent waiting (spinning), not computing."
+    )
 
 
 if __name__ == "__main__":

@@ -65,8 +65,18 @@ def compare_preset(name: str, batch: int, steps: int, rounds: int) -> list[str]:
     ref_ips = batch * steps / statistics.median(t.wall["reference"])
     gflops = flops_ours * ours_ips / 1e9
     same = "yes" if abs(flops_ours - flops_ref) <= 1e-3 * flops_ref else f"no ({flops_ref / 1e9:.3f})"
-    return [name, str(batch), cfg.train.step, f"{ours_ips:.1f}", f"{ref_ips:.1f}", f"{t.ratio('reference', 'ours'):.3f}x",
-            f"{t.ratio('reference', 'ours', cpu=True):.3f}x", f"{flops_ours / 1e9:.3f}", same, f"{gflops:.1f}"]
+    return [
+        name,
+        str(batch),
+        cfg.train.step,
+        f"{ours_ips:.1f}",
+        f"{ref_ips:.1f}",
+        f"{t.ratio('reference', 'ours'):.3f}x",
+        f"{t.ratio('reference', 'ours', cpu=True):.3f}x",
+        f"{flops_ours / 1e9:.3f}",
+        same,
+        f"{gflops:.1f}",
+    ]
 
 
 def thread_cpu_seconds(thread: threading.Thread) -> float:
@@ -88,7 +98,11 @@ class Stopwatch:
     @staticmethod
     def _helpers() -> dict[int, tuple[str, float]]:
         main = threading.main_thread()
-        return {t.native_id: (t.name, thread_cpu_seconds(t)) for t in threading.enumerate() if t is not main and t.native_id is not None}
+        return {
+            t.native_id: (t.name, thread_cpu_seconds(t))
+            for t in threading.enumerate()
+            if t is not main and t.native_id is not None
+        }
 
     def on_start(self, trainer) -> None:
         # earlier runs' idle writer threads may still exist: count only what they use from now
@@ -187,7 +201,10 @@ def observer_overhead(name: str, batch: int, iters: int, rounds: int) -> Overhea
 
     run(False)  # warm-up (oneDNN primitives, rich and PIL imports)
     run(True)
-    print(f"  display + logging overhead: {name}, batch {batch}, {iters} iterations per fit (log every {cfg.train.log_every}):", flush=True)
+    print(
+        f"  display + logging overhead: {name}, batch {batch}, {iters} iterations per fit (log every {cfg.train.log_every}):",
+        flush=True,
+    )
     times = bl.interleave({"bare": lambda: run(False), "observers": lambda: run(True)}, rounds)
     return Overhead(
         statistics.median(times["bare"]) / iters,
@@ -204,11 +221,20 @@ def observer_overhead(name: str, batch: int, iters: int, rounds: int) -> Overhea
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--presets", default=",".join(PRESETS), help="comma-separated preset names")
-    parser.add_argument("--batch-size", type=int, default=32, help="batch of every preset but faces256 (128: the presets' own)")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=32,
+        help="batch of every preset but faces256 (128: the presets' own)",
+    )
     parser.add_argument("--faces-batch", type=int, default=4, help="faces256's batch (256 px)")
     parser.add_argument("--steps", type=int, default=2, help="steps per round and side")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--overhead-preset", default="quick", help="preset of the display/logging overhead run (quick: shortest steps, the worst case)")
+    parser.add_argument(
+        "--overhead-preset",
+        default="quick",
+        help="preset of the display/logging overhead run (quick: shortest steps, the worst case)",
+    )
     parser.add_argument("--overhead-iters", type=int, default=30)
     parser.add_argument("--overhead-rounds", type=int, default=5)
     parser.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: torch's default)")
@@ -217,26 +243,54 @@ def main() -> None:
         torch.set_num_threads(args.threads)
 
     print(f"machine: {bl.machine_line()}")
-    print(f"interleaved: {args.rounds} rounds x {args.steps} steps per side; ratio = median over rounds of reference time / our time (> 1: ours faster)\n")
+    print(
+        f"interleaved: {args.rounds} rounds x {args.steps} steps per side; ratio = median over rounds of reference time / our time (> 1: ours faster)\n"
+    )
     rows = []
     for name in [p.strip() for p in args.presets.split(",") if p.strip()]:
         batch = args.faces_batch if name in SMALL_BATCH else args.batch_size
         rows.append(compare_preset(name, batch, args.steps, args.rounds))
     rows_overhead = None
     if args.overhead_iters > 0:
-        rows_overhead = observer_overhead(args.overhead_preset, args.batch_size, args.overhead_iters, args.overhead_rounds)
+        rows_overhead = observer_overhead(
+            args.overhead_preset, args.batch_size, args.overhead_iters, args.overhead_rounds
+        )
     print()
-    print(bl.table(rows, ["preset", "batch", "step", "ours img/s", "reference img/s", "ours/ref (wall)", "(CPU time)", "GFLOP/img", "same FLOPs", "ours GFLOP/s"]))
-    print("img/s: medians; ours/ref: median over rounds of reference time / our time (> 1: ours faster); CPU time: this")
+    print(
+        bl.table(
+            rows,
+            [
+                "preset",
+                "batch",
+                "step",
+                "ours img/s",
+                "reference img/s",
+                "ours/ref (wall)",
+                "(CPU time)",
+                "GFLOP/img",
+                "same FLOPs",
+                "ours GFLOP/s",
+            ],
+        )
+    )
+    print(
+        "img/s: medians; ours/ref: median over rounds of reference time / our time (> 1: ours faster); CPU time: this"
+    )
     print("process's, steadier than wall clock when other processes share the cores")
     if rows_overhead is not None:
         o = rows_overhead
-        print(f"\ndisplay + logging, {args.overhead_preset} at batch {args.batch_size} (LiveDisplay + MetricsLog + ArtifactWriter):")
+        print(
+            f"\ndisplay + logging, {args.overhead_preset} at batch {args.batch_size} (LiveDisplay + MetricsLog + ArtifactWriter):"
+        )
         total = o.callbacks_pct + o.writer_pct + o.refresh_pct
-        print(f"  direct: {o.callbacks_pct:.2f}% of the loop's time inside their callbacks on the training thread, + CPU of their threads: "
-              f"PNG writer {o.writer_pct:.2f}%, rich Live refresh {o.refresh_pct:.2f}% = {total:.2f}% (goal < 3%)")
-        print(f"  A/B: {1000 * o.bare_s_per_it:.1f} ms/iteration bare, {1000 * o.observed_s_per_it:.1f} ms observed: {o.wall_pct:+.1f}% wall, "
-              f"{o.cpu_pct:+.1f}% CPU time (medians of interleaved rounds; noise here is several %)")
+        print(
+            f"  direct: {o.callbacks_pct:.2f}% of the loop's time inside their callbacks on the training thread, + CPU of their threads: "
+            f"PNG writer {o.writer_pct:.2f}%, rich Live refresh {o.refresh_pct:.2f}% = {total:.2f}% (goal < 3%)"
+        )
+        print(
+            f"  A/B: {1000 * o.bare_s_per_it:.1f} ms/iteration bare, {1000 * o.observed_s_per_it:.1f} ms observed: {o.wall_pct:+.1f}% wall, "
+            f"{o.cpu_pct:+.1f}% CPU time (medians of interleaved rounds; noise here is several %)"
+        )
         print(f"  once per run, after the loop: {1000 * o.end_s:.0f} ms (progress.gif, curves.png)")
     print(f"\npeak RSS of this process: {bl.peak_rss_mib():.0f} MiB")
 

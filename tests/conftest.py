@@ -19,7 +19,9 @@ def isolated_home(tmp_path_factory, monkeypatch):
     return home
 
 
-def tiny_model(step: str = "simultaneous", resolution: int = 16, channels: int = 3, dropout: bool = True) -> dict:
+def tiny_model(
+    step: str = "simultaneous", resolution: int = 16, channels: int = 3, dropout: bool = True
+) -> dict:
     """A four-layer G/D pair at 16x16 that exercises 'same' padding, projection and batch norm."""
     disc = [{"op": "dropout", "p": 0.5}] if dropout else []
     disc += [
@@ -53,8 +55,18 @@ def tiny_config_dict(step: str = "simultaneous", iters: int = 6, **train) -> dic
         "preset": "quick",
         "model": tiny_model(step),
         "data": {"name": "shapes", "size": 64},
-        "train": {"step": step, "iters": iters, "epochs": 0, "batch_size": 8, "label_flip_prob": 0.35 if step == "simultaneous" else 0.0,
-                  "log_every": 2, "sample_every": 3, "checkpoint_every": 3, "device": "cpu", **train},
+        "train": {
+            "step": step,
+            "iters": iters,
+            "epochs": 0,
+            "batch_size": 8,
+            "label_flip_prob": 0.35 if step == "simultaneous" else 0.0,
+            "log_every": 2,
+            "sample_every": 3,
+            "checkpoint_every": 3,
+            "device": "cpu",
+            **train,
+        },
     }
 
 

@@ -167,13 +167,19 @@ def load_yaml_text(text: str, where: str) -> dict:
     try:
         data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - _StrictLoader is a SafeLoader
     except yaml.YAMLError as exc:
-        raise UserError(f"{where} is not valid YAML for a gan config: {_yaml_problem(exc)}. Fix the file and try again.") from exc
+        raise UserError(
+            f"{where} is not valid YAML for a gan config: {_yaml_problem(exc)}. Fix the file and try again."
+        ) from exc
     except RecursionError as exc:  # PyYAML composes nested nodes recursively
-        raise UserError(f"{where} nests lists or mappings too deeply to be a gan config. Fix the file and try again.") from exc
+        raise UserError(
+            f"{where} nests lists or mappings too deeply to be a gan config. Fix the file and try again."
+        ) from exc
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise UserError(f"{where} must hold a mapping of config sections (model, data, train), not a {type(data).__name__}.")
+        raise UserError(
+            f"{where} must hold a mapping of config sections (model, data, train), not a {type(data).__name__}."
+        )
     return data
 
 
@@ -183,11 +189,15 @@ def load_yaml_file(path: str | os.PathLike) -> dict:
     try:
         size = path.stat().st_size
         if size > MAX_CONFIG_BYTES:
-            raise UserError(f"Config file {path} is {size} bytes; a gan config is at most {MAX_CONFIG_BYTES} bytes.")
+            raise UserError(
+                f"Config file {path} is {size} bytes; a gan config is at most {MAX_CONFIG_BYTES} bytes."
+            )
         with open(path, "rb") as handle:  # bounded: a device or pipe (/dev/zero) reports size 0
             raw = handle.read(MAX_CONFIG_BYTES + 1)
         if len(raw) > MAX_CONFIG_BYTES:
-            raise UserError(f"Config file {path} holds more than {MAX_CONFIG_BYTES} bytes; a gan config is at most {MAX_CONFIG_BYTES} bytes.")
+            raise UserError(
+                f"Config file {path} holds more than {MAX_CONFIG_BYTES} bytes; a gan config is at most {MAX_CONFIG_BYTES} bytes."
+            )
         text = raw.decode("utf-8")
     except FileNotFoundError as exc:
         raise UserError(f"Config file {path} does not exist. Check the path given to --config.") from exc
@@ -307,7 +317,9 @@ def set_dotted(data: dict, dotted: str, value: Any) -> None:
     for i, part in enumerate(parts[:-1]):
         node = node.setdefault(part, {})
         if not isinstance(node, dict):
-            raise UserError(f"Config key '{'.'.join(parts[: i + 1])}' is a value, not a section, so '{dotted}' cannot be set.")
+            raise UserError(
+                f"Config key '{'.'.join(parts[: i + 1])}' is a value, not a section, so '{dotted}' cannot be set."
+            )
     node[parts[-1]] = value
 
 
@@ -320,31 +332,51 @@ def _check_layers(layers: list[LayerSpec], where: str) -> None:
     for i, layer in enumerate(layers):
         key = f"{where}[{i}]"
         if "out" in LAYER_KEYS[layer.op] and not 0 < layer.out <= MAX_WIDTH:
-            raise UserError(f"Config key '{key}.out' is {layer.out}; it must be a positive number of channels/features, at most {MAX_WIDTH}.")
+            raise UserError(
+                f"Config key '{key}.out' is {layer.out}; it must be a positive number of channels/features, at most {MAX_WIDTH}."
+            )
         if "kernel" in LAYER_KEYS[layer.op] and not 0 < layer.kernel <= 64:
-            raise UserError(f"Config key '{key}.kernel' is {layer.kernel}; it must be a positive kernel size, at most 64.")
+            raise UserError(
+                f"Config key '{key}.kernel' is {layer.kernel}; it must be a positive kernel size, at most 64."
+            )
         if layer.op in ("conv", "convT") and layer.stride <= 0:
             raise UserError(f"Config key '{key}.stride' must be positive.")
         if isinstance(layer.padding, str) and layer.padding not in ("same", "valid"):
-            raise UserError(f"Config key '{key}.padding' is '{layer.padding}'; accepted: same, valid, or a number.")
+            raise UserError(
+                f"Config key '{key}.padding' is '{layer.padding}'; accepted: same, valid, or a number."
+            )
         if layer.op == "project" and layer.size <= 0:
-            raise UserError(f"Config key '{key}.size' must be the positive side of the projected feature map.")
+            raise UserError(
+                f"Config key '{key}.size' must be the positive side of the projected feature map."
+            )
         if layer.op in ("dropout", "dropout2d") and not 0.0 <= layer.p < 1.0:
             raise UserError(f"Config key '{key}.p' must be in [0, 1).")
         if "padding" in LAYER_KEYS[layer.op] and isinstance(layer.padding, int) and layer.padding < 0:
-            raise UserError(f"Config key '{key}.padding' is {layer.padding}; it must be same, valid, or a number >= 0.")
+            raise UserError(
+                f"Config key '{key}.padding' is {layer.padding}; it must be same, valid, or a number >= 0."
+            )
         if layer.op == "convT" and not 0 <= layer.output_padding < max(layer.stride, 1):
-            raise UserError(f"Config key '{key}.output_padding' is {layer.output_padding}; it must be >= 0 and smaller than the stride ({layer.stride}).")
+            raise UserError(
+                f"Config key '{key}.output_padding' is {layer.output_padding}; it must be >= 0 and smaller than the stride ({layer.stride})."
+            )
         if layer.op == "upsample" and layer.scale < 1:
             raise UserError(f"Config key '{key}.scale' must be a positive whole number.")
-        if layer.op == "batchnorm" and not (math.isfinite(layer.eps) and layer.eps > 0 and 0.0 <= layer.momentum <= 1.0):
-            raise UserError(f"Config key '{key}' needs eps > 0 and momentum in [0, 1] (got eps={layer.eps}, momentum={layer.momentum}).")
+        if layer.op == "batchnorm" and not (
+            math.isfinite(layer.eps) and layer.eps > 0 and 0.0 <= layer.momentum <= 1.0
+        ):
+            raise UserError(
+                f"Config key '{key}' needs eps > 0 and momentum in [0, 1] (got eps={layer.eps}, momentum={layer.momentum})."
+            )
         if layer.op == "leaky_relu" and not math.isfinite(layer.slope):
             raise UserError(f"Config key '{key}.slope' must be a finite number.")
 
 
 def _positive(value: float, key: str, allow_zero: bool = False) -> None:
-    if (isinstance(value, float) and not math.isfinite(value)) or value < 0 or (value == 0 and not allow_zero):
+    if (
+        (isinstance(value, float) and not math.isfinite(value))
+        or value < 0
+        or (value == 0 and not allow_zero)
+    ):
         need = "zero or more" if allow_zero else "a positive number"
         raise UserError(f"Config key '{key}' is {value}; it must be {need}.")
 
@@ -358,7 +390,9 @@ def validate(cfg: RunConfig) -> None:
             raise UserError(f"Config key '{dotted}' is '{value}'; accepted values: {', '.join(choices)}.")
     m, t, d = cfg.model, cfg.train, cfg.data
     if m.channels not in (1, 3):
-        raise UserError(f"Config key 'model.channels' is {m.channels}; accepted values: 1 (grayscale), 3 (RGB).")
+        raise UserError(
+            f"Config key 'model.channels' is {m.channels}; accepted values: 1 (grayscale), 3 (RGB)."
+        )
     _positive(m.resolution, "model.resolution")
     _positive(m.latent_dim, "model.latent_dim")
     _check_layers(m.generator, "model.generator")
@@ -378,18 +412,30 @@ def validate(cfg: RunConfig) -> None:
             raise UserError(f"Config key 'train.{key}' is {value}; it must be in [0, 1).")
     _positive(t.d_loss_scale, "train.d_loss_scale")
     if t.score_every and t.score_n < 10:
-        raise UserError(f"Config key 'train.score_n' is {t.score_n}; the Inception Score uses 10 splits, so --score-every needs at least 10 images (2000 is a good default).")
+        raise UserError(
+            f"Config key 'train.score_n' is {t.score_n}; the Inception Score uses 10 splits, so --score-every needs at least 10 images (2000 is a good default)."
+        )
     _positive(d.size, "data.size", allow_zero=True)
-    for key, value, limit in (("model.latent_dim", m.latent_dim, MAX_WIDTH), ("train.fixed_latents", t.fixed_latents, 10_000), ("data.size", d.size, 1_000_000)):
+    for key, value, limit in (
+        ("model.latent_dim", m.latent_dim, MAX_WIDTH),
+        ("train.fixed_latents", t.fixed_latents, 10_000),
+        ("data.size", d.size, 1_000_000),
+    ):
         if value > limit:
             raise UserError(f"Config key '{key}' is {value}; at most {limit} is accepted.")
     if not (t.device in ("auto", "cpu", "cuda", "mps") or re.fullmatch(r"cuda:\d{1,4}", t.device)):
-        raise UserError(f"Config key 'train.device' is '{t.device}'; accepted values: auto, cpu, cuda, cuda:N (N a GPU number), mps.")
+        raise UserError(
+            f"Config key 'train.device' is '{t.device}'; accepted values: auto, cpu, cuda, cuda:N (N a GPU number), mps."
+        )
     if abs(t.seed) > MAX_SEED:
-        raise UserError(f"Config key 'train.seed' is {t.seed}; it must be between -{MAX_SEED} and {MAX_SEED}.")
+        raise UserError(
+            f"Config key 'train.seed' is {t.seed}; it must be between -{MAX_SEED} and {MAX_SEED}."
+        )
     for key in ("name", "root"):
         if "\x00" in getattr(d, key):
-            raise UserError(f"Config key 'data.{key}' contains a NUL character; give a dataset name or a folder path.")
+            raise UserError(
+                f"Config key 'data.{key}' contains a NUL character; give a dataset name or a folder path."
+            )
 
 
 # ---------------------------------------------------------------- presets
@@ -404,7 +450,9 @@ def preset_names() -> list[str]:
 def preset_dict(name: str) -> dict:
     """The raw mapping of a built-in preset."""
     if name not in preset_names():
-        raise UserError(f"Unknown preset '{name}'. Accepted values: {', '.join(preset_names())} (see `gan presets`).")
+        raise UserError(
+            f"Unknown preset '{name}'. Accepted values: {', '.join(preset_names())} (see `gan presets`)."
+        )
     text = (resources.files("gancli") / "presets" / f"{name}.yaml").read_text(encoding="utf-8")
     data = load_yaml_text(text, f"preset {name}")
     data["preset"] = name
@@ -416,7 +464,9 @@ def load_preset(name: str) -> RunConfig:
     return from_dict(preset_dict(name))
 
 
-def resolve(preset: str | None, config_file: str | os.PathLike | None, overrides: dict[str, Any]) -> RunConfig:
+def resolve(
+    preset: str | None, config_file: str | os.PathLike | None, overrides: dict[str, Any]
+) -> RunConfig:
     """preset YAML -> --config file -> CLI overrides ('train.lr_g': 1e-4), validated."""
     file_data = load_yaml_file(config_file) if config_file else {}
     name = preset or file_data.get("preset") or "flowers64"

@@ -17,18 +17,26 @@ def resolve_device(name: str) -> torch.device:
         return torch.device("cpu")
     if name.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise UserError(f"--device {name} was asked for, but this PyTorch sees no CUDA GPU (torch {torch.__version__}, CUDA build: {torch.version.cuda or 'no'}). Use --device cpu, or install a CUDA build of PyTorch on a machine with an NVIDIA GPU.")
+            raise UserError(
+                f"--device {name} was asked for, but this PyTorch sees no CUDA GPU (torch {torch.__version__}, CUDA build: {torch.version.cuda or 'no'}). Use --device cpu, or install a CUDA build of PyTorch on a machine with an NVIDIA GPU."
+            )
         device = torch.device(name)
         if device.index is not None and device.index >= torch.cuda.device_count():
-            raise UserError(f"--device {name} does not exist: this machine has {torch.cuda.device_count()} CUDA device(s) (cuda:0 to cuda:{torch.cuda.device_count() - 1}).")
+            raise UserError(
+                f"--device {name} does not exist: this machine has {torch.cuda.device_count()} CUDA device(s) (cuda:0 to cuda:{torch.cuda.device_count() - 1})."
+            )
         return device
     if name == "mps":
         if not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-            raise UserError("--device mps was asked for, but Apple's Metal backend is not available here. Use --device cpu (or auto).")
+            raise UserError(
+                "--device mps was asked for, but Apple's Metal backend is not available here. Use --device cpu (or auto)."
+            )
         return torch.device("mps")
     if name == "cpu":
         return torch.device("cpu")
-    raise UserError(f"--device {name} is not a device gan knows. Accepted values: auto, cpu, cuda, cuda:N, mps.")
+    raise UserError(
+        f"--device {name} is not a device gan knows. Accepted values: auto, cpu, cuda, cuda:N, mps."
+    )
 
 
 def use_channels_last(setting: str, device: torch.device) -> bool:

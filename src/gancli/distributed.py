@@ -49,7 +49,11 @@ from gancli.errors import UserError
 DEFAULT_TIMEOUT_S = 300.0  # longer than any rank-0-only pause (checkpoint write, sample grid, scoring)
 PREPARE_TIMEOUT_S = 3 * 3600.0  # the first preparation of a large image folder may take hours
 # rank-local running statistics: torch 2.14 renamed broadcast_buffers to forward_sync_buffers
-_LOCAL_BUFFERS = {"forward_sync_buffers": False} if "forward_sync_buffers" in inspect.signature(DistributedDataParallel.__init__).parameters else {"broadcast_buffers": False}
+_LOCAL_BUFFERS = (
+    {"forward_sync_buffers": False}
+    if "forward_sync_buffers" in inspect.signature(DistributedDataParallel.__init__).parameters
+    else {"broadcast_buffers": False}
+)
 
 
 class _SumOverRanks(torch.autograd.Function):
@@ -136,7 +140,9 @@ class DistContext:
             rank, world = int(env["RANK"]), int(env["WORLD_SIZE"])
             local_rank = int(env.get("LOCAL_RANK", rank))
         except ValueError as exc:
-            raise UserError(f"RANK={env['RANK']}, WORLD_SIZE={env['WORLD_SIZE']}, LOCAL_RANK={env.get('LOCAL_RANK')} are not whole numbers. These variables are set by torchrun; launch with `torchrun --nproc-per-node N -m gancli train ...` or `gan train --nproc N`.") from exc
+            raise UserError(
+                f"RANK={env['RANK']}, WORLD_SIZE={env['WORLD_SIZE']}, LOCAL_RANK={env.get('LOCAL_RANK')} are not whole numbers. These variables are set by torchrun; launch with `torchrun --nproc-per-node N -m gancli train ...` or `gan train --nproc N`."
+            ) from exc
         return cls(rank, world, local_rank)
 
     @property
@@ -157,20 +163,30 @@ class DistContext:
             raise UserError(f"--dist-timeout {timeout_s:g} must be a positive number of seconds.")
         if device.type == "cuda":
             if device.index is not None and device.index != self.local_rank:
-                raise UserError(f"--device {device} names one GPU, but a distributed run gives each process its own: process {self.local_rank} of this machine uses cuda:{self.local_rank}. Pass --device cuda (or auto); choose the GPUs with CUDA_VISIBLE_DEVICES.")
+                raise UserError(
+                    f"--device {device} names one GPU, but a distributed run gives each process its own: process {self.local_rank} of this machine uses cuda:{self.local_rank}. Pass --device cuda (or auto); choose the GPUs with CUDA_VISIBLE_DEVICES."
+                )
             if self.local_rank >= torch.cuda.device_count():
-                raise UserError(f"Process {self.local_rank} of this machine needs cuda:{self.local_rank}, but only {torch.cuda.device_count()} GPU(s) are visible. Start at most {torch.cuda.device_count()} processes per machine (--nproc / --nproc-per-node).")
+                raise UserError(
+                    f"Process {self.local_rank} of this machine needs cuda:{self.local_rank}, but only {torch.cuda.device_count()} GPU(s) are visible. Start at most {torch.cuda.device_count()} processes per machine (--nproc / --nproc-per-node)."
+                )
             device = torch.device("cuda", self.local_rank)
             torch.cuda.set_device(device)
             backend = "nccl"
         elif device.type == "cpu":
             backend = "gloo"
         else:
-            raise UserError(f"Distributed training runs on CUDA GPUs (NCCL) or on the CPU (gloo), not on {device.type}. Pass --device cuda or --device cpu, or train in a single process.")
+            raise UserError(
+                f"Distributed training runs on CUDA GPUs (NCCL) or on the CPU (gloo), not on {device.type}. Pass --device cuda or --device cpu, or train in a single process."
+            )
         try:
-            dist.init_process_group(backend, timeout=timedelta(seconds=timeout_s), device_id=device if backend == "nccl" else None)
+            dist.init_process_group(
+                backend, timeout=timedelta(seconds=timeout_s), device_id=device if backend == "nccl" else None
+            )
         except (RuntimeError, ValueError) as exc:
-            raise UserError(f"Process {self.rank} of {self.world} could not join the process group ({backend}, MASTER_ADDR={os.environ.get('MASTER_ADDR')}, MASTER_PORT={os.environ.get('MASTER_PORT')}): {str(exc).splitlines()[0][:200]}. Check that every node runs the same torchrun command with the same --rdzv-endpoint and that the port is reachable.") from exc
+            raise UserError(
+                f"Process {self.rank} of {self.world} could not join the process group ({backend}, MASTER_ADDR={os.environ.get('MASTER_ADDR')}, MASTER_PORT={os.environ.get('MASTER_PORT')}): {str(exc).splitlines()[0][:200]}. Check that every node runs the same torchrun command with the same --rdzv-endpoint and that the port is reachable."
+            ) from exc
         return device
 
     def close(self) -> None:
@@ -218,7 +234,9 @@ class DistContext:
 
     # ------------------------------------------------------------ training
 
-    def wrap(self, generator: nn.Module, discriminator: nn.Module, sync_bn: bool) -> tuple[nn.Module, nn.Module]:
+    def wrap(
+        self, generator: nn.Module, discriminator: nn.Module, sync_bn: bool
+    ) -> tuple[nn.Module, nn.Module]:
         """The modules the step should call (the plain ones in a single process)."""
         if not self.active:
             return generator, discriminator
@@ -227,7 +245,9 @@ class DistContext:
             generator = convert_sync_batchnorm(generator, device)
             discriminator = convert_sync_batchnorm(discriminator, device)
         ids = [device.index] if device.type == "cuda" else None
-        return tuple(DistributedDataParallel(m, device_ids=ids, **_LOCAL_BUFFERS) for m in (generator, discriminator))  # type: ignore[return-value]
+        return tuple(
+            DistributedDataParallel(m, device_ids=ids, **_LOCAL_BUFFERS) for m in (generator, discriminator)
+        )  # type: ignore[return-value]
 
     def mean(self, values: torch.Tensor) -> torch.Tensor:
         """Average a tensor over ranks (a NaN on any rank makes the mean NaN on every rank)."""
@@ -241,7 +261,11 @@ class DistContext:
         """True on every rank when any rank's flag is true (a stop request reaches all)."""
         if not self.active:
             return flag
-        device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
+        device = (
+            torch.device("cuda", torch.cuda.current_device())
+            if dist.get_backend() == "nccl"
+            else torch.device("cpu")
+        )
         t = torch.tensor([1.0 if flag else 0.0], device=device)
         dist.all_reduce(t, op=dist.ReduceOp.MAX)
         return bool(t.item())

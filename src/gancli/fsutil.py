@@ -21,7 +21,9 @@ from gancli.errors import UserError
 # errno values that mean "no room": the disk (ENOSPC), the quota (EDQUOT) or RLIMIT_FSIZE (EFBIG)
 DISK_FULL = frozenset({errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)})
 # errno values that mean "not allowed or not possible here"
-NOT_WRITABLE = frozenset({errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.ENOENT, errno.EISDIR, errno.EEXIST})
+NOT_WRITABLE = frozenset(
+    {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.ENOENT, errno.EISDIR, errno.EEXIST}
+)
 
 
 def find_os_error(exc: BaseException | None) -> OSError | None:
@@ -36,7 +38,9 @@ def find_os_error(exc: BaseException | None) -> OSError | None:
     return None
 
 
-def write_error(path: str | os.PathLike, exc: BaseException, kept: str = "", place: bool = True) -> UserError | None:
+def write_error(
+    path: str | os.PathLike, exc: BaseException, kept: str = "", place: bool = True
+) -> UserError | None:
     """A one-paragraph UserError for a failed write of ``path``, or None when ``exc`` is not an
     I/O failure that the user can fix (it is then re-raised as it is). ``kept`` says what is
     still intact, e.g. "The previous checkpoint is intact.". ``place``: also turn errors of
@@ -49,10 +53,14 @@ def write_error(path: str | os.PathLike, exc: BaseException, kept: str = "", pla
     why = os_exc.strerror or str(os_exc)
     kept = f" {kept.strip()}" if kept.strip() else ""
     if os_exc.errno in DISK_FULL:
-        return UserError(f"Cannot write {path}: disk full or file-size limit reached ({why}).{kept} Free some space (or raise the limit: `ulimit -f`), or write somewhere else, and run the command again.")
+        return UserError(
+            f"Cannot write {path}: disk full or file-size limit reached ({why}).{kept} Free some space (or raise the limit: `ulimit -f`), or write somewhere else, and run the command again."
+        )
     if os_exc.errno in NOT_WRITABLE:
         where = f" ({os_exc.filename})" if os_exc.filename and str(os_exc.filename) != str(path) else ""
-        return UserError(f"Cannot write {path}: {why}{where}.{kept} Check that the folder exists, is a folder and is writable, or choose another path.")
+        return UserError(
+            f"Cannot write {path}: {why}{where}.{kept} Check that the folder exists, is a folder and is writable, or choose another path."
+        )
     return None
 
 

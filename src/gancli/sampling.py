@@ -17,11 +17,15 @@ def latest_run(runs_dir: Path = Path("runs")) -> Path:
     """The most recently modified run folder holding a checkpoint."""
     candidates = [p for p in runs_dir.glob("*/checkpoints") if p.is_dir()] if runs_dir.is_dir() else []
     if not candidates:
-        raise UserError(f"No trained run found under {runs_dir}/. Train one with `gan train`, or give a run folder or checkpoint path.")
+        raise UserError(
+            f"No trained run found under {runs_dir}/. Train one with `gan train`, or give a run folder or checkpoint path."
+        )
     return max(candidates, key=lambda p: p.stat().st_mtime).parent
 
 
-def load_generator(path: str | Path | None, device: torch.device | str = "cpu") -> tuple[Generator, RunConfig]:
+def load_generator(
+    path: str | Path | None, device: torch.device | str = "cpu"
+) -> tuple[Generator, RunConfig]:
     """The generator of a run folder or checkpoint file, in eval mode on `device`."""
     ckpt = find_checkpoint(Path(path) if path else latest_run())
     payload = load_checkpoint(ckpt, map_location="cpu")
@@ -33,7 +37,9 @@ def load_generator(path: str | Path | None, device: torch.device | str = "cpu") 
     try:
         generator.load_state_dict(payload["generator"])
     except RuntimeError as exc:
-        raise UserError(f"Checkpoint {ckpt} has generator weights that do not fit its own config ({str(exc)[:200]}).") from exc
+        raise UserError(
+            f"Checkpoint {ckpt} has generator weights that do not fit its own config ({str(exc)[:200]})."
+        ) from exc
     return generator.to(device).eval(), cfg
 
 
@@ -43,13 +49,17 @@ def latents(n: int, dim: int, seed: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def generate_from_latents(generator: Generator, z: torch.Tensor, device: torch.device | str = "cpu", batch_size: int = 256) -> torch.Tensor:
+def generate_from_latents(
+    generator: Generator, z: torch.Tensor, device: torch.device | str = "cpu", batch_size: int = 256
+) -> torch.Tensor:
     """uint8 (N, C, H, W) images of the given latents."""
     out = [to_uint8(generator(z[i : i + batch_size].to(device))) for i in range(0, z.shape[0], batch_size)]
     return torch.cat(out) if out else torch.empty(0, dtype=torch.uint8)
 
 
-def generate_images(generator: Generator, n: int, seed: int = 0, device: torch.device | str = "cpu", batch_size: int = 256) -> torch.Tensor:
+def generate_images(
+    generator: Generator, n: int, seed: int = 0, device: torch.device | str = "cpu", batch_size: int = 256
+) -> torch.Tensor:
     """n images as uint8 (n, C, H, W) from seeded latents."""
     return generate_from_latents(generator, latents(n, generator.latent_dim, seed), device, batch_size)
 

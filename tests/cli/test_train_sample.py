@@ -94,8 +94,13 @@ def test_sigint_stops_cleanly_with_a_checkpoint_and_resume_hint(tmp_path):
     cfg = write_config(tmp_path, iters=100000)
     run = tmp_path / "run"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "gancli", "train", "--config", str(cfg), "--out", str(run)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gancli", "train", "--config", str(cfg), "--out", str(run)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
     deadline = time.time() + 120
     while time.time() < deadline and not (run / "metrics.jsonl").exists():
         time.sleep(0.2)
@@ -129,7 +134,19 @@ def test_first_decoding_of_a_folder_shows_a_progress_bar_with_counts(tmp_path, m
     from gancli.cli.app import main
 
     try:
-        main(["train", "--config", str(write_config(tmp_path, iters=2)), "--data", str(photos), "--root", str(tmp_path / "root"), "--out", str(tmp_path / "run")])
+        main(
+            [
+                "train",
+                "--config",
+                str(write_config(tmp_path, iters=2)),
+                "--data",
+                str(photos),
+                "--root",
+                str(tmp_path / "root"),
+                "--out",
+                str(tmp_path / "run"),
+            ]
+        )
     except SystemExit as exc:
         assert exc.code in (0, None), screen.getvalue()
     shown = screen.getvalue()

@@ -38,13 +38,16 @@ def test_bad_choice_lists_accepted_values():
         config.from_dict(data)
 
 
-@pytest.mark.parametrize("key,value,match", [
-    ("batch_size", 0, "positive"),
-    ("batch_size", -4, "positive"),
-    ("lr_g", "fast", "must be float"),
-    ("label_flip_prob", 1.5, r"\[0, 1\)"),
-    ("iters", -1, "zero or more"),
-])
+@pytest.mark.parametrize(
+    "key,value,match",
+    [
+        ("batch_size", 0, "positive"),
+        ("batch_size", -4, "positive"),
+        ("lr_g", "fast", "must be float"),
+        ("label_flip_prob", 1.5, r"\[0, 1\)"),
+        ("iters", -1, "zero or more"),
+    ],
+)
 def test_bad_values_are_refused(key, value, match):
     data = tiny_config_dict()
     data["train"][key] = value

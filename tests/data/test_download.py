@@ -155,8 +155,13 @@ def test_full_download_verifies_and_reports_progress(server, tmp_path):
     server.add("/f.bin", data)
     seen: list[tuple[int, int | None]] = []
     options = DownloadOptions(timeout=1, retries=0, backoff=0, progress=lambda d, t: seen.append((d, t)))
-    dest = download_file(server.url("/f.bin"), tmp_path / "f.bin", size=len(data), checksum=("sha256", sha(data)),
-                         options=options)
+    dest = download_file(
+        server.url("/f.bin"),
+        tmp_path / "f.bin",
+        size=len(data),
+        checksum=("sha256", sha(data)),
+        options=options,
+    )
     assert dest.read_bytes() == data
     assert not (tmp_path / "f.bin.part").exists()
     assert seen[-1] == (len(data), len(data))
@@ -165,8 +170,9 @@ def test_full_download_verifies_and_reports_progress(server, tmp_path):
 def test_interrupted_download_resumes_with_range(server, tmp_path):
     data = payload()
     res = server.add("/f.bin", data, script=["cut:3000", "ok"])  # closes after 3000 of 10000 bytes
-    dest = download_file(server.url("/f.bin"), tmp_path / "f.bin", size=len(data), checksum=("sha256", sha(data)),
-                         options=FAST)
+    dest = download_file(
+        server.url("/f.bin"), tmp_path / "f.bin", size=len(data), checksum=("sha256", sha(data)), options=FAST
+    )
     assert dest.read_bytes() == data
     assert res.requests == [None, "bytes=3000-"]
     assert res.sent == [3000, 7000]  # only the remainder was sent again
@@ -175,8 +181,9 @@ def test_interrupted_download_resumes_with_range(server, tmp_path):
 def test_connection_reset_mid_file_resumes(server, tmp_path):
     data = payload(200_000)
     res = server.add("/f.bin", data, script=["reset:50000", "ok"])
-    dest = download_file(server.url("/f.bin"), tmp_path / "f.bin", size=len(data), checksum=("sha256", sha(data)),
-                         options=FAST)
+    dest = download_file(
+        server.url("/f.bin"), tmp_path / "f.bin", size=len(data), checksum=("sha256", sha(data)), options=FAST
+    )
     assert dest.read_bytes() == data
     assert len(res.requests) == 2
     assert res.requests[1] is None or res.requests[1].startswith("bytes=")  # resumed from what arrived
@@ -186,8 +193,9 @@ def test_partial_from_an_earlier_run_is_resumed(server, tmp_path):
     data = payload()
     res = server.add("/f.bin", data)
     (tmp_path / "f.bin.part").write_bytes(data[:4000])
-    download_file(server.url("/f.bin"), tmp_path / "f.bin", size=len(data), checksum=("sha256", sha(data)),
-                  options=FAST)
+    download_file(
+        server.url("/f.bin"), tmp_path / "f.bin", size=len(data), checksum=("sha256", sha(data)), options=FAST
+    )
     assert (tmp_path / "f.bin").read_bytes() == data
     assert res.requests == ["bytes=4000-"] and res.sent == [6000]
 
@@ -196,8 +204,9 @@ def test_server_without_range_restarts_from_zero(server, tmp_path):
     data = payload()
     res = server.add("/f.bin", data, ranges=False)
     (tmp_path / "f.bin.part").write_bytes(b"x" * 4000)  # would corrupt the file if appended to
-    download_file(server.url("/f.bin"), tmp_path / "f.bin", size=len(data), checksum=("sha256", sha(data)),
-                  options=FAST)
+    download_file(
+        server.url("/f.bin"), tmp_path / "f.bin", size=len(data), checksum=("sha256", sha(data)), options=FAST
+    )
     assert (tmp_path / "f.bin").read_bytes() == data
     assert res.requests == ["bytes=4000-"] and res.sent == [len(data)]
 
@@ -207,8 +216,9 @@ def test_checksum_mismatch_keeps_nothing(server, tmp_path):
     server.add("/f.bin", data)
     wrong = "0" * 64
     with pytest.raises(UserError) as info:
-        download_file(server.url("/f.bin"), tmp_path / "f.bin", checksum=("sha256", wrong), options=FAST,
-                      dataset="tiny")
+        download_file(
+            server.url("/f.bin"), tmp_path / "f.bin", checksum=("sha256", wrong), options=FAST, dataset="tiny"
+        )
     message = str(info.value)
     assert wrong in message and sha(data) in message and "--force" in message
     assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")) == []
@@ -240,8 +250,13 @@ def test_retries_are_bounded(server, tmp_path):
 def test_stall_longer_than_timeout_resumes(server, tmp_path):
     data = payload()
     res = server.add("/f.bin", data, script=["stall:2000", "ok"])
-    download_file(server.url("/f.bin"), tmp_path / "f.bin", size=len(data), checksum=("sha256", sha(data)),
-                  options=DownloadOptions(timeout=0.3, retries=1, backoff=0, progress=False))
+    download_file(
+        server.url("/f.bin"),
+        tmp_path / "f.bin",
+        size=len(data),
+        checksum=("sha256", sha(data)),
+        options=DownloadOptions(timeout=0.3, retries=1, backoff=0, progress=False),
+    )
     assert (tmp_path / "f.bin").read_bytes() == data
     assert res.requests == [None, "bytes=2000-"]
 
@@ -283,8 +298,12 @@ def test_unreachable_server_names_address_and_from_file(tmp_path):
         port = sock.getsockname()[1]
     url = f"http://127.0.0.1:{port}/flower_photos.tgz"
     with pytest.raises(UserError) as info:
-        download_file(url, tmp_path / "f.tgz", options=DownloadOptions(timeout=0.5, retries=1, backoff=0, progress=False),
-                      dataset="flowers")
+        download_file(
+            url,
+            tmp_path / "f.tgz",
+            options=DownloadOptions(timeout=0.5, retries=1, backoff=0, progress=False),
+            dataset="flowers",
+        )
     assert url in str(info.value) and "gan download flowers --from-file PATH" in str(info.value)
 
 
@@ -292,8 +311,13 @@ def test_mirror_is_used_when_primary_fails(server, tmp_path):
     data = payload()
     server.add("/primary", b"", script=["404"])
     server.add("/mirror", data)
-    download_file([server.url("/primary"), server.url("/mirror")], tmp_path / "f.bin", size=len(data),
-                  checksum=("sha256", sha(data)), options=FAST)
+    download_file(
+        [server.url("/primary"), server.url("/mirror")],
+        tmp_path / "f.bin",
+        size=len(data),
+        checksum=("sha256", sha(data)),
+        options=FAST,
+    )
     assert (tmp_path / "f.bin").read_bytes() == data
 
 
@@ -321,8 +345,11 @@ def make_idx(images: np.ndarray) -> bytes:
     return gzip.compress(header + images.astype(np.uint8).tobytes())
 
 
-FLOWERS_LIKE = {"photos/daisy/a.jpg": b"\xff\xd8fake-jpeg-a", "photos/roses/b.jpg": b"\xff\xd8fake-jpeg-b",
-                "photos/LICENSE.txt": b"CC BY"}
+FLOWERS_LIKE = {
+    "photos/daisy/a.jpg": b"\xff\xd8fake-jpeg-a",
+    "photos/roses/b.jpg": b"\xff\xd8fake-jpeg-b",
+    "photos/LICENSE.txt": b"CC BY",
+}
 
 
 @pytest.fixture
@@ -331,7 +358,12 @@ def tiny(server, monkeypatch):
     archive = make_tgz(FLOWERS_LIKE)
     res = server.add("/tiny.tgz", archive)
     info = DatasetInfo(
-        name="tiny", kind="archive", images=2, resolution="varied", channels=3, licence="test",
+        name="tiny",
+        kind="archive",
+        images=2,
+        resolution="varied",
+        channels=3,
+        licence="test",
         files=(RemoteFile("tiny.tgz", server.url("/tiny.tgz"), size=len(archive), sha256=sha(archive)),),
     )
     monkeypatch.setitem(registry.DATASETS, "tiny", info)
@@ -358,8 +390,12 @@ def test_install_archive_then_noop_then_force(tiny, tmp_path):
 def test_bad_archive_checksum_installs_nothing(tiny, server, tmp_path):
     server.resources["/tiny.tgz"].data = make_tgz({"evil.jpg": b"x" * 10})
     size = len(server.resources["/tiny.tgz"].data)
-    registry.DATASETS["tiny"] = DatasetInfo(**{**registry.DATASETS["tiny"].__dict__, "files": (
-        RemoteFile("tiny.tgz", server.url("/tiny.tgz"), size=size, sha256=sha(tiny[0])),)})
+    registry.DATASETS["tiny"] = DatasetInfo(
+        **{
+            **registry.DATASETS["tiny"].__dict__,
+            "files": (RemoteFile("tiny.tgz", server.url("/tiny.tgz"), size=size, sha256=sha(tiny[0])),),
+        }
+    )
     with pytest.raises(UserError, match="Checksum mismatch"):
         install_dataset("tiny", tmp_path, options=FAST)
     assert registry.find_downloaded("tiny", tmp_path) is None
@@ -377,13 +413,26 @@ def test_idx_dataset_becomes_images_npy(server, monkeypatch, tmp_path):
     rng = np.random.default_rng(0)
     train, test = rng.integers(0, 256, (7, 28, 28)), rng.integers(0, 256, (3, 28, 28))
     files = []
-    for role, arr, fname in (("train-images", train, "train-images-idx3-ubyte.gz"),
-                             ("test-images", test, "t10k-images-idx3-ubyte.gz")):
+    for role, arr, fname in (
+        ("train-images", train, "train-images-idx3-ubyte.gz"),
+        ("test-images", test, "t10k-images-idx3-ubyte.gz"),
+    ):
         blob = make_idx(arr)
         server.add("/" + fname, blob)
         files.append(RemoteFile(fname, server.url("/" + fname), size=len(blob), sha256=sha(blob), role=role))
-    monkeypatch.setitem(registry.DATASETS, "digits", DatasetInfo(
-        name="digits", kind="idx", files=tuple(files), images=7, resolution="28x28", channels=1, licence="test"))
+    monkeypatch.setitem(
+        registry.DATASETS,
+        "digits",
+        DatasetInfo(
+            name="digits",
+            kind="idx",
+            files=tuple(files),
+            images=7,
+            resolution="28x28",
+            channels=1,
+            licence="test",
+        ),
+    )
     result = install_dataset("digits", tmp_path, options=FAST)
     images = np.load(result.folder / registry.IMAGES_NPY, allow_pickle=False)
     assert images.shape == (7, 28, 28, 1) and images.dtype == np.uint8
@@ -395,9 +444,19 @@ def test_idx_dataset_becomes_images_npy(server, monkeypatch, tmp_path):
 def test_file_kind_verified_by_sha256_prefix(server, monkeypatch, tmp_path):
     data = payload()
     server.add("/w.pth", data)
-    monkeypatch.setitem(registry.DATASETS, "weights", DatasetInfo(
-        name="weights", kind="file", images=None, resolution="-", channels=None, licence="test",
-        files=(RemoteFile(f"w-{sha(data)[:8]}.pth", server.url("/w.pth"), sha256_prefix=sha(data)[:8]),)))
+    monkeypatch.setitem(
+        registry.DATASETS,
+        "weights",
+        DatasetInfo(
+            name="weights",
+            kind="file",
+            images=None,
+            resolution="-",
+            channels=None,
+            licence="test",
+            files=(RemoteFile(f"w-{sha(data)[:8]}.pth", server.url("/w.pth"), sha256_prefix=sha(data)[:8]),),
+        ),
+    )
     install_dataset("weights", tmp_path, options=FAST)
     path = registry.downloaded_file("weights", tmp_path)
     assert path is not None and path.read_bytes() == data
@@ -406,9 +465,19 @@ def test_file_kind_verified_by_sha256_prefix(server, monkeypatch, tmp_path):
 
 def test_unverified_file_warns(server, monkeypatch, tmp_path):
     server.add("/w.pth", b"weights")
-    monkeypatch.setitem(registry.DATASETS, "weights", DatasetInfo(
-        name="weights", kind="file", images=None, resolution="-", channels=None, licence="test",
-        files=(RemoteFile("w.pth", server.url("/w.pth")),)))
+    monkeypatch.setitem(
+        registry.DATASETS,
+        "weights",
+        DatasetInfo(
+            name="weights",
+            kind="file",
+            images=None,
+            resolution="-",
+            channels=None,
+            licence="test",
+            files=(RemoteFile("w.pth", server.url("/w.pth")),),
+        ),
+    )
     warnings: list[str] = []
     result = install_dataset("weights", tmp_path, options=FAST, warn=warnings.append)
     assert result.unverified == ["w.pth"] and any("not verified" in w for w in warnings)
@@ -455,7 +524,9 @@ def test_cli_list_url_noop_and_from_file(cli, tiny, server, tmp_path):
     assert second.exit_code == 0 and "already downloaded" in second.output and len(res.requests) == 1
     assert "yes" in cli("--list", "--root", root).output
 
-    url_run = cli(server.url("/tiny.tgz"), "--name", "mine", "--sha256", sha(archive), "--root", root, "--quiet")
+    url_run = cli(
+        server.url("/tiny.tgz"), "--name", "mine", "--sha256", sha(archive), "--root", root, "--quiet"
+    )
     assert url_run.exit_code == 0, url_run.output
     assert (Path(root) / "datasets/mine/photos/roses/b.jpg").is_file()
     assert "mine" in cli("--list", "--root", root).output
@@ -500,7 +571,16 @@ def test_cli_errors(cli, tmp_path):
 def test_cli_url_download_says_when_it_retries(cli, tiny, server, tmp_path):
     archive, _ = tiny
     res = server.add("/flaky.tgz", archive, script=["503", "ok"])
-    result = cli(server.url("/flaky.tgz"), "--name", "flaky", "--sha256", sha(archive), "--root", str(tmp_path), "--quiet")
+    result = cli(
+        server.url("/flaky.tgz"),
+        "--name",
+        "flaky",
+        "--sha256",
+        sha(archive),
+        "--root",
+        str(tmp_path),
+        "--quiet",
+    )
     assert result.exit_code == 0, result.output
     assert "HTTP 503" in result.output and "retrying in 1 s" in result.output
     assert len(res.requests) == 2 and result.output.count("not verified") == 0

@@ -91,13 +91,17 @@ def test_hostile_tar_members_are_refused(case, python_filter, sandbox, monkeypat
 
 def test_links_inside_become_copies_and_duplicates_last_wins(sandbox):
     archive, dest = sandbox
-    archive.write_bytes(tar_bytes([
-        ("imgs/a.jpg", b"first"),
-        ("imgs/a.jpg", b"second"),
-        link("imgs/b.jpg", "a.jpg"),
-        link("c.jpg", "imgs/a.jpg", tarfile.LNKTYPE),
-        link("dangling.jpg", "missing.jpg"),
-    ]))
+    archive.write_bytes(
+        tar_bytes(
+            [
+                ("imgs/a.jpg", b"first"),
+                ("imgs/a.jpg", b"second"),
+                link("imgs/b.jpg", "a.jpg"),
+                link("c.jpg", "imgs/a.jpg", tarfile.LNKTYPE),
+                link("dangling.jpg", "missing.jpg"),
+            ]
+        )
+    )
     report = extract_archive(archive, dest)
     assert (dest / "imgs/a.jpg").read_bytes() == b"second"
     for name in ("imgs/b.jpg", "c.jpg"):
@@ -188,7 +192,9 @@ def test_zip_bomb_is_refused_before_writing(sandbox):
 def test_hardlink_amplification_counts_bytes_written(sandbox):
     # Hard links declare size 0 in tar; their copies must still count against the budget.
     archive, dest = sandbox
-    members = [("big.bin", bytes(400_000))] + [link(f"copy{i}", "big.bin", tarfile.LNKTYPE) for i in range(10)]
+    members = [("big.bin", bytes(400_000))] + [
+        link(f"copy{i}", "big.bin", tarfile.LNKTYPE) for i in range(10)
+    ]
     archive.write_bytes(tar_bytes(members))
     with pytest.raises(UserError, match="decompression bomb"):
         extract_archive(archive, dest, limits=ExtractLimits(max_total_bytes=2_000_000))

@@ -116,7 +116,9 @@ def test_cifar_archive(tmp_path):
     parts = cifar.read_archive(path)
     train_images, train_labels = parts["train"]
     assert train_images.shape == (8, 32, 32, 3) and train_images.flags.c_contiguous
-    assert np.array_equal(train_images, np.concatenate([batches["data_batch_1.bin"], batches["data_batch_2.bin"]]))
+    assert np.array_equal(
+        train_images, np.concatenate([batches["data_batch_1.bin"], batches["data_batch_2.bin"]])
+    )
     assert train_labels.tolist() == [0, 1, 2, 3, 0, 1, 2, 3]
     assert np.array_equal(parts["test"][0], test)
 

@@ -48,18 +48,32 @@ def launch_ranks(tmp_path):
     logs.mkdir()
     counter = iter(range(1000))
 
-    def launch(*args, world: int = 2, fault: str | None = None, timeout: float = 90, cwd: Path | None = None) -> list[RankResult]:
+    def launch(
+        *args, world: int = 2, fault: str | None = None, timeout: float = 90, cwd: Path | None = None
+    ) -> list[RankResult]:
         port, run = free_port(), next(counter)
         cmd = [sys.executable, str(WORKER)] if fault else [sys.executable, "-m", "gancli"]
         procs, files = [], []
         for rank in range(world):
-            env = {**os.environ, "RANK": str(rank), "WORLD_SIZE": str(world), "LOCAL_RANK": str(rank), "LOCAL_WORLD_SIZE": str(world),
-                   "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "OMP_NUM_THREADS": "1"}
+            env = {
+                **os.environ,
+                "RANK": str(rank),
+                "WORLD_SIZE": str(world),
+                "LOCAL_RANK": str(rank),
+                "LOCAL_WORLD_SIZE": str(world),
+                "MASTER_ADDR": "127.0.0.1",
+                "MASTER_PORT": str(port),
+                "OMP_NUM_THREADS": "1",
+            }
             if fault:
                 env["GAN_TEST_FAULT"] = fault
             out, err = open(logs / f"{run}-{rank}.out", "w+"), open(logs / f"{run}-{rank}.err", "w+")
             files.append((out, err))
-            procs.append(subprocess.Popen(cmd + [str(a) for a in args], env=env, stdout=out, stderr=err, cwd=cwd or tmp_path))
+            procs.append(
+                subprocess.Popen(
+                    cmd + [str(a) for a in args], env=env, stdout=out, stderr=err, cwd=cwd or tmp_path
+                )
+            )
         deadline = time.monotonic() + timeout
         try:
             for p in procs:

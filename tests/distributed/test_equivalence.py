@@ -27,7 +27,10 @@ WORLD = 2
 def one_process_reference(cfg: config.RunConfig) -> Trainer:
     images = load_images(cfg.data.name, cfg.model.resolution, cfg.model.channels, size=cfg.data.size).images
     # no process group: DistContext(rank=r, world=2) only makes these draw rank r's inputs
-    ranks = [Trainer(cfg, images, torch.device("cpu"), None, dist=DistContext(rank=r, world=WORLD)) for r in range(WORLD)]
+    ranks = [
+        Trainer(cfg, images, torch.device("cpu"), None, dist=DistContext(rank=r, world=WORLD))
+        for r in range(WORLD)
+    ]
     reference = Trainer(cfg, images, torch.device("cpu"), None)
 
     def inputs(iteration: int) -> StepInputs:
@@ -43,7 +46,9 @@ def one_process_reference(cfg: config.RunConfig) -> Trainer:
 
 
 @pytest.mark.parametrize("step", ["simultaneous", "d_then_g", "g_then_d"])
-def test_two_ranks_with_sync_bn_match_one_process(tmp_path, launch_ranks, config_file, equal_inputs, ranks_ok, step):
+def test_two_ranks_with_sync_bn_match_one_process(
+    tmp_path, launch_ranks, config_file, equal_inputs, ranks_ok, step
+):
     cfg = equal_inputs(step, iters=4, checkpoint_every=4, sync_bn=True)
     ranks_ok(launch_ranks("train", "--config", config_file(cfg), "--out", tmp_path / "run"))
     payload = load_checkpoint(find_checkpoint(tmp_path / "run"))
@@ -56,10 +61,18 @@ def test_two_ranks_with_sync_bn_match_one_process(tmp_path, launch_ranks, config
         ours = payload[name]
         assert set(ours) == set(net.state_dict())
         for key, value in net.state_dict().items():
-            torch.testing.assert_close(ours[key], value, rtol=1e-4, atol=1e-5, msg=lambda m: f"{name}.{key}: {m}")
-        moved = [k for k, v in getattr(initial, name).state_dict().items() if v.is_floating_point() and not torch.allclose(v, net.state_dict()[k])]
+            torch.testing.assert_close(
+                ours[key], value, rtol=1e-4, atol=1e-5, msg=lambda m: f"{name}.{key}: {m}"
+            )
+        moved = [
+            k
+            for k, v in getattr(initial, name).state_dict().items()
+            if v.is_floating_point() and not torch.allclose(v, net.state_dict()[k])
+        ]
         assert moved, f"{name} did not train, so the comparison would prove nothing"
     for opt in ("opt_g", "opt_d"):
         for index, state in reference.__getattribute__(opt).state_dict()["state"].items():
             for key in ("exp_avg", "exp_avg_sq"):
-                torch.testing.assert_close(payload[opt]["state"][index][key], state[key], rtol=1e-3, atol=1e-7)
+                torch.testing.assert_close(
+                    payload[opt]["state"][index][key], state[key], rtol=1e-3, atol=1e-7
+                )

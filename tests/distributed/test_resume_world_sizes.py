@@ -29,7 +29,9 @@ def test_two_ranks_then_one_process(tmp_path, launch_ranks, config_file, ranks_o
     assert payload["iteration"] == 4 and payload["world_size"] == 2
     assert_unwrapped(payload)
     streams = payload["rng_by_rank"]
-    assert len(streams) == 2 and not torch.equal(streams[0]["noise"], streams[1]["noise"])  # latents differ per rank
+    assert len(streams) == 2 and not torch.equal(
+        streams[0]["noise"], streams[1]["noise"]
+    )  # latents differ per rank
 
     res = cli("train", "--resume", run, "--iters", "8")
     assert res.code == 0, res.text
@@ -61,7 +63,10 @@ def test_two_ranks_resume_exactly_under_two_ranks(tmp_path, launch_ranks, config
     ranks_ok(launch_ranks("train", "--config", cfg, "--out", tmp_path / "half"))
     ranks_ok(launch_ranks("train", "--resume", tmp_path / "half", "--iters", "8"))
     ranks_ok(launch_ranks("train", "--config", cfg, "--iters", "8", "--out", tmp_path / "full"))
-    resumed, full = load_checkpoint(find_checkpoint(tmp_path / "half")), load_checkpoint(find_checkpoint(tmp_path / "full"))
+    resumed, full = (
+        load_checkpoint(find_checkpoint(tmp_path / "half")),
+        load_checkpoint(find_checkpoint(tmp_path / "full")),
+    )
     assert resumed["iteration"] == full["iteration"] == 8
     for name in ("generator", "discriminator"):
         for key, value in full[name].items():

@@ -75,18 +75,33 @@ class Zygote:
 
     def __init__(self, cwd: Path) -> None:
         self.cwd = cwd
-        self.proc = subprocess.Popen([sys.executable, "-c", ZYGOTE], env=child_env(), cwd=cwd, text=True,
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", ZYGOTE],
+            env=child_env(),
+            cwd=cwd,
+            text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
         self.count = 0
 
-    def start(self, *args, fsync_delay: float = 0.0, fsize: int = 0, script: str = "", **env: str) -> tuple[int, Path]:
+    def start(
+        self, *args, fsync_delay: float = 0.0, fsize: int = 0, script: str = "", **env: str
+    ) -> tuple[int, Path]:
         """Fork `gan ARGS` with this test's GAN_HOME (and `env`); returns its pid and the file
         that gets its output. `fsize`: RLIMIT_FSIZE in bytes (keep it above a few kB: the
         output file is under the limit too). `script`: run this Python file with ARGS instead."""
         self.count += 1
         log = self.cwd / f"gan-{self.count}.log"
         env = {"GAN_HOME": os.environ["GAN_HOME"], **env}
-        job = {"argv": [str(a) for a in args], "env": env, "fsync_delay": fsync_delay, "fsize": fsize, "log": str(log), "script": script}
+        job = {
+            "argv": [str(a) for a in args],
+            "env": env,
+            "fsync_delay": fsync_delay,
+            "fsize": fsize,
+            "log": str(log),
+            "script": script,
+        }
         self.proc.stdin.write(json.dumps(job) + "\n")
         self.proc.stdin.flush()
         return json.loads(self._line())["pid"], log
@@ -101,7 +116,6 @@ class Zygote:
         code = self.wait()
         text = log.read_text()
         return ChildResult(code, text)
-
 
     def _line(self) -> str:
         line = self.proc.stdout.readline()
@@ -139,7 +153,7 @@ def error_paragraph(res) -> str:
     assert "Traceback" not in res.text, res.text
     err = res.err.strip()
     assert err.count("error:") == 1, res.text
-    message = err[err.index("error:") + len("error:"):].strip()
+    message = err[err.index("error:") + len("error:") :].strip()
     assert "\n\n" not in message and message.count("\n") == 0, f"not one paragraph:\n{message}"
     return message
 
@@ -171,7 +185,6 @@ def files_digest(folder: Path) -> dict[str, bytes]:
 def temp_files(folder: Path) -> list[Path]:
     """Temporary files of atomic writes (`.NAME.*.tmp`) and extraction folders left anywhere below."""
     return [p for p in folder.rglob("*") if p.name.endswith(".tmp") or ".tmp-" in p.name]
-
 
 
 # ---------------------------------------------------------------- a local HTTP server

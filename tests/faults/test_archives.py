@@ -39,11 +39,15 @@ def zip_bytes(members: list[tuple[str, bytes, int]]) -> bytes:
 
 
 def snapshot(box: Path) -> dict[str, bytes | None]:
-    return {str(p.relative_to(box)): (p.read_bytes() if p.is_file() and not p.is_symlink() else None)
-            for p in sorted(box.rglob("*"))}
+    return {
+        str(p.relative_to(box)): (p.read_bytes() if p.is_file() and not p.is_symlink() else None)
+        for p in sorted(box.rglob("*"))
+    }
 
 
-@pytest.mark.parametrize("mode", [stat.S_IFCHR | 0o666, stat.S_IFBLK | 0o660, stat.S_IFIFO | 0o644, stat.S_IFSOCK | 0o755])
+@pytest.mark.parametrize(
+    "mode", [stat.S_IFCHR | 0o666, stat.S_IFBLK | 0o660, stat.S_IFIFO | 0o644, stat.S_IFSOCK | 0o755]
+)
 def test_zip_special_files_are_refused(mode, tmp_path):
     archive = tmp_path / "a.zip"
     archive.write_bytes(zip_bytes([("ok.png", b"x", 0), ("dev", b"", mode)]))
@@ -54,7 +58,9 @@ def test_zip_special_files_are_refused(mode, tmp_path):
 
 def test_zip_duplicate_names_last_wins_and_are_reported(tmp_path):
     archive = tmp_path / "a.zip"
-    archive.write_bytes(zip_bytes([("d/a.png", b"first", 0), ("d/a.png", b"second", 0), ("d/./a.png", b"third", 0)]))
+    archive.write_bytes(
+        zip_bytes([("d/a.png", b"first", 0), ("d/a.png", b"second", 0), ("d/./a.png", b"third", 0)])
+    )
     report = extract_archive(archive, tmp_path / "dest")
     assert (tmp_path / "dest" / "d" / "a.png").read_bytes() == b"third"
     assert report.files == ["d/a.png"] and report.duplicates == ["d/a.png", "d/a.png"]
@@ -65,7 +71,9 @@ def test_zip_duplicate_names_last_wins_and_are_reported(tmp_path):
 PIECES = ["a", "b.png", "..", ".", "", "victim.txt", "C:", "\\..", "/"]
 names = st.lists(st.sampled_from(PIECES), min_size=1, max_size=4).map("/".join)
 KINDS = ["file", "file", "dir", "symlink", "hardlink", "fifo", "chr"]
-tar_members = st.lists(st.tuples(st.sampled_from(KINDS), names, names, st.binary(max_size=16)), min_size=1, max_size=6)
+tar_members = st.lists(
+    st.tuples(st.sampled_from(KINDS), names, names, st.binary(max_size=16)), min_size=1, max_size=6
+)
 
 
 def tar_bytes(members) -> bytes:
@@ -77,8 +85,13 @@ def tar_bytes(members) -> bytes:
                 info.size = len(data)
                 tar.addfile(info, io.BytesIO(data))
                 continue
-            info.type = {"dir": tarfile.DIRTYPE, "symlink": tarfile.SYMTYPE, "hardlink": tarfile.LNKTYPE,
-                         "fifo": tarfile.FIFOTYPE, "chr": tarfile.CHRTYPE}[kind]
+            info.type = {
+                "dir": tarfile.DIRTYPE,
+                "symlink": tarfile.SYMTYPE,
+                "hardlink": tarfile.LNKTYPE,
+                "fifo": tarfile.FIFOTYPE,
+                "chr": tarfile.CHRTYPE,
+            }[kind]
             info.linkname = target if kind in ("symlink", "hardlink") else ""
             tar.addfile(info)
     return buf.getvalue()
@@ -115,8 +128,17 @@ def test_any_tar_is_refused_or_contained(tmp_path_factory, members):
     check_contained(box, archive, snapshot(box))
 
 
-ZIP_MODES = [0, stat.S_IFREG | 0o644, stat.S_IFDIR | 0o755, stat.S_IFLNK | 0o777, stat.S_IFIFO | 0o644, stat.S_IFCHR | 0o600]
-zip_members = st.lists(st.tuples(names, st.sampled_from(ZIP_MODES), names | st.binary(max_size=16)), min_size=1, max_size=6)
+ZIP_MODES = [
+    0,
+    stat.S_IFREG | 0o644,
+    stat.S_IFDIR | 0o755,
+    stat.S_IFLNK | 0o777,
+    stat.S_IFIFO | 0o644,
+    stat.S_IFCHR | 0o600,
+]
+zip_members = st.lists(
+    st.tuples(names, st.sampled_from(ZIP_MODES), names | st.binary(max_size=16)), min_size=1, max_size=6
+)
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -125,5 +147,9 @@ def test_any_zip_is_refused_or_contained(tmp_path_factory, members):
     box = sandbox(tmp_path_factory)
     archive = box / "a.zip"
     # a symlink's data is its target; a name ending in "/" is a folder in a zip
-    archive.write_bytes(zip_bytes([(name, data.encode() if isinstance(data, str) else data, mode) for name, mode, data in members]))
+    archive.write_bytes(
+        zip_bytes(
+            [(name, data.encode() if isinstance(data, str) else data, mode) for name, mode, data in members]
+        )
+    )
     check_contained(box, archive, snapshot(box))

@@ -46,7 +46,10 @@ TRAIN_CASES = {
     "zero-batch": (["--batch-size", "0"], ["'train.batch_size' is 0", "positive"]),
     "negative-batch": (["--batch-size", "-8"], ["'train.batch_size' is -8"]),
     "absurd-batch": (["--batch-size", str(10**9)], ["'train.batch_size' is 1000000000", "at most 65536"]),
-    "batch-larger-than-dataset": (["--batch-size", "100"], ["has 64 usable images, fewer than one batch of 100"]),
+    "batch-larger-than-dataset": (
+        ["--batch-size", "100"],
+        ["has 64 usable images, fewer than one batch of 100"],
+    ),
     "nan-lr": (["--lr", "nan"], ["'train.lr_g' is nan"]),
     "infinite-lr": (["--lr", "inf"], ["'train.lr_g' is inf"]),
     "negative-lr": (["--lr", "-0.1"], ["'train.lr_g' is -0.1"]),
@@ -71,7 +74,9 @@ def test_bad_train_values_get_one_clear_message(case, tmp_path, write_config, cl
 
 def test_train_paths_that_do_not_exist_or_cannot_be_written(tmp_path, afile, write_config, cli):
     cfg = write_config()
-    assert_clean_error(cli("train", "--config", cfg, "--out", afile / "run"), f"--out {afile / 'run'}", f"{afile} is a file")
+    assert_clean_error(
+        cli("train", "--config", cfg, "--out", afile / "run"), f"--out {afile / 'run'}", f"{afile} is a file"
+    )
     assert_clean_error(cli("train", "--config", cfg, "--out", afile), f"--out {afile} is a file")
     assert_clean_error(cli("train", "--config", cfg, "--out", "/proc/gan-run"), "Cannot write /proc/gan-run")
     assert_clean_error(cli("train", "--config", tmp_path / "none.yaml"), "none.yaml does not exist")
@@ -83,8 +88,10 @@ def test_train_paths_that_do_not_exist_or_cannot_be_written(tmp_path, afile, wri
     for i in range(10):
         (photos / f"{i}.png").write_bytes(png_bytes(i))
     # the data root (where the prepared cache goes) under a file
-    assert_clean_error(cli("train", "--config", cfg, "--data", photos, "--root", afile / "root", "--batch-size", "4"),
-                       f"Cannot write {afile / 'root'}")
+    assert_clean_error(
+        cli("train", "--config", cfg, "--data", photos, "--root", afile / "root", "--batch-size", "4"),
+        f"Cannot write {afile / 'root'}",
+    )
     assert_usage_error(cli("train", "--config", cfg, "--nproc", "0"), "Invalid value for '--nproc'")
 
 
@@ -110,18 +117,35 @@ def test_bad_sample_values_get_one_clear_message(case, tiny_run, tmp_path, cli):
 
 def test_sample_paths_that_do_not_exist_or_cannot_be_written(tiny_run, tmp_path, afile, cli):
     assert_clean_error(cli("sample", tmp_path / "no-run"), "no-run does not exist")
-    assert_clean_error(cli("sample", tiny_run, "--out", afile / "grid.png"), f"Cannot write {afile / 'grid.png'}")
-    assert_clean_error(cli("sample", tiny_run, "--out", "/proc/gan-grid.png"), "Cannot write /proc/gan-grid.png")
-    assert_clean_error(cli("sample", tiny_run, "--out", tmp_path / "g.png", "--out-dir", afile / "each"), f"Cannot write {afile / 'each'}")
+    assert_clean_error(
+        cli("sample", tiny_run, "--out", afile / "grid.png"), f"Cannot write {afile / 'grid.png'}"
+    )
+    assert_clean_error(
+        cli("sample", tiny_run, "--out", "/proc/gan-grid.png"), "Cannot write /proc/gan-grid.png"
+    )
+    assert_clean_error(
+        cli("sample", tiny_run, "--out", tmp_path / "g.png", "--out-dir", afile / "each"),
+        f"Cannot write {afile / 'each'}",
+    )
 
 
 def test_bad_data_and_download_values_get_one_clear_message(tmp_path, afile, cli):
-    assert_clean_error(cli("data", "info", "shapes", "--resolution", "0"), "--resolution between 1 and 4096 (got 0)")
+    assert_clean_error(
+        cli("data", "info", "shapes", "--resolution", "0"), "--resolution between 1 and 4096 (got 0)"
+    )
     assert_clean_error(cli("data", "info", "shapes", "--resolution", str(10**9)), "(got 1000000000)")
     assert_clean_error(cli("data", "info", "shapes", "--channels", "2"), "--channels must be 1 or 3 (got 2)")
     assert_clean_error(cli("data", "info", "shapes", "-n", "0"), "-n positive (got 0)")
     assert_clean_error(cli("data", "info", tmp_path / "nothing"), "does not exist")
-    assert_clean_error(cli("download", "http://127.0.0.1:9/x.tgz", "--name", "../evil", "--root", tmp_path), "Invalid dataset name '../evil'")
-    assert_clean_error(cli("download", "http://127.0.0.1:9/x.tgz", "--name", "x", "--root", afile / "root"), f"{afile}")
-    assert_clean_error(cli("download", "ftp://example.org/x.tgz", "--name", "x", "--root", tmp_path), "is not an http(s) address")
+    assert_clean_error(
+        cli("download", "http://127.0.0.1:9/x.tgz", "--name", "../evil", "--root", tmp_path),
+        "Invalid dataset name '../evil'",
+    )
+    assert_clean_error(
+        cli("download", "http://127.0.0.1:9/x.tgz", "--name", "x", "--root", afile / "root"), f"{afile}"
+    )
+    assert_clean_error(
+        cli("download", "ftp://example.org/x.tgz", "--name", "x", "--root", tmp_path),
+        "is not an http(s) address",
+    )
     assert_usage_error(cli("download", "flowers", "--timeout", "0"), "--timeout")

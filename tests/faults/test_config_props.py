@@ -25,11 +25,25 @@ def dotted_keys() -> list[str]:
 
 
 KEYS = dotted_keys()
-junk_keys = st.lists(st.text(string.ascii_lowercase + "._[]0", min_size=0, max_size=8), min_size=1, max_size=3).map(".".join)
-scalars = (st.none() | st.booleans() | st.integers(-10**20, 10**20) | st.floats(allow_nan=True, allow_infinity=True)
-           | st.text(max_size=8) | st.sampled_from(["0", "1e3", "-1", "nan", "inf", "true", "cuda:0", "cpu", "same", " 7 "]))
-values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3), max_leaves=6)
-overrides = st.dictionaries(st.sampled_from(KEYS) | junk_keys | st.sampled_from(KEYS).map(lambda k: k + ".x"), values, max_size=4)
+junk_keys = st.lists(
+    st.text(string.ascii_lowercase + "._[]0", min_size=0, max_size=8), min_size=1, max_size=3
+).map(".".join)
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(10**20), 10**20)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=8)
+    | st.sampled_from(["0", "1e3", "-1", "nan", "inf", "true", "cuda:0", "cpu", "same", " 7 "])
+)
+values = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=6,
+)
+overrides = st.dictionaries(
+    st.sampled_from(KEYS) | junk_keys | st.sampled_from(KEYS).map(lambda k: k + ".x"), values, max_size=4
+)
 
 SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -50,11 +64,33 @@ def test_any_overrides_give_a_config_or_a_user_error(extra):
     round_trips(cfg)
 
 
-layer_fields = st.sampled_from(["op", "out", "kernel", "stride", "padding", "output_padding", "bias", "size", "scale", "eps", "momentum", "slope", "p", "junk"])
+layer_fields = st.sampled_from(
+    [
+        "op",
+        "out",
+        "kernel",
+        "stride",
+        "padding",
+        "output_padding",
+        "bias",
+        "size",
+        "scale",
+        "eps",
+        "momentum",
+        "slope",
+        "p",
+        "junk",
+    ]
+)
 
 
 @SETTINGS
-@given(st.sampled_from(["generator", "discriminator"]), st.integers(0, 8), st.dictionaries(layer_fields, values, max_size=3), st.booleans())
+@given(
+    st.sampled_from(["generator", "discriminator"]),
+    st.integers(0, 8),
+    st.dictionaries(layer_fields, values, max_size=3),
+    st.booleans(),
+)
 def test_any_layer_edit_gives_a_config_or_a_user_error(net, index, edit, replace):
     data = tiny_config_dict()
     layers = data["model"][net]

@@ -69,15 +69,26 @@ def run6(tmp_path, write_config, cli):
 def test_damaged_last_checkpoint_names_the_previous_one_which_then_works(damage, run6, tmp_path, cli):
     last, previous = run6 / "checkpoints" / "last.pt", run6 / "checkpoints" / "previous.pt"
     DAMAGE[damage](last)
-    for args in (("sample", run6, "--out", tmp_path / "g.png"), ("sample", last, "--out", tmp_path / "g.png"),
-                 ("train", "--resume", run6, "--iters", "8")):
-        assert_clean_error(cli(*args), f"Checkpoint {last}", "corrupt", f"previous checkpoint {previous}", f"gan train --resume {previous}")
+    for args in (
+        ("sample", run6, "--out", tmp_path / "g.png"),
+        ("sample", last, "--out", tmp_path / "g.png"),
+        ("train", "--resume", run6, "--iters", "8"),
+    ):
+        assert_clean_error(
+            cli(*args),
+            f"Checkpoint {last}",
+            "corrupt",
+            f"previous checkpoint {previous}",
+            f"gan train --resume {previous}",
+        )
     assert not (tmp_path / "g.png").exists()
     assert cli("sample", previous, "--out", tmp_path / "g.png").code == 0
     res = cli("train", "--resume", previous, "--iters", "8")
     assert res.code == 0, res.text
     assert "from iteration 3" in " ".join(res.out.split())
-    assert load_checkpoint(last)["iteration"] == 8 and load_checkpoint(previous)["iteration"] == 6  # the damaged file is gone
+    assert (
+        load_checkpoint(last)["iteration"] == 8 and load_checkpoint(previous)["iteration"] == 6
+    )  # the damaged file is gone
     lines = [json.loads(line)["iteration"] for line in (run6 / "metrics.jsonl").read_text().splitlines()]
     assert lines == [2, 4, 6, 8]
     assert not temp_files(run6)
@@ -111,12 +122,25 @@ def test_damaged_metrics_lines_break_neither_resume_nor_curves(run6, cli):
         img.verify()
 
 
-finite_or_not = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-10**30, 10**30), st.booleans(), st.none(), st.text(max_size=3))
+finite_or_not = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(-(10**30), 10**30),
+    st.booleans(),
+    st.none(),
+    st.text(max_size=3),
+)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.fixed_dictionaries({"iteration": st.integers(0, 2**53 - 1)},
-                                      optional={k: finite_or_not for k in ("loss_d", "loss_g", "score_d", "score_g")}), max_size=12))
+@given(
+    st.lists(
+        st.fixed_dictionaries(
+            {"iteration": st.integers(0, 2**53 - 1)},
+            optional={k: finite_or_not for k in ("loss_d", "loss_g", "score_d", "score_g")},
+        ),
+        max_size=12,
+    )
+)
 def test_curves_draw_any_records_read_back(records):
     image = render_curves(records, width=320, height=240)
     assert image.size == (320, 240)

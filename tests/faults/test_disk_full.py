@@ -40,7 +40,9 @@ def trained_run(tmp_path, write_config, cli):
 def test_checkpoint_write_past_the_limit_keeps_both_checkpoints(trained_run, zygote, cli):
     ckpts = trained_run / "checkpoints"
     before = files_digest(ckpts)
-    assert (ckpts / "last.pt").stat().st_size > 100_000  # so a 100 kB limit stops the checkpoint, not the small files
+    assert (
+        ckpts / "last.pt"
+    ).stat().st_size > 100_000  # so a 100 kB limit stops the checkpoint, not the small files
     res = zygote.run("train", "--resume", trained_run, "--iters", "9", fsize=100_000)
     assert_clean_error(res, str(ckpts / "last.pt"), FULL, "is intact", code=2)
     assert files_digest(ckpts) == before  # last.pt and previous.pt byte-identical
@@ -84,7 +86,17 @@ def test_download_past_the_limit_resumes_and_keeps_the_installed_copy(tmp_path, 
     served = Served(archive)
     root = tmp_path / "root"
     with http_server({"/photos.tgz": served}) as base:
-        args = ("download", f"{base}/photos.tgz", "--name", "photos", "--sha256", sha256(archive), "--root", root, "--quiet")
+        args = (
+            "download",
+            f"{base}/photos.tgz",
+            "--name",
+            "photos",
+            "--sha256",
+            sha256(archive),
+            "--root",
+            root,
+            "--quiet",
+        )
         res = zygote.run(*args, fsize=8192)
         assert_clean_error(res, "photos.tgz.part", FULL, "download resumes")
         assert registry.find_downloaded("photos", root) is None
@@ -103,8 +115,18 @@ def test_extraction_past_the_limit_installs_nothing(tmp_path, zygote):
     assert len(archive) < 8192
     root = tmp_path / "root"
     with http_server({"/zeros.tgz": Served(archive)}) as base:
-        res = zygote.run("download", f"{base}/zeros.tgz", "--name", "zeros", "--sha256", sha256(archive), "--root", root,
-                         "--quiet", fsize=65536)
+        res = zygote.run(
+            "download",
+            f"{base}/zeros.tgz",
+            "--name",
+            "zeros",
+            "--sha256",
+            sha256(archive),
+            "--root",
+            root,
+            "--quiet",
+            fsize=65536,
+        )
     assert_clean_error(res, "zeros.png", FULL, "Nothing of zeros.tgz was installed")
     assert registry.find_downloaded("zeros", root) is None
     assert not (root / "datasets" / "zeros").exists() and not temp_files(root / "datasets")

@@ -27,7 +27,9 @@ def test_reset_mid_file_through_the_cli_retries_and_resumes(tmp_path, cli):
     served = Served(data, ["reset:5000"])
     root = tmp_path / "root"
     with http_server({"/a.tgz": served}) as base:
-        res = cli("download", f"{base}/a.tgz", "--name", "imgs", "--sha256", sha256(data), "--root", root, "--quiet")
+        res = cli(
+            "download", f"{base}/a.tgz", "--name", "imgs", "--sha256", sha256(data), "--root", root, "--quiet"
+        )
     assert res.code == 0, res.text
     assert "imgs: 4 images ready" in " ".join(res.text.split())
     assert served.ranges == [None, "bytes=5000-"]

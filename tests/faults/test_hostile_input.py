@@ -35,8 +35,20 @@ class RunsCode:
 def evil_checkpoint(tmp_path):
     marker = tmp_path / "code-ran"
     path = tmp_path / "evil.pt"
-    torch.save({"format": "gancli-checkpoint", "version": 1, "config": {}, "iteration": 1, "generator": RunsCode(str(marker)),
-                "discriminator": {}, "opt_g": {}, "opt_d": {}, "rng": {}}, path)
+    torch.save(
+        {
+            "format": "gancli-checkpoint",
+            "version": 1,
+            "config": {},
+            "iteration": 1,
+            "generator": RunsCode(str(marker)),
+            "discriminator": {},
+            "opt_g": {},
+            "opt_d": {},
+            "rng": {},
+        },
+        path,
+    )
     return path, marker
 
 
@@ -45,8 +57,12 @@ def test_pickle_payload_is_refused_by_sample_and_resume(evil_checkpoint, tmp_pat
     run = tmp_path / "run"
     (run / "checkpoints").mkdir(parents=True)
     (run / "checkpoints" / "last.pt").write_bytes(path.read_bytes())
-    for args in (("sample", path, "--out", tmp_path / "g.png"), ("sample", run, "--out", tmp_path / "g.png"),
-                 ("train", "--resume", path, "--iters", "3"), ("train", "--resume", run, "--iters", "3")):
+    for args in (
+        ("sample", path, "--out", tmp_path / "g.png"),
+        ("sample", run, "--out", tmp_path / "g.png"),
+        ("train", "--resume", path, "--iters", "3"),
+        ("train", "--resume", run, "--iters", "3"),
+    ):
         where = path if path in args else run / "checkpoints" / "last.pt"
         assert_clean_error(cli(*args), f"Checkpoint {where} was refused", "could run code", code=2)
     assert not marker.exists()  # the payload never ran
@@ -58,8 +74,11 @@ def test_pickle_payload_is_refused_by_sample_and_resume(evil_checkpoint, tmp_pat
 YAML_CASES = {
     "python-object-tag": ("train: !!python/object/apply:os.system ['touch {marker}']\n", "not valid YAML"),
     "python-name-tag": ("train: {step: !!python/name:os.system }\n", "not valid YAML"),
-    "billion-laughs": ("a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
-                       "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: [*c, *c, *c, *c, *c, *c, *c, *c, *c]\n", "aliases"),
+    "billion-laughs": (
+        "a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+        "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: [*c, *c, *c, *c, *c, *c, *c, *c, *c]\n",
+        "aliases",
+    ),
     "deep-nesting": ("train: " + "[" * 20_000 + "]" * 20_000 + "\n", "nests lists or mappings too deeply"),
     "top-level-list": ("- preset: quick\n", "must hold a mapping"),
     "section-not-mapping": ("train: [1, 2]\n", "'train' must be a mapping"),
@@ -72,7 +91,10 @@ YAML_CASES = {
     "bad-cuda-index": ("train: {device: 'cuda:first'}\n", "'train.device' is 'cuda:first'"),
     "nul-in-dataset-name": ('data: {name: "shapes\\0/../x"}\n', "NUL character"),
     "unknown-key": ("train: {learning_rate: 0.1}\n", "Unknown config key 'train.learning_rate'"),
-    "negative-padding": ("model: {generator: [{op: conv, out: 3, kernel: 3, padding: -2}]}\n", "padding' is -2"),
+    "negative-padding": (
+        "model: {generator: [{op: conv, out: 3, kernel: 3, padding: -2}]}\n",
+        "padding' is -2",
+    ),
     "absurd-width": ("model: {latent_dim: 1000000000}\n", "'model.latent_dim' is 1000000000"),
 }
 
@@ -82,7 +104,9 @@ def test_hostile_or_wrong_yaml_is_refused(case, tmp_path, cli):
     text, needle = YAML_CASES[case]
     marker = tmp_path / "code-ran"
     path = tmp_path / f"{case}.yaml"
-    path.write_text("preset: quick\n" + text.replace("{marker}", str(marker)) if case != "top-level-list" else text)
+    path.write_text(
+        "preset: quick\n" + text.replace("{marker}", str(marker)) if case != "top-level-list" else text
+    )
     assert_clean_error(cli("train", "--config", path, "--out", tmp_path / "run"), needle, code=2)
     assert not marker.exists() and not (tmp_path / "run").exists()
 
@@ -92,10 +116,16 @@ def test_config_that_is_not_a_text_file_is_refused(tmp_path, cli):
     binary.write_bytes(b"\xff\xfe\x00\x01" * 64)
     big = tmp_path / "big.yaml"
     big.write_text("# " + "x" * (1 << 20) + "\n")
-    cases = [(binary, "cannot be read"), (big, "at most 1048576 bytes"), (tmp_path, "cannot be read"),
-             ("/dev/zero", "holds more than 1048576 bytes")]  # a device: size 0, endless content
+    cases = [
+        (binary, "cannot be read"),
+        (big, "at most 1048576 bytes"),
+        (tmp_path, "cannot be read"),
+        ("/dev/zero", "holds more than 1048576 bytes"),
+    ]  # a device: size 0, endless content
     for path, needle in cases:
-        assert_clean_error(cli("train", "--config", path, "--out", tmp_path / "run"), str(path), needle, code=2)
+        assert_clean_error(
+            cli("train", "--config", path, "--out", tmp_path / "run"), str(path), needle, code=2
+        )
 
 
 # ---------------------------------------------------------------- images
@@ -103,11 +133,17 @@ def test_config_that_is_not_a_text_file_is_refused(tmp_path, cli):
 
 def png_with_header(width: int, height: int) -> bytes:
     """A tiny PNG whose header claims width x height (a decompression bomb by its dimensions)."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+        + chunk(b"IEND", b"")
+    )
 
 
 def test_image_folder_bombs_fakes_and_broken_files_are_skipped_and_listed(tmp_path, cli):
@@ -134,6 +170,8 @@ def test_image_folder_bombs_fakes_and_broken_files_are_skipped_and_listed(tmp_pa
     skipped = {s["file"]: s["reason"] for s in report["skipped"]}
     assert sorted(skipped) == ["bomb.png", "empty.webp", "text.jpg", "truncated.png"]
     assert "DecompressionBomb" in skipped["bomb.png"] and "exceeds limit" in skipped["bomb.png"]
-    table = cli("data", "info", folder, "--resolution", "16")  # the table view lists them too (from the cache)
+    table = cli(
+        "data", "info", folder, "--resolution", "16"
+    )  # the table view lists them too (from the cache)
     text = " ".join(table.text.split())
     assert table.code == 0 and "4 files skipped:" in text and "bomb.png (DecompressionBombError" in text

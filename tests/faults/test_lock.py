@@ -16,7 +16,9 @@ def test_a_held_folder_is_refused_for_new_and_resumed_runs(tmp_path, write_confi
     cfg = write_config(iters=3)
     with RunLock(run):  # a live owner: this process
         res = cli("train", "--config", cfg, "--out", run)
-        assert_clean_error(res, f"Another `gan train` (pid {os.getpid()}) is using the run folder {run}", "--out", code=2)
+        assert_clean_error(
+            res, f"Another `gan train` (pid {os.getpid()}) is using the run folder {run}", "--out", code=2
+        )
         assert sorted(p.name for p in run.iterdir()) == [".lock"]  # nothing written under a held lock
     assert cli("train", "--config", cfg, "--out", run).code == 0
     with RunLock(run):

@@ -66,18 +66,27 @@ def ctrl_c_in_checkpoint_write(monkeypatch):
     return calls
 
 
-def test_second_ctrl_c_during_the_final_checkpoint_leaves_the_last_one_whole(no_launcher, ctrl_c_in_checkpoint_write, tmp_path, write_config, cli):
+def test_second_ctrl_c_during_the_final_checkpoint_leaves_the_last_one_whole(
+    no_launcher, ctrl_c_in_checkpoint_write, tmp_path, write_config, cli
+):
     run = tmp_path / "run"
     res = cli("train", "--config", write_config(iters=1000, checkpoint_every=2), "--out", run)
-    assert_clean_error(res, "Interrupted by a second Ctrl-C at iteration 5", f"{run / 'checkpoints' / 'last.pt'}, is intact",
-                       f"gan train --resume {run}", code=130)
+    assert_clean_error(
+        res,
+        "Interrupted by a second Ctrl-C at iteration 5",
+        f"{run / 'checkpoints' / 'last.pt'}, is intact",
+        f"gan train --resume {run}",
+        code=130,
+    )
     assert len(ctrl_c_in_checkpoint_write) == 3
     assert load_checkpoint(run / "checkpoints" / "last.pt")["iteration"] == 4
     assert load_checkpoint(run / "checkpoints" / "previous.pt")["iteration"] == 2
     assert not temp_files(run), temp_files(run)  # the abandoned write left nothing behind
 
 
-def test_under_torchrun_a_forwarded_ctrl_c_does_not_skip_the_final_checkpoint(no_launcher, ctrl_c_in_checkpoint_write, tmp_path, write_config, cli, monkeypatch):
+def test_under_torchrun_a_forwarded_ctrl_c_does_not_skip_the_final_checkpoint(
+    no_launcher, ctrl_c_in_checkpoint_write, tmp_path, write_config, cli, monkeypatch
+):
     monkeypatch.setenv("TORCHELASTIC_RUN_ID", "job-1")  # a worker of a launcher (a world of one here)
     run = tmp_path / "run"
     res = cli("train", "--config", write_config(iters=1000, checkpoint_every=2), "--out", run)

@@ -80,7 +80,9 @@ def test_bad_inputs(model, images):
 def test_features_are_computed_without_tf32(model, images):
     """On Ampere+ GPUs cuDNN defaults to TF32 convolutions; the features must not depend on it."""
     seen = []
-    handle = model.register_forward_pre_hook(lambda module, args: seen.append(torch.backends.cudnn.allow_tf32))
+    handle = model.register_forward_pre_hook(
+        lambda module, args: seen.append(torch.backends.cudnn.allow_tf32)
+    )
     try:
         extract_features(images[:2], model, "tf")
     finally:

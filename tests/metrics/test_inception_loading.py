@@ -19,7 +19,10 @@ def random_state() -> dict[str, torch.Tensor]:
     torch.manual_seed(0)
     state = FIDInceptionV3().state_dict()
     gen = torch.Generator().manual_seed(1)
-    return {k: torch.randn(v.shape, generator=gen) * 0.05 + (1.0 if "running_var" in k else 0.0) for k, v in state.items()}
+    return {
+        k: torch.randn(v.shape, generator=gen) * 0.05 + (1.0 if "running_var" in k else 0.0)
+        for k, v in state.items()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +102,9 @@ def test_wrong_shapes_are_named(random_state, tmp_path):
     state["fc.bias"] = torch.zeros(1000)
     path = tmp_path / "imagenet.pth"
     torch.save(state, path)
-    with pytest.raises(UserError, match=r"wrong shapes: fc.weight \(1000, 2048\) \(expected \(1008, 2048\)\)"):
+    with pytest.raises(
+        UserError, match=r"wrong shapes: fc.weight \(1000, 2048\) \(expected \(1008, 2048\)\)"
+    ):
         load_inception(path)
 
 

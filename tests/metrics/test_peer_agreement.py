@@ -202,7 +202,9 @@ def test_precision_recall_match_torch_fidelity(ours, fidelity):
     metrics = fidelity[2]
     fake, real = ours["tf"]
     precision, recall = precision_recall(real, fake)
-    print(f"PR: ours {precision:.6f}/{recall:.6f} torch-fidelity {metrics['precision']:.6f}/{metrics['recall']:.6f}")
+    print(
+        f"PR: ours {precision:.6f}/{recall:.6f} torch-fidelity {metrics['precision']:.6f}/{metrics['recall']:.6f}"
+    )
     # Same counts; torch-fidelity takes the mean in float32, hence the 1e-6.
     assert precision == pytest.approx(metrics["precision"], abs=1e-6)
     assert recall == pytest.approx(metrics["recall"], abs=1e-6)

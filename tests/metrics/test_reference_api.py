@@ -114,7 +114,9 @@ def test_compute_metrics_with_features_and_stats_only(tmp_path):
 def test_stats_only_reference_cannot_give_kid_or_pr(tmp_path):
     real, fake = _features(40, seed=1), _features(30, seed=2)
     stats_only = import_npz(save_stats_npz(tmp_path / "s.npz", *statistics(real.pool)))
-    with pytest.raises(UserError, match=r"KID and PR need the reference set's Inception features.*s\.npz.*\(mu, sigma\)"):
+    with pytest.raises(
+        UserError, match=r"KID and PR need the reference set's Inception features.*s\.npz.*\(mu, sigma\)"
+    ):
         compute_metrics(stats_only, fake, {"kid", "pr"})
 
 

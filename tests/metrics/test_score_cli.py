@@ -41,8 +41,15 @@ def run_dir(tmp_path_factory):
     cfg = load_preset("quick")
     generator = build_generator(cfg.model)
     run = tmp_path_factory.mktemp("run")
-    payload = {"config": to_dict(cfg), "iteration": 0, "generator": generator.state_dict(),
-               "discriminator": {}, "opt_g": {}, "opt_d": {}, "rng": {}}
+    payload = {
+        "config": to_dict(cfg),
+        "iteration": 0,
+        "generator": generator.state_dict(),
+        "discriminator": {},
+        "opt_g": {},
+        "opt_d": {},
+        "rng": {},
+    }
     save_checkpoint(run, payload)
     return run
 
@@ -73,9 +80,29 @@ def counted(monkeypatch):
     return seen
 
 
-def test_generator_against_a_folder_as_json_then_from_cache(app, run_dir, ref_folder, weights_file, counted, tmp_path):
-    args = [run_dir, "--ref", ref_folder, "-n", 10, "--batch-size", 10, "--kid-subset-size", 4,
-            "--kid-subsets", 3, "--weights", weights_file, "--device", "cpu", "--root", tmp_path, "--json"]
+def test_generator_against_a_folder_as_json_then_from_cache(
+    app, run_dir, ref_folder, weights_file, counted, tmp_path
+):
+    args = [
+        run_dir,
+        "--ref",
+        ref_folder,
+        "-n",
+        10,
+        "--batch-size",
+        10,
+        "--kid-subset-size",
+        4,
+        "--kid-subsets",
+        3,
+        "--weights",
+        weights_file,
+        "--device",
+        "cpu",
+        "--root",
+        tmp_path,
+        "--json",
+    ]
     first = invoke(app, *args)
     assert first.exit_code == 0, first.output
     report = json.loads(first.stdout)
@@ -95,24 +122,65 @@ def test_generator_against_a_folder_as_json_then_from_cache(app, run_dir, ref_fo
 
 def test_folder_target_table_and_export(app, ref_folder, weights_file, tmp_path):
     exported = tmp_path / "ref-stats.npz"
-    result = invoke(app, ref_folder, "--ref", ref_folder, "--metrics", "fid,is", "--weights", weights_file,
-                    "--device", "cpu", "--root", tmp_path, "--export-ref", exported, "--resize", "pytorch-fid")
+    result = invoke(
+        app,
+        ref_folder,
+        "--ref",
+        ref_folder,
+        "--metrics",
+        "fid,is",
+        "--weights",
+        weights_file,
+        "--device",
+        "cpu",
+        "--root",
+        tmp_path,
+        "--export-ref",
+        exported,
+        "--resize",
+        "pytorch-fid",
+    )
     assert result.exit_code == 0, result.output
     assert "FID" in result.stdout and "Inception Score" in result.stdout
     assert "resize pytorch-fid" in result.stdout
     with np.load(exported) as data:
         assert sorted(data.files) == ["mu", "sigma"] and data["mu"].shape == (2048,)
     # The same set against its exported statistics: FID ~ 0, KID/PR skipped by default.
-    again = invoke(app, ref_folder, "--ref", exported, "--weights", weights_file, "--device", "cpu",
-                   "--root", tmp_path, "--resize", "pytorch-fid", "--json")
+    again = invoke(
+        app,
+        ref_folder,
+        "--ref",
+        exported,
+        "--weights",
+        weights_file,
+        "--device",
+        "cpu",
+        "--root",
+        tmp_path,
+        "--resize",
+        "pytorch-fid",
+        "--json",
+    )
     assert again.exit_code == 0, again.output
     report = json.loads(again.stdout)
     assert set(report["metrics"]) == {"fid", "is"}
     assert abs(report["metrics"]["fid"]["value"]) < 1e-6
     assert "KID and precision/recall are skipped" in again.stderr
     # Asked for explicitly, KID against mu/sigma only is an error that says what is missing.
-    bad = invoke(app, ref_folder, "--ref", exported, "--metrics", "kid", "--weights", weights_file,
-                 "--device", "cpu", "--root", tmp_path)
+    bad = invoke(
+        app,
+        ref_folder,
+        "--ref",
+        exported,
+        "--metrics",
+        "kid",
+        "--weights",
+        weights_file,
+        "--device",
+        "cpu",
+        "--root",
+        tmp_path,
+    )
     assert isinstance(bad.exception, UserError)
     assert "(mu, sigma)" in str(bad.exception)
 
@@ -129,5 +197,7 @@ def test_bad_options(app, ref_folder, weights_file, tmp_path):
     assert isinstance(result.exception, UserError) and "--resize bicubic" in str(result.exception)
     result = invoke(app, ref_folder, "--ref", ref_folder, "--metrics", "fid,lpips", "--weights", weights_file)
     assert isinstance(result.exception, UserError) and "lpips" in str(result.exception)
-    result = invoke(app, tmp_path / "missing", "--ref", ref_folder, "--weights", weights_file, "--root", tmp_path)
+    result = invoke(
+        app, tmp_path / "missing", "--ref", ref_folder, "--weights", weights_file, "--root", tmp_path
+    )
     assert isinstance(result.exception, UserError) and "does not exist" in str(result.exception)

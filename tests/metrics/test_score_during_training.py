@@ -10,7 +10,9 @@ from conftest import run_cli, tiny_config_dict
 
 def test_score_every_logs_fid_and_is(tmp_path, weights_file, monkeypatch):
     monkeypatch.setenv("GAN_INCEPTION_WEIGHTS", weights_file)
-    cfg = tiny_config_dict(iters=4, score_every=2, score_n=10, log_every=2, checkpoint_every=4, sample_every=4)
+    cfg = tiny_config_dict(
+        iters=4, score_every=2, score_n=10, log_every=2, checkpoint_every=4, sample_every=4
+    )
     cfg["data"]["size"] = 16  # the reference: 16 images through Inception, once
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(cfg))

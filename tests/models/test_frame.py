@@ -45,16 +45,26 @@ def test_presets_without_asymmetric_padding_stay_plain(name):
     assert build_generator(cfg).frame is None and build_discriminator(cfg).frame is None
 
 
-@pytest.mark.parametrize("kernel,stride,size", list(itertools.product([1, 2, 3, 4, 5], [1, 2, 3], [5, 6, 7, 8])))
+@pytest.mark.parametrize(
+    "kernel,stride,size", list(itertools.product([1, 2, 3, 4, 5], [1, 2, 3], [5, 6, 7, 8]))
+)
 def test_every_same_layer_is_exact_where_planned_and_refused_where_not(kernel, stride, size):
     torch.manual_seed(0)
-    for layer in (SameConv2d(2, 3, kernel, stride, bias=True), SameConvTranspose2d(2, 3, kernel, stride, bias=True)):
+    for layer in (
+        SameConv2d(2, 3, kernel, stride, bias=True),
+        SameConvTranspose2d(2, 3, kernel, stride, bias=True),
+    ):
         net = nn.Sequential(layer).double()
         x = torch.randn(2, 2, size, size, dtype=torch.float64)
         plan = plan_turned_frame(net, [(2, size, size)])
         if plan is None:
             continue  # nothing to gain (symmetric) or not exact: the plain layer runs
-        assert torch.allclose(run_turned(net, plan, x), net(x), rtol=0, atol=1e-12), (type(layer).__name__, kernel, stride, size)
+        assert torch.allclose(run_turned(net, plan, x), net(x), rtol=0, atol=1e-12), (
+            type(layer).__name__,
+            kernel,
+            stride,
+            size,
+        )
 
 
 @pytest.mark.parametrize("kernel,stride", list(itertools.product([1, 2, 3, 4, 5], [1, 2, 3, 4])))
@@ -63,13 +73,21 @@ def test_every_same_layer_is_exact_after_an_asymmetric_one(kernel, stride):
     symmetric too, so its exactness must hold there (a 1x1/2 'same' conv has none: refused)."""
     torch.manual_seed(0)
     for size in (12, 16):
-        for layer in (SameConv2d(2, 3, kernel, stride, bias=True), SameConvTranspose2d(2, 3, kernel, stride, bias=True)):
+        for layer in (
+            SameConv2d(2, 3, kernel, stride, bias=True),
+            SameConvTranspose2d(2, 3, kernel, stride, bias=True),
+        ):
             net = nn.Sequential(SameConv2d(2, 2, 5, 2, bias=False), layer).double()
             plan = plan_turned_frame(net, [(2, size, size), (2, size // 2, size // 2)])
             if plan is None:
                 continue
             x = torch.randn(2, 2, size, size, dtype=torch.float64)
-            assert torch.allclose(run_turned(net, plan, x), net(x), rtol=0, atol=1e-12), (type(layer).__name__, kernel, stride, size)
+            assert torch.allclose(run_turned(net, plan, x), net(x), rtol=0, atol=1e-12), (
+                type(layer).__name__,
+                kernel,
+                stride,
+                size,
+            )
 
 
 def test_layers_the_turn_cannot_map_keep_the_whole_net_plain():
@@ -78,8 +96,16 @@ def test_layers_the_turn_cannot_map_keep_the_whole_net_plain():
     # a plain 3x3/2 conv on an even size leaves its last pad row unread: not turn-exact
     assert plan_turned_frame(nn.Sequential(same, nn.Conv2d(2, 2, 3, 2, 1)), [(2, 8, 8), (2, 4, 4)]) is None
     # output_padding adds a pixel at the bottom/right only
-    assert plan_turned_frame(nn.Sequential(same, nn.ConvTranspose2d(2, 2, 3, 2, 1, output_padding=1)), [(2, 8, 8), (2, 4, 4)]) is None
+    assert (
+        plan_turned_frame(
+            nn.Sequential(same, nn.ConvTranspose2d(2, 2, 3, 2, 1, output_padding=1)), [(2, 8, 8), (2, 4, 4)]
+        )
+        is None
+    )
     # a 1x1/2 'same' conv (no padding) behind a turn would have to skip the top row: not expressible
-    assert plan_turned_frame(nn.Sequential(same, SameConv2d(2, 2, 1, 2, bias=False)), [(2, 16, 16), (2, 8, 8)]) is None
+    assert (
+        plan_turned_frame(nn.Sequential(same, SameConv2d(2, 2, 1, 2, bias=False)), [(2, 16, 16), (2, 8, 8)])
+        is None
+    )
     # an even 'same' kernel at stride 1 pads one more row at the bottom than the top
     assert plan_turned_frame(nn.Sequential(SameConv2d(2, 2, 4, 1, bias=False)), [(2, 8, 8)]) is None

@@ -19,18 +19,66 @@ def bn(c):
 # Hand-computed from SPEC.md's layer tables (MATLAB counts every bias; CNTK and DCGAN have none where stated).
 EXPECTED = {
     "flowers64": (
-        (100 * 4 * 4 * 512 + 4 * 4 * 512) + conv(512, 256, 5) + bn(256) + conv(256, 128, 5) + bn(128) + conv(128, 64, 5) + bn(64) + conv(64, 3, 5),
-        conv(3, 64, 5) + conv(64, 128, 5) + bn(128) + conv(128, 256, 5) + bn(256) + conv(256, 512, 5) + bn(512) + conv(512, 1, 4),
+        (100 * 4 * 4 * 512 + 4 * 4 * 512)
+        + conv(512, 256, 5)
+        + bn(256)
+        + conv(256, 128, 5)
+        + bn(128)
+        + conv(128, 64, 5)
+        + bn(64)
+        + conv(64, 3, 5),
+        conv(3, 64, 5)
+        + conv(64, 128, 5)
+        + bn(128)
+        + conv(128, 256, 5)
+        + bn(256)
+        + conv(256, 512, 5)
+        + bn(512)
+        + conv(512, 1, 4),
     ),
     "faces256": (
-        conv(100, 1024, 4, False) + bn(1024) + conv(1024, 512, 5, False) + bn(512) + conv(512, 256, 5, False) + bn(256)
-        + conv(256, 128, 5, False) + bn(128) + conv(128, 64, 5, False) + bn(64) + conv(64, 32, 5, False) + bn(32) + conv(32, 3, 5, True),
-        conv(3, 32, 3, False) + conv(32, 64, 3, False) + bn(64) + conv(64, 128, 3, False) + bn(128) + conv(128, 256, 3, False) + bn(256)
-        + conv(256, 512, 3, False) + bn(512) + conv(512, 1024, 3, False) + bn(1024) + conv(1024, 1, 4, True),
+        conv(100, 1024, 4, False)
+        + bn(1024)
+        + conv(1024, 512, 5, False)
+        + bn(512)
+        + conv(512, 256, 5, False)
+        + bn(256)
+        + conv(256, 128, 5, False)
+        + bn(128)
+        + conv(128, 64, 5, False)
+        + bn(64)
+        + conv(64, 32, 5, False)
+        + bn(32)
+        + conv(32, 3, 5, True),
+        conv(3, 32, 3, False)
+        + conv(32, 64, 3, False)
+        + bn(64)
+        + conv(64, 128, 3, False)
+        + bn(128)
+        + conv(128, 256, 3, False)
+        + bn(256)
+        + conv(256, 512, 3, False)
+        + bn(512)
+        + conv(512, 1024, 3, False)
+        + bn(1024)
+        + conv(1024, 1, 4, True),
     ),
     "mnist32": (
-        (100 * 128 * 8 * 8 + 128 * 8 * 8) + bn(128) + conv(128, 128, 3) + bn(128) + conv(128, 64, 3) + bn(64) + conv(64, 1, 3),
-        conv(1, 16, 3) + conv(16, 32, 3) + bn(32) + conv(32, 64, 3) + bn(64) + conv(64, 128, 3) + bn(128) + (128 * 2 * 2 + 1),
+        (100 * 128 * 8 * 8 + 128 * 8 * 8)
+        + bn(128)
+        + conv(128, 128, 3)
+        + bn(128)
+        + conv(128, 64, 3)
+        + bn(64)
+        + conv(64, 1, 3),
+        conv(1, 16, 3)
+        + conv(16, 32, 3)
+        + bn(32)
+        + conv(32, 64, 3)
+        + bn(64)
+        + conv(64, 128, 3)
+        + bn(128)
+        + (128 * 2 * 2 + 1),
     ),
     "dcgan64": (3_576_704, 2_765_568),  # pytorch/examples dcgan netG / netD with ngf = ndf = 64
 }
@@ -119,8 +167,18 @@ def test_activations_run_in_place_only_where_backward_allows():
     model["discriminator"].insert(0, {"op": "leaky_relu", "slope": 0.2})  # D's first layer: not in place
     cfg = config.from_dict({"model": model}).model
     g, d = build_generator(cfg), build_discriminator(cfg)
-    flags = [(type(m).__name__, m.inplace) for m in [*g.modules(), *d.modules()] if isinstance(m, (torch.nn.ReLU, torch.nn.LeakyReLU))]
-    assert flags == [("ReLU", True), ("ReLU", False), ("LeakyReLU", False), ("LeakyReLU", True), ("LeakyReLU", True)]
+    flags = [
+        (type(m).__name__, m.inplace)
+        for m in [*g.modules(), *d.modules()]
+        if isinstance(m, (torch.nn.ReLU, torch.nn.LeakyReLU))
+    ]
+    assert flags == [
+        ("ReLU", True),
+        ("ReLU", False),
+        ("LeakyReLU", False),
+        ("LeakyReLU", True),
+        ("LeakyReLU", True),
+    ]
     real = torch.rand(4, 3, 16, 16) * 2 - 1
     kept = real.clone()
     fake = g(torch.randn(4, 8))

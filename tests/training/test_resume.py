@@ -17,12 +17,18 @@ from gancli.training.trainer import Trainer, adam_flags
 @pytest.mark.parametrize("step", ["simultaneous", "d_then_g", "g_then_d"])
 def test_n_plus_n_equals_2n(tmp_path, step):
     images = shapes(40, 16)  # 5 batches of 8: the resumed half starts mid-epoch
-    full = Trainer(config.from_dict(tiny_config_dict(step, iters=8)), images, torch.device("cpu"), tmp_path / "full")
+    full = Trainer(
+        config.from_dict(tiny_config_dict(step, iters=8)), images, torch.device("cpu"), tmp_path / "full"
+    )
     full.fit()
-    half = Trainer(config.from_dict(tiny_config_dict(step, iters=4)), images, torch.device("cpu"), tmp_path / "half")
+    half = Trainer(
+        config.from_dict(tiny_config_dict(step, iters=4)), images, torch.device("cpu"), tmp_path / "half"
+    )
     half.fit()
     payload = load_checkpoint(find_checkpoint(tmp_path / "half"))
-    resumed = Trainer(config.from_dict(tiny_config_dict(step, iters=8)), images, torch.device("cpu"), tmp_path / "half")
+    resumed = Trainer(
+        config.from_dict(tiny_config_dict(step, iters=8)), images, torch.device("cpu"), tmp_path / "half"
+    )
     resumed.load_state(payload)
     assert resumed.counters.iteration == 4
     resumed.fit()
@@ -47,9 +53,16 @@ def test_background_checkpoint_holds_the_state_of_its_iteration(tmp_path, monkey
 
     monkeypatch.setattr(ckpt, "save_checkpoint", slow)
     images = shapes(40, 16)
-    three = Trainer(config.from_dict(tiny_config_dict(iters=3)), images, torch.device("cpu"), tmp_path / "three")
+    three = Trainer(
+        config.from_dict(tiny_config_dict(iters=3)), images, torch.device("cpu"), tmp_path / "three"
+    )
     three.fit()
-    six = Trainer(config.from_dict(tiny_config_dict(iters=6, checkpoint_every=3, log_every=1)), images, torch.device("cpu"), tmp_path / "six")
+    six = Trainer(
+        config.from_dict(tiny_config_dict(iters=6, checkpoint_every=3, log_every=1)),
+        images,
+        torch.device("cpu"),
+        tmp_path / "six",
+    )
     seen = []
     six.observers.append(type("Seen", (), {"on_checkpoint": lambda self, it, path: seen.append(it)})())
     six.fit()
@@ -59,7 +72,10 @@ def test_background_checkpoint_holds_the_state_of_its_iteration(tmp_path, monkey
     for a, b in zip(three.generator.state_dict().values(), at3["generator"].values()):
         assert torch.equal(a, b)
     exp_avg = [s["exp_avg"] for s in at3["opt_d"]["state"].values()]
-    assert all(torch.equal(a, three.opt_d.state[p]["exp_avg"]) for a, p in zip(exp_avg, three.discriminator.parameters()))
+    assert all(
+        torch.equal(a, three.opt_d.state[p]["exp_avg"])
+        for a, p in zip(exp_avg, three.discriminator.parameters())
+    )
 
 
 def test_failed_background_checkpoint_stops_the_run_with_its_error(tmp_path, monkeypatch):
@@ -73,7 +89,9 @@ def test_failed_background_checkpoint_stops_the_run_with_its_error(tmp_path, mon
         return real(run_dir, payload)
 
     monkeypatch.setattr(ckpt, "save_checkpoint", full_disk)
-    trainer = Trainer(config.from_dict(tiny_config_dict(iters=12)), shapes(64, 16), torch.device("cpu"), tmp_path)
+    trainer = Trainer(
+        config.from_dict(tiny_config_dict(iters=12)), shapes(64, 16), torch.device("cpu"), tmp_path
+    )
     with pytest.raises(UserError, match="disk full"):
         trainer.fit()
     assert trainer.counters.iteration <= 9  # the error is raised at the next metrics line or checkpoint
@@ -104,7 +122,12 @@ def test_nan_stops_and_keeps_last_good_checkpoint(tmp_path):
 def test_weights_gone_bad_with_finite_losses_are_never_checkpointed(tmp_path):
     """An update can make the weights NaN while the losses of its step were finite: the
     checkpoint right after it must not be written, and the run stops as diverged."""
-    trainer = Trainer(config.from_dict(tiny_config_dict(iters=12, log_every=4)), shapes(64, 16), torch.device("cpu"), tmp_path)
+    trainer = Trainer(
+        config.from_dict(tiny_config_dict(iters=12, log_every=4)),
+        shapes(64, 16),
+        torch.device("cpu"),
+        tmp_path,
+    )
     step = trainer.step_fn
 
     def poisoned_update(nets, batch, scale):
@@ -121,8 +144,30 @@ def test_weights_gone_bad_with_finite_losses_are_never_checkpointed(tmp_path):
 
 
 def test_checkpoint_keeps_previous_and_rejects_garbage(tmp_path):
-    save_checkpoint(tmp_path, {"config": {}, "iteration": 1, "generator": {}, "discriminator": {}, "opt_g": {}, "opt_d": {}, "rng": {}})
-    save_checkpoint(tmp_path, {"config": {}, "iteration": 2, "generator": {}, "discriminator": {}, "opt_g": {}, "opt_d": {}, "rng": {}})
+    save_checkpoint(
+        tmp_path,
+        {
+            "config": {},
+            "iteration": 1,
+            "generator": {},
+            "discriminator": {},
+            "opt_g": {},
+            "opt_d": {},
+            "rng": {},
+        },
+    )
+    save_checkpoint(
+        tmp_path,
+        {
+            "config": {},
+            "iteration": 2,
+            "generator": {},
+            "discriminator": {},
+            "opt_g": {},
+            "opt_d": {},
+            "rng": {},
+        },
+    )
     last, prev = tmp_path / "checkpoints" / "last.pt", tmp_path / "checkpoints" / "previous.pt"
     assert load_checkpoint(last)["iteration"] == 2 and load_checkpoint(prev)["iteration"] == 1
     last.write_bytes(last.read_bytes()[:100])
@@ -152,17 +197,29 @@ def test_resume_on_another_device_type_or_memory_layout(tmp_path):
     bytes) are not forced into CPU generators, and Adam's moments saved in channels-last layout
     are re-laid out like the parameters they update, with this device's Adam kernel."""
     images = shapes(40, 16)
-    saved = Trainer(config.from_dict(tiny_config_dict(iters=2, channels_last="on")), images, torch.device("cpu"), tmp_path / "a")
+    saved = Trainer(
+        config.from_dict(tiny_config_dict(iters=2, channels_last="on")),
+        images,
+        torch.device("cpu"),
+        tmp_path / "a",
+    )
     saved.fit()
     payload = load_checkpoint(find_checkpoint(tmp_path / "a"))
-    payload["rng"].update(device_type="cuda", noise=torch.zeros(16, dtype=torch.uint8), flip=torch.zeros(16, dtype=torch.uint8))
+    payload["rng"].update(
+        device_type="cuda", noise=torch.zeros(16, dtype=torch.uint8), flip=torch.zeros(16, dtype=torch.uint8)
+    )
     payload["opt_d"]["param_groups"][0].update(fused=None, foreach=True)  # as another device saved it
-    resumed = Trainer(config.from_dict(tiny_config_dict(iters=4)), images, torch.device("cpu"), tmp_path / "b")
+    resumed = Trainer(
+        config.from_dict(tiny_config_dict(iters=4)), images, torch.device("cpu"), tmp_path / "b"
+    )
     resumed.load_state(payload)
     for opt, net in ((resumed.opt_g, resumed.generator), (resumed.opt_d, resumed.discriminator)):
         assert all(opt.param_groups[0][k] == v for k, v in adam_flags(torch.device("cpu")).items())
         for p in net.parameters():
-            assert opt.state[p]["exp_avg"].stride() == p.stride() and opt.state[p]["exp_avg_sq"].stride() == p.stride()
+            assert (
+                opt.state[p]["exp_avg"].stride() == p.stride()
+                and opt.state[p]["exp_avg_sq"].stride() == p.stride()
+            )
     conv = next(p for p in saved.discriminator.parameters() if p.dim() == 4)
     assert not conv.is_contiguous()  # the saved run really was channels-last
     assert resumed.fit().status == "finished"

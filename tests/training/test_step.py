@@ -16,7 +16,9 @@ from gancli.training.trainer import Trainer
 
 def make_nets(dropout=False):
     cfg = config.from_dict(tiny_config_dict())
-    cfg.model = config.from_dict({**tiny_config_dict(), "model": __import__("conftest").tiny_model(dropout=dropout)}).model
+    cfg.model = config.from_dict(
+        {**tiny_config_dict(), "model": __import__("conftest").tiny_model(dropout=dropout)}
+    ).model
     torch.manual_seed(0)
     g, d = build_generator(cfg.model), build_discriminator(cfg.model)
     opt = lambda p: torch.optim.SGD(p, lr=0.1)  # noqa: E731 - plain SGD makes the update checkable
@@ -70,7 +72,10 @@ def test_batches_are_in_range_and_flipped_about_half_the_time():
     batch = b.batch(0)
     assert batch.min() >= -1 and batch.max() <= 1 and batch.shape == (64, 3, 16, 16)
     originals = images[b.permutation(0)[:64]].float() / 127.5 - 1
-    flipped = sum(torch.allclose(batch[i], originals[i].flip(-1)) and not torch.allclose(batch[i], originals[i]) for i in range(64))
+    flipped = sum(
+        torch.allclose(batch[i], originals[i].flip(-1)) and not torch.allclose(batch[i], originals[i])
+        for i in range(64)
+    )
     assert 16 <= flipped <= 48
 
 
@@ -84,7 +89,9 @@ def test_compile_trains_like_eager_and_a_failing_backend_is_a_clear_error(monkey
     eager.fit()
     real_compile = torch.compile
     monkeypatch.setattr(torch, "compile", lambda m, **kw: real_compile(m, backend="aot_eager", **kw))
-    compiled = Trainer(config.from_dict(tiny_config_dict(iters=2, compile=True)), images, torch.device("cpu"), None)
+    compiled = Trainer(
+        config.from_dict(tiny_config_dict(iters=2, compile=True)), images, torch.device("cpu"), None
+    )
     assert compiled.fit().status == "finished"
     for a, b in zip(eager.generator.parameters(), compiled.generator.parameters()):
         assert torch.allclose(a, b, atol=1e-5)
@@ -94,8 +101,12 @@ def test_compile_trains_like_eager_and_a_failing_backend_is_a_clear_error(monkey
 
     torch._dynamo.reset()
     monkeypatch.setattr(torch, "compile", lambda m, **kw: real_compile(m, backend=broken, **kw))
-    failing = Trainer(config.from_dict(tiny_config_dict(iters=2, compile=True)), images, torch.device("cpu"), None)
-    with pytest.raises(UserError, match="--compile failed .* at iteration 1: .*no C\\+\\+ compiler.*without --compile"):
+    failing = Trainer(
+        config.from_dict(tiny_config_dict(iters=2, compile=True)), images, torch.device("cpu"), None
+    )
+    with pytest.raises(
+        UserError, match="--compile failed .* at iteration 1: .*no C\\+\\+ compiler.*without --compile"
+    ):
         failing.fit()
 
 
@@ -132,4 +143,7 @@ def test_host_dataset_batches_go_through_alternating_pinned_buffers(monkeypatch)
         assert source._staging[source._turn][0].data_ptr() != source._staging[1 - source._turn][0].data_ptr()
     assert all(torch.equal(a, b) for a, b in zip(plain, staged))
     waits_and_records = [entry for entry in log if entry[0] != "new"]
-    assert waits_and_records == [("wait", "event1"), ("record", "event1"), ("wait", "event0"), ("record", "event0")] * 2
+    assert (
+        waits_and_records
+        == [("wait", "event1"), ("record", "event1"), ("wait", "event0"), ("record", "event0")] * 2
+    )

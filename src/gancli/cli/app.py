@@ -33,8 +33,12 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main_options(
-    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks instead of short error messages."),
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    debug: bool = typer.Option(
+        False, "--debug", help="Show full tracebacks instead of short error messages."
+    ),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
 ) -> None:
     """gan: DCGAN-class training, sampling and scoring from the command line."""
     state["debug"] = debug
@@ -83,7 +87,9 @@ def main(argv: list[str] | None = None) -> None:
             raise
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
-    except OSError as exc:  # a file or folder the commands did not expect to fail (the rest name it themselves)
+    except (
+        OSError
+    ) as exc:  # a file or folder the commands did not expect to fail (the rest name it themselves)
         error = write_error(exc.filename or "a file", exc) if exc.errno is not None else None
         if state["debug"] or error is None:
             raise

@@ -19,13 +19,19 @@ data_app = typer.Typer(help="Inspect datasets: `gan data info NAME|PATH`.", no_a
 
 @data_app.command("info")
 def info_command(
-    spec: str = typer.Argument(..., help="Dataset name (built-in `shapes`, or downloaded) or a folder of images."),
+    spec: str = typer.Argument(
+        ..., help="Dataset name (built-in `shapes`, or downloaded) or a folder of images."
+    ),
     resolution: int = typer.Option(64, "--resolution", "-r", help="Side of the prepared images."),
     channels: int = typer.Option(3, "--channels", help="1 (grayscale) or 3 (RGB)."),
     resize: str = typer.Option("resize", "--resize", help="resize (plain, aspect not kept) or center-crop."),
-    out: Path | None = typer.Option(None, "--out", "-o", help="Write a preview grid of real images here (PNG)."),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="Write a preview grid of real images here (PNG)."
+    ),
     n: int = typer.Option(64, "-n", help="Images in the preview grid."),
-    root: str | None = typer.Option(None, "--root", help="Data root (default $GAN_HOME, else ~/.cache/gancli)."),
+    root: str | None = typer.Option(
+        None, "--root", help="Data root (default $GAN_HOME, else ~/.cache/gancli)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """Prepare a dataset (decoded once, then cached) and show what it holds.
@@ -38,8 +44,15 @@ def info_command(
     """
     from gancli.errors import UserError
 
-    if channels not in (1, 3) or resize not in ("resize", "center-crop") or not 0 < resolution <= 4096 or n <= 0:
-        raise UserError(f"--channels must be 1 or 3 (got {channels}), --resize resize or center-crop (got {resize}), --resolution between 1 and 4096 (got {resolution}), -n positive (got {n}).")
+    if (
+        channels not in (1, 3)
+        or resize not in ("resize", "center-crop")
+        or not 0 < resolution <= 4096
+        or n <= 0
+    ):
+        raise UserError(
+            f"--channels must be 1 or 3 (got {channels}), --resize resize or center-crop (got {resize}), --resolution between 1 and 4096 (got {resolution}), -n positive (got {n})."
+        )
     with preparing(console, dataset_label(spec, resolution)) as progress:
         prepared = load_images(spec, resolution, channels, resize, root, progress=progress)
     images = prepared.images
@@ -52,7 +65,9 @@ def info_command(
         "channels": channels,
         "resize": resize,
         "cache_file": str(prepared.cache_file) if prepared.cache_file else None,
-        "cache_bytes": prepared.cache_file.stat().st_size if prepared.cache_file and prepared.cache_file.exists() else None,
+        "cache_bytes": prepared.cache_file.stat().st_size
+        if prepared.cache_file and prepared.cache_file.exists()
+        else None,
         "memory_bytes": size,
         "from_cache": prepared.from_cache,
         "skipped": [{"file": f, "reason": r} for f, r in prepared.skipped],
@@ -71,4 +86,8 @@ def info_command(
     for note in prepared.warnings:
         console.print(f"[yellow]warning:[/] {note}")
     if prepared.skipped:
-        console.print(f"[yellow]{len(prepared.skipped)} files skipped:[/] " + ", ".join(f"{f} ({r})" for f, r in prepared.skipped[:10]), highlight=False)
+        console.print(
+            f"[yellow]{len(prepared.skipped)} files skipped:[/] "
+            + ", ".join(f"{f} ({r})" for f, r in prepared.skipped[:10]),
+            highlight=False,
+        )

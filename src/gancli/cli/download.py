@@ -19,26 +19,39 @@ from gancli.errors import UserError
 def download_command(
     target: Annotated[
         str | None,
-        typer.Argument(help="A dataset name (see --list) or an http(s) URL of a .tgz/.tar.gz/.tar/.zip of images.",
-                       show_default=False),
+        typer.Argument(
+            help="A dataset name (see --list) or an http(s) URL of a .tgz/.tar.gz/.tar/.zip of images.",
+            show_default=False,
+        ),
     ] = None,
     name: Annotated[
-        str | None, typer.Option("--name", help="Name for a URL or --from-file archive (its folder, and --data NAME).")
+        str | None,
+        typer.Option("--name", help="Name for a URL or --from-file archive (its folder, and --data NAME)."),
     ] = None,
     sha256: Annotated[
-        str | None, typer.Option("--sha256", help="Expected sha256 of the archive at URL; checked before extraction.")
+        str | None,
+        typer.Option("--sha256", help="Expected sha256 of the archive at URL; checked before extraction."),
     ] = None,
     root: Annotated[
         Path | None, typer.Option("--root", help="Data root. Default: $GAN_HOME, else ~/.cache/gancli.")
     ] = None,
-    force: Annotated[bool, typer.Option("--force", help="Download and install again even if already present.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Download and install again even if already present.")
+    ] = False,
     from_file: Annotated[
         Path | None,
-        typer.Option("--from-file", help="Use a file fetched elsewhere (or a folder holding the files) instead of "
-                                         "downloading; verified the same way."),
+        typer.Option(
+            "--from-file",
+            help="Use a file fetched elsewhere (or a folder holding the files) instead of "
+            "downloading; verified the same way.",
+        ),
     ] = None,
-    list_: Annotated[bool, typer.Option("--list", help="Show the known datasets and whether they are downloaded.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or progress messages.")] = False,
+    list_: Annotated[
+        bool, typer.Option("--list", help="Show the known datasets and whether they are downloaded.")
+    ] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress bar or progress messages.")
+    ] = False,
     timeout: Annotated[float, typer.Option("--timeout", min=0.1, help="Network timeout in seconds.")] = 30.0,
 ) -> None:
     """Download a dataset (or the FID Inception weights), verify its checksum and install it.
@@ -65,7 +78,9 @@ def download_command(
                 f"--name and --sha256 are for URL downloads; {target!r} is looked up in the registry "
                 f"(`gan download --list`)."
             )
-        result = install_dataset(target, root, force=force, from_file=from_file, options=options, info=info, warn=warn)
+        result = install_dataset(
+            target, root, force=force, from_file=from_file, options=options, info=info, warn=warn
+        )
     elif target is None and (name is None or from_file is None):
         raise UserError(
             "Name a dataset (`gan download flowers`), give a URL with --name, or use --list to see the known "
@@ -73,9 +88,20 @@ def download_command(
         )
     else:
         if name is None:
-            raise UserError(f"A URL download needs --name NAME (the folder it goes to): gan download {target} --name NAME")
-        result = install_url(target, name, root, sha256=sha256, force=force, from_file=from_file,
-                             options=options, info=info, warn=warn)
+            raise UserError(
+                f"A URL download needs --name NAME (the folder it goes to): gan download {target} --name NAME"
+            )
+        result = install_url(
+            target,
+            name,
+            root,
+            sha256=sha256,
+            force=force,
+            from_file=from_file,
+            options=options,
+            info=info,
+            warn=warn,
+        )
     out.print(_summary(result))
 
 
@@ -115,7 +141,11 @@ def _table(root: Path | None) -> Table:
         )
     # Archives fetched by URL: anything else under datasets/ that carries our marker.
     base = registry.datasets_root(root)
-    extra = sorted(p for p in base.iterdir() if p.is_dir() and p.name not in registry.DATASETS) if base.is_dir() else []
+    extra = (
+        sorted(p for p in base.iterdir() if p.is_dir() and p.name not in registry.DATASETS)
+        if base.is_dir()
+        else []
+    )
     for folder in extra:
         marker = registry.read_marker(folder)
         if marker is None or registry.find_downloaded(folder.name, root) is None:

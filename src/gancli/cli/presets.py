@@ -38,11 +38,16 @@ def _public(summary: dict) -> dict:
 
 
 def _layers(net) -> list[dict]:
-    return [{"layer": r.index, "op": r.op, "output_shape": list(r.output_shape), "params": r.params} for r in layer_table(net)]
+    return [
+        {"layer": r.index, "op": r.op, "output_shape": list(r.output_shape), "params": r.params}
+        for r in layer_table(net)
+    ]
 
 
 def presets_command(
-    name: str | None = typer.Argument(None, help="A preset to show in detail (layer tables and training settings)."),
+    name: str | None = typer.Argument(
+        None, help="A preset to show in detail (layer tables and training settings)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
 ) -> None:
     """List the presets, or show one preset's layers and training settings.
@@ -62,9 +67,18 @@ def presets_command(
             return
         table = Table(title="gan presets")
         for col in ("name", "resolution", "channels", "G params", "D params", "source"):
-            table.add_column(col, justify="right" if "params" in col or col in ("resolution", "channels") else "left")
+            table.add_column(
+                col, justify="right" if "params" in col or col in ("resolution", "channels") else "left"
+            )
         for s in summaries:
-            table.add_row(s["name"], f"{s['resolution']}x{s['resolution']}", str(s["channels"]), f"{s['generator_params']:,}", f"{s['discriminator_params']:,}", s["source"])
+            table.add_row(
+                s["name"],
+                f"{s['resolution']}x{s['resolution']}",
+                str(s["channels"]),
+                f"{s['generator_params']:,}",
+                f"{s['discriminator_params']:,}",
+                s["source"],
+            )
         console.print(table)
         console.print("Details: gan presets NAME. Train: gan train --preset NAME", style="dim")
         return
@@ -72,7 +86,17 @@ def presets_command(
     g, d = s["_nets"]
     cfg = s["_cfg"]
     if as_json:
-        print(json.dumps({**_public(s), "generator": _layers(g), "discriminator": _layers(d), "config": config_mod.to_dict(cfg)}, indent=2))
+        print(
+            json.dumps(
+                {
+                    **_public(s),
+                    "generator": _layers(g),
+                    "discriminator": _layers(d),
+                    "config": config_mod.to_dict(cfg),
+                },
+                indent=2,
+            )
+        )
         return
     console.print(f"[bold]{name}[/]: {cfg.description}\nsource: {cfg.source}", highlight=False)
     for title, net in (("Generator", g), ("Discriminator", d)):

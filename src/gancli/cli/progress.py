@@ -29,7 +29,14 @@ def preparing(console: Console, label: str) -> Iterator[Callable[[int, int], Non
     """A spinner while the dataset is looked up or read from its cache, turning into a bar
     with counts and ETA once images are being decoded; yields the `progress(done, total)`
     callback that the data loaders take. Transient: nothing stays on screen after it."""
-    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
+    columns = (
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
     with Progress(*columns, console=console, transient=True) as bar:
         task = bar.add_task(label, total=None)
 

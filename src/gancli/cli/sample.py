@@ -17,14 +17,28 @@ MAX_IMAGES = 10_000  # one grid of them is already a 100-megapixel PNG at 64px
 
 
 def sample_command(
-    run: Path | None = typer.Argument(None, help="Run folder or checkpoint file. Default: the latest run under runs/."),
+    run: Path | None = typer.Argument(
+        None, help="Run folder or checkpoint file. Default: the latest run under runs/."
+    ),
     n: int = typer.Option(25, "-n", "--num", help="Number of images (a near-square grid: 25 -> 5x5)."),
     out: Path = typer.Option(Path("samples.png"), "--out", "-o", help="Grid PNG to write."),
-    out_dir: Path | None = typer.Option(None, "--out-dir", help="Also write one PNG per image into this folder."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the latent vectors: the same seed gives the same images."),
-    interpolate: int = typer.Option(0, "--interpolate", help="Write latent walks instead: each row is K images between two random latents."),
+    out_dir: Path | None = typer.Option(
+        None, "--out-dir", help="Also write one PNG per image into this folder."
+    ),
+    seed: int = typer.Option(
+        0, "--seed", help="Seed of the latent vectors: the same seed gives the same images."
+    ),
+    interpolate: int = typer.Option(
+        0,
+        "--interpolate",
+        help="Write latent walks instead: each row is K images between two random latents.",
+    ),
     rows: int = typer.Option(1, "--rows", help="Number of walks with --interpolate."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps. A GPU-trained checkpoint loads on the CPU too."),
+    device: str = typer.Option(
+        "auto",
+        "--device",
+        help="auto, cpu, cuda, cuda:N or mps. A GPU-trained checkpoint loads on the CPU too.",
+    ),
 ) -> None:
     """Draw images from a trained generator into a grid PNG.
 
@@ -37,11 +51,15 @@ def sample_command(
       gan sample runs/mine --interpolate 10 --rows 4 --out walk.png
     """
     if not 0 < n <= MAX_IMAGES:
-        raise UserError(f"-n must be a positive number of images, at most {MAX_IMAGES:,} per command, got {n}. For more, run the command again with another --seed.")
+        raise UserError(
+            f"-n must be a positive number of images, at most {MAX_IMAGES:,} per command, got {n}. For more, run the command again with another --seed."
+        )
     if interpolate < 0 or interpolate == 1 or rows <= 0:
         raise UserError("--interpolate needs at least 2 steps per walk and --rows at least 1.")
     if interpolate and rows * interpolate > MAX_IMAGES:
-        raise UserError(f"--interpolate {interpolate} --rows {rows} asks for {rows * interpolate:,} images; at most {MAX_IMAGES:,} per command are drawn.")
+        raise UserError(
+            f"--interpolate {interpolate} --rows {rows} asks for {rows * interpolate:,} images; at most {MAX_IMAGES:,} per command are drawn."
+        )
     dev = resolve_device(device)
     generator, cfg = load_generator(run, dev)
     if interpolate:
@@ -58,6 +76,12 @@ def sample_command(
             for i in range(images.shape[0]):
                 save_png(make_grid(images[i : i + 1], padding=0), out_dir / f"{i:0{width}d}.png")
     except OSError as exc:
-        raise UserError(f"Cannot write the images ({exc}). Check that the output folder exists and is writable.") from exc
+        raise UserError(
+            f"Cannot write the images ({exc}). Check that the output folder exists and is writable."
+        ) from exc
     what = f"{rows} interpolation walks of {interpolate}" if interpolate else f"{images.shape[0]} images"
-    console.print(f"Wrote {what} ({cfg.preset}, {cfg.model.resolution}px) to {out}" + (f" and {out_dir}/" if out_dir else ""), highlight=False)
+    console.print(
+        f"Wrote {what} ({cfg.preset}, {cfg.model.resolution}px) to {out}"
+        + (f" and {out_dir}/" if out_dir else ""),
+        highlight=False,
+    )

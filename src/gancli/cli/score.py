@@ -27,22 +27,65 @@ LABELS = {"fid": "FID", "kid": "KID", "is": "Inception Score", "precision": "Pre
 
 
 def score_command(
-    target: Path = typer.Argument(..., help="Run folder or checkpoint (images are generated), or a folder of images."),
-    ref: str = typer.Option(..., "--ref", help="Reference: a dataset name, a folder of images, or a statistics .npz (pytorch-fid's mu/sigma layout)."),
-    metrics: str | None = typer.Option(None, "--metrics", help="Comma-separated: fid, kid, is, pr. Default: all four (fid,is for a mu/sigma-only .npz reference)."),
-    n: int | None = typer.Option(None, "-n", "--num", help=f"Images to generate (default {DEFAULT_N:,}); for a folder, use at most this many (default: all)."),
-    ref_n: int = typer.Option(0, "--ref-n", help="Use a fixed random subset of this many reference images (0: all). Cached separately."),
-    batch_size: int = typer.Option(50, "--batch-size", help="Images per Inception forward pass (and per generator pass)."),
+    target: Path = typer.Argument(
+        ..., help="Run folder or checkpoint (images are generated), or a folder of images."
+    ),
+    ref: str = typer.Option(
+        ...,
+        "--ref",
+        help="Reference: a dataset name, a folder of images, or a statistics .npz (pytorch-fid's mu/sigma layout).",
+    ),
+    metrics: str | None = typer.Option(
+        None,
+        "--metrics",
+        help="Comma-separated: fid, kid, is, pr. Default: all four (fid,is for a mu/sigma-only .npz reference).",
+    ),
+    n: int | None = typer.Option(
+        None,
+        "-n",
+        "--num",
+        help=f"Images to generate (default {DEFAULT_N:,}); for a folder, use at most this many (default: all).",
+    ),
+    ref_n: int = typer.Option(
+        0,
+        "--ref-n",
+        help="Use a fixed random subset of this many reference images (0: all). Cached separately.",
+    ),
+    batch_size: int = typer.Option(
+        50, "--batch-size", help="Images per Inception forward pass (and per generator pass)."
+    ),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
-    resize: str = typer.Option("tf", "--resize", help="Input pipeline: tf (torch-fidelity/TensorFlow bilinear, the default), pytorch-fid (F.interpolate), clean (clean-fid's PIL bicubic)."),
-    kid_subset_size: int = typer.Option(DEFAULT_SUBSET_SIZE, "--kid-subset-size", help="Images per KID subset (torch-fidelity's default 1000); both sets must have at least this many."),
+    resize: str = typer.Option(
+        "tf",
+        "--resize",
+        help="Input pipeline: tf (torch-fidelity/TensorFlow bilinear, the default), pytorch-fid (F.interpolate), clean (clean-fid's PIL bicubic).",
+    ),
+    kid_subset_size: int = typer.Option(
+        DEFAULT_SUBSET_SIZE,
+        "--kid-subset-size",
+        help="Images per KID subset (torch-fidelity's default 1000); both sets must have at least this many.",
+    ),
     kid_subsets: int = typer.Option(DEFAULT_SUBSETS, "--kid-subsets", help="Number of KID subsets."),
-    weights: Path | None = typer.Option(None, "--weights", help="FID Inception weights file (pt_inception-2015-12-05-6726825d.pth). Default: $GAN_INCEPTION_WEIGHTS, else `gan download inception`'s copy."),
+    weights: Path | None = typer.Option(
+        None,
+        "--weights",
+        help="FID Inception weights file (pt_inception-2015-12-05-6726825d.pth). Default: $GAN_INCEPTION_WEIGHTS, else `gan download inception`'s copy.",
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed of the generator's latents."),
-    resolution: int | None = typer.Option(None, "--resolution", help="Image size for a folder target (default: its first image's height; a generator uses its own)."),
-    root: Path | None = typer.Option(None, "--root", help="Data root. Default: $GAN_HOME, else ~/.cache/gancli."),
-    export_ref: Path | None = typer.Option(None, "--export-ref", help="Also write the reference mu/sigma to this .npz in pytorch-fid's layout."),
-    as_json: bool = typer.Option(False, "--json", help="Print the results as JSON on stdout (progress and warnings go to stderr)."),
+    resolution: int | None = typer.Option(
+        None,
+        "--resolution",
+        help="Image size for a folder target (default: its first image's height; a generator uses its own).",
+    ),
+    root: Path | None = typer.Option(
+        None, "--root", help="Data root. Default: $GAN_HOME, else ~/.cache/gancli."
+    ),
+    export_ref: Path | None = typer.Option(
+        None, "--export-ref", help="Also write the reference mu/sigma to this .npz in pytorch-fid's layout."
+    ),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print the results as JSON on stdout (progress and warnings go to stderr)."
+    ),
 ) -> None:
     """Score generated images against a reference with the standard FID Inception network.
 
@@ -64,7 +107,9 @@ def score_command(
     if batch_size <= 0 or (n is not None and n <= 0) or ref_n < 0:
         raise UserError("--batch-size and -n must be positive, and --ref-n zero or positive.")
     if not Path(target).exists():
-        raise UserError(f"{target} does not exist. Give a run folder or checkpoint from `gan train`, or a folder of images.")
+        raise UserError(
+            f"{target} does not exist. Give a run folder or checkpoint from `gan train`, or a folder of images."
+        )
     dev = resolve_device(device)
     weights_path = find_weights(str(weights) if weights else None, root)
     # A statistics file is read first: if it cannot serve the metrics asked for, stop before any work.
@@ -78,13 +123,36 @@ def score_command(
     model = load_inception(weights_path).to(dev)
     wid = weights_id(weights_path)
 
-    fake_images, channels, res, target_kind = _target_images(target, n, seed, dev, batch_size, resolution, root)
+    fake_images, channels, res, target_kind = _target_images(
+        target, n, seed, dev, batch_size, resolution, root
+    )
     progress = not as_json or err.is_terminal
     if real is None:
-        real = dataset_reference(ref, ref_n, res, channels, resize, wid, model, dev, batch_size, root, bool(chosen & {"kid", "pr"}), progress)
+        real = dataset_reference(
+            ref,
+            ref_n,
+            res,
+            channels,
+            resize,
+            wid,
+            model,
+            dev,
+            batch_size,
+            root,
+            bool(chosen & {"kid", "pr"}),
+            progress,
+        )
     if export_ref is not None:
         export_npz(real, export_ref)
-    fake = extract_features(fake_images, model, resize, dev, progress=progress, batch_size=batch_size, description="Inception: generated")
+    fake = extract_features(
+        fake_images,
+        model,
+        resize,
+        dev,
+        progress=progress,
+        batch_size=batch_size,
+        description="Inception: generated",
+    )
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -117,12 +185,20 @@ def score_command(
 
 
 def _target_images(
-    target: Path, n: int | None, seed: int, dev: torch.device, batch_size: int, resolution: int | None, root: Path | None
+    target: Path,
+    n: int | None,
+    seed: int,
+    dev: torch.device,
+    batch_size: int,
+    resolution: int | None,
+    root: Path | None,
 ) -> tuple[torch.Tensor, int, int, str]:
     """(uint8 images, channels, resolution, kind) of a run folder / checkpoint (generated) or an image folder."""
     target = Path(target)
     if not target.exists():
-        raise UserError(f"{target} does not exist. Give a run folder or checkpoint from `gan train`, or a folder of images.")
+        raise UserError(
+            f"{target} does not exist. Give a run folder or checkpoint from `gan train`, or a folder of images."
+        )
     is_run = target.is_file() or (target / "checkpoints").is_dir()
     if is_run:
         from gancli.sampling import generate_images, load_generator
@@ -150,12 +226,16 @@ def _first_image_size(folder: Path) -> int:
 
     entries = scan_images(folder)
     if not entries:
-        raise UserError(f"No image files were found under {folder}. Give a folder of images, or a run folder/checkpoint.")
+        raise UserError(
+            f"No image files were found under {folder}. Give a folder of images, or a run folder/checkpoint."
+        )
     try:
         with Image.open(folder / entries[0][0]) as img:
             return int(img.height)
     except OSError as exc:
-        raise UserError(f"Cannot read {folder / entries[0][0]} to learn the image size ({exc}); pass --resolution.") from exc
+        raise UserError(
+            f"Cannot read {folder / entries[0][0]} to learn the image size ({exc}); pass --resolution."
+        ) from exc
 
 
 def _stats_file(ref: str) -> ReferenceStats | None:
@@ -170,7 +250,13 @@ def _stats_file(ref: str) -> ReferenceStats | None:
 
 def _table(report: dict) -> Table:
     table = Table(title=f"gan score: {escape(report['target'])}", title_justify="left")
-    for col, justify in (("metric", "left"), ("value", "right"), ("± std", "right"), ("n", "right"), ("reference", "left")):
+    for col, justify in (
+        ("metric", "left"),
+        ("value", "right"),
+        ("± std", "right"),
+        ("n", "right"),
+        ("reference", "left"),
+    ):
         table.add_column(col, justify=justify)
     n_ref = report["n_ref"]
     ref = f"{report['reference']} ({n_ref:,} images)" if n_ref else report["reference"]
@@ -188,7 +274,11 @@ def _table(report: dict) -> Table:
             f"{report['n']:,}",
             escape(ref),
         )
-    kid = f", KID subsets {report['kid_subsets']} x {report['kid_subset_size']}" if report["kid_subset_size"] else ""
+    kid = (
+        f", KID subsets {report['kid_subsets']} x {report['kid_subset_size']}"
+        if report["kid_subset_size"]
+        else ""
+    )
     table.caption = (
         f"resize {report['resize']}, {report['resolution']}px {report['channels']}ch, "
         f"weights {report['weights_sha256_prefix']}{kid}"

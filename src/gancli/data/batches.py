@@ -13,7 +13,17 @@ import torch
 class BatchSource:
     """Yields float batches in [-1, 1] on `device`, flipped left-right at random when asked."""
 
-    def __init__(self, images: torch.Tensor, batch_size: int, device: torch.device, seed: int, flip: bool, rank: int = 0, world: int = 1, max_device_fraction: float = 0.5) -> None:
+    def __init__(
+        self,
+        images: torch.Tensor,
+        batch_size: int,
+        device: torch.device,
+        seed: int,
+        flip: bool,
+        rank: int = 0,
+        world: int = 1,
+        max_device_fraction: float = 0.5,
+    ) -> None:
         if images.shape[0] < batch_size:
             raise ValueError(f"{images.shape[0]} images are fewer than one batch of {batch_size}")
         self.count = images.shape[0]
@@ -41,7 +51,9 @@ class BatchSource:
         if device.type == "cpu":
             return images.contiguous()
         if device.type == "cuda":
-            free, _ = torch.cuda.mem_get_info(device.index if device.index is not None else torch.cuda.current_device())  # torch < 2.5 needs an index
+            free, _ = torch.cuda.mem_get_info(
+                device.index if device.index is not None else torch.cuda.current_device()
+            )  # torch < 2.5 needs an index
             if images.numel() < free * fraction:
                 return images.to(device)
             return images.contiguous().pin_memory()
@@ -80,7 +92,10 @@ class BatchSource:
         that is not on the device was pinned on the host by `_place`)."""
         if not self._staging:
             shape = (self.local_batch, *self.images.shape[1:])
-            self._staging = [(torch.empty(shape, dtype=self.images.dtype).pin_memory(), torch.cuda.Event()) for _ in range(2)]
+            self._staging = [
+                (torch.empty(shape, dtype=self.images.dtype).pin_memory(), torch.cuda.Event())
+                for _ in range(2)
+            ]
         self._turn ^= 1
         buffer, copied = self._staging[self._turn]
         copied.synchronize()  # its previous copy to the device is done

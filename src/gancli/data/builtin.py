@@ -16,7 +16,9 @@ SHAPES_DEFAULT_SIZE = 4096
 SHAPES_SEED = 20240
 
 
-def shapes(n: int = SHAPES_DEFAULT_SIZE, resolution: int = 64, channels: int = 3, seed: int = SHAPES_SEED) -> torch.Tensor:
+def shapes(
+    n: int = SHAPES_DEFAULT_SIZE, resolution: int = 64, channels: int = 3, seed: int = SHAPES_SEED
+) -> torch.Tensor:
     """n images as uint8 (n, channels, resolution, resolution); the same arguments give the same pixels."""
     g = torch.Generator().manual_seed(seed)
     r = resolution

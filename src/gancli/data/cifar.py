@@ -65,7 +65,9 @@ def read_archive(archive: str | os.PathLike) -> dict[str, tuple[np.ndarray, np.n
                 if not (match or base == _TEST_NAME):
                     continue  # batches.meta.txt, readme.html: not needed
                 if not member.isreg() or member.size > _MAX_MEMBER_BYTES:
-                    raise UserError(f"{archive}: member {member.name!r} is not a plausible CIFAR-10 batch file.")
+                    raise UserError(
+                        f"{archive}: member {member.name!r} is not a plausible CIFAR-10 batch file."
+                    )
                 handle = tar.extractfile(member)
                 if handle is None:
                     raise UserError(f"{archive}: member {member.name!r} cannot be read.")
@@ -81,7 +83,9 @@ def read_archive(archive: str | os.PathLike) -> dict[str, tuple[np.ndarray, np.n
                 else:
                     test = data
     except (tarfile.TarError, zlib.error, EOFError, OSError) as exc:
-        raise UserError(f"{archive} is corrupt or not a tar archive ({exc}). Download it again with --force.") from None
+        raise UserError(
+            f"{archive} is corrupt or not a tar archive ({exc}). Download it again with --force."
+        ) from None
     if not train or sorted(train) != list(range(1, len(train) + 1)) or test is None:
         raise UserError(
             f"{archive} is not the CIFAR-10 binary archive: expected data_batch_1.bin ... data_batch_N.bin "

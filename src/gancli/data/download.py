@@ -231,7 +231,9 @@ def _fetch_once(url: str, part: Path, size: int | None, options: DownloadOptions
             _unlink(part)
             raise _Retryable("the server refused to resume; starting again") from None
         if 300 <= exc.code < 400:
-            raise _AddressFailed(f"redirect loop or too many redirects (HTTP {exc.code} {exc.reason})") from None
+            raise _AddressFailed(
+                f"redirect loop or too many redirects (HTTP {exc.code} {exc.reason})"
+            ) from None
         if exc.code >= 500 or exc.code in _RETRY_STATUS:
             raise _Retryable(f"HTTP {exc.code} {exc.reason}") from None
         raise _AddressFailed(f"HTTP {exc.code} {exc.reason}") from None
@@ -245,7 +247,9 @@ def _fetch_once(url: str, part: Path, size: int | None, options: DownloadOptions
         _receive(response, url, part, offset, size, options, sink)
 
 
-def _receive(response, url: str, part: Path, offset: int, size: int | None, options: DownloadOptions, sink: _Sink) -> None:
+def _receive(
+    response, url: str, part: Path, offset: int, size: int | None, options: DownloadOptions, sink: _Sink
+) -> None:
     length_header = response.headers.get("Content-Length")
     length = int(length_header) if length_header and length_header.isdigit() else None
     if response.status == 206:
@@ -272,7 +276,9 @@ def _receive(response, url: str, part: Path, offset: int, size: int | None, opti
                     # read1: return what has arrived, so a stall keeps the bytes before it.
                     chunk = response.read1(options.chunk_size)
                 except (OSError, http.client.HTTPException) as exc:
-                    raise _Retryable(f"connection broke after {written:,} bytes ({exc or type(exc).__name__})") from None
+                    raise _Retryable(
+                        f"connection broke after {written:,} bytes ({exc or type(exc).__name__})"
+                    ) from None
                 if not chunk:
                     break
                 if limit is not None and written + len(chunk) > limit:
@@ -289,7 +295,9 @@ def _receive(response, url: str, part: Path, offset: int, size: int | None, opti
         kept = f"The {written:,} bytes already downloaded are kept in it and the download resumes from them."
         error = write_error(part, exc, kept)
         if error is None:
-            error = UserError(f"Cannot write {part}: {exc.strerror or exc}. {kept} Pick another --root if this one cannot hold the data.")
+            error = UserError(
+                f"Cannot write {part}: {exc.strerror or exc}. {kept} Pick another --root if this one cannot hold the data."
+            )
         raise error from None
     if limit is not None and written < limit:
         # Fewer bytes than promised (a Content-Length that lies, a dropped connection):
@@ -447,7 +455,10 @@ def install_dataset(
             if local is not None:
                 say(f"Verifying {local}")
                 verify_file(
-                    local, remote.checksum, remote.size, what=str(local),
+                    local,
+                    remote.checksum,
+                    remote.size,
+                    what=str(local),
                     retry_hint=f"It is not the {remote.filename} that `gan download {name}` expects; "
                     f"fetch it again from {remote.url}.",
                 )
@@ -456,8 +467,14 @@ def install_dataset(
                 say(f"Downloading {remote.url}")
                 dest = registry.downloads_dir(name, root) / remote.filename
                 path = download_file(
-                    remote.urls, dest, size=remote.size, checksum=remote.checksum,
-                    options=options, dataset=name, force=force, warn=warn,
+                    remote.urls,
+                    dest,
+                    size=remote.size,
+                    checksum=remote.checksum,
+                    options=options,
+                    dataset=name,
+                    force=force,
+                    warn=warn,
                 )
                 sources.append((remote, path, True))
         unverified = [r.filename for r, _, _ in sources if r.checksum is None]
@@ -513,8 +530,15 @@ def install_url(
     checksum = ("sha256", sha256.lower()) if sha256 else None
     filename = _filename_from_url(url) if url else Path(from_file).name  # type: ignore[arg-type]
     remote = RemoteFile(filename=filename, url=source_label, sha256=checksum[1] if checksum else None)
-    ds = DatasetInfo(name=name, kind="archive", files=(remote,), images=None, resolution="?", channels=None,
-                     licence="user-supplied")
+    ds = DatasetInfo(
+        name=name,
+        kind="archive",
+        files=(remote,),
+        images=None,
+        resolution="?",
+        channels=None,
+        licence="user-supplied",
+    )
     with _exclusive(registry.datasets_root(root) / name):
         if from_file is not None:
             local, ours = Path(from_file), False
@@ -526,7 +550,16 @@ def install_url(
             say(f"Downloading {url}")
             dest = registry.downloads_dir(name, root) / filename
             # retries are worth a word; an unverified file gets install_url's own warning below, with its digest
-            local = download_file(url, dest, checksum=checksum, options=options, dataset=name, force=force, warn=warn, warn_unverified=False)
+            local = download_file(
+                url,
+                dest,
+                checksum=checksum,
+                options=options,
+                dataset=name,
+                force=force,
+                warn=warn,
+                warn_unverified=False,
+            )
             ours = True
         result = _install(ds, [(remote, local, ours)], root, limits)
         if ours:
@@ -606,19 +639,25 @@ def _install(
     return InstallResult(ds.name, final, images=marker.get("images"))
 
 
-def _build(ds: DatasetInfo, sources: list[tuple[RemoteFile, Path, bool]], tmp: Path,
-           limits: extract.ExtractLimits | None) -> dict:
+def _build(
+    ds: DatasetInfo,
+    sources: list[tuple[RemoteFile, Path, bool]],
+    tmp: Path,
+    limits: extract.ExtractLimits | None,
+) -> dict:
     """Fill ``tmp`` for the dataset's kind; return the marker's content."""
     files = []
     for remote, path, _ours in sources:
         checksum = remote.checksum
-        files.append({
-            "filename": remote.filename,
-            "url": remote.url,
-            "size": path.stat().st_size,
-            "sha256": file_digests(path)["sha256"],
-            "verified_by": checksum[0] if checksum else None,
-        })
+        files.append(
+            {
+                "filename": remote.filename,
+                "url": remote.url,
+                "size": path.stat().st_size,
+                "sha256": file_digests(path)["sha256"],
+                "verified_by": checksum[0] if checksum else None,
+            }
+        )
     marker: dict = {"files": files}
     if ds.kind == "archive":
         report = extract.extract_into(sources[0][1], tmp, limits=limits or extract.ExtractLimits.from_env())

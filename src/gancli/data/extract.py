@@ -62,7 +62,9 @@ class ExtractLimits:
             if raw_bytes:
                 limits = cls(int(raw_bytes), limits.max_ratio, limits.ratio_floor_bytes, limits.max_members)
             if raw_ratio:
-                limits = cls(limits.max_total_bytes, float(raw_ratio), limits.ratio_floor_bytes, limits.max_members)
+                limits = cls(
+                    limits.max_total_bytes, float(raw_ratio), limits.ratio_floor_bytes, limits.max_members
+                )
         except ValueError:
             raise UserError(
                 f"Invalid $GAN_EXTRACT_MAX_BYTES={raw_bytes!r} or $GAN_EXTRACT_MAX_RATIO={raw_ratio!r}: "
@@ -204,7 +206,9 @@ class _Writer:
     def _check(self, name: str, total: int, what: str) -> None:
         limits = self.limits
         if total > limits.max_total_bytes:
-            raise self._bomb(name, f"{what} uncompressed total {total:,} bytes > limit {limits.max_total_bytes:,}")
+            raise self._bomb(
+                name, f"{what} uncompressed total {total:,} bytes > limit {limits.max_total_bytes:,}"
+            )
         ratio = total / self.archive_size
         if total > limits.ratio_floor_bytes and ratio > limits.max_ratio:
             raise self._bomb(name, f"{what} expansion ratio {ratio:,.0f}:1 > limit {limits.max_ratio:,.0f}:1")
@@ -256,7 +260,9 @@ class _Writer:
         rel = "/".join(parts)
         if parts in self.seen:
             self.report.duplicates.append(rel)  # tar semantics: the later member wins
-        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+        flags = (
+            os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+        )
         try:
             fd = os.open(target, flags, 0o644)
             written = 0
@@ -343,7 +349,9 @@ def _extract_zip(archive: Path, writer: _Writer) -> None:
             writer.count_member(name)
             parts = safe_parts(name, archive)
             if info.flag_bits & 0x1:
-                raise UserError(f"Cannot extract {archive}: member {name!r} is encrypted. Use an unencrypted archive.")
+                raise UserError(
+                    f"Cannot extract {archive}: member {name!r} is encrypted. Use an unencrypted archive."
+                )
             mode = (info.external_attr >> 16) & 0xFFFF if info.create_system == 3 else 0
             kind = stat.S_IFMT(mode)
             if name.endswith("/") or kind == stat.S_IFDIR:  # not info.is_dir(): it fails on an empty name

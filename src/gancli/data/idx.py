@@ -42,7 +42,9 @@ def read_idx(
         try:
             return _parse(stream, label, max_bytes)
         except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
-            raise UserError(f"{label} is not a valid gzip file ({exc}). Download it again with --force.") from None
+            raise UserError(
+                f"{label} is not a valid gzip file ({exc}). Download it again with --force."
+            ) from None
 
 
 def read_idx_images(

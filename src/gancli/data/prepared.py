@@ -103,7 +103,9 @@ def _decode_one(args: tuple[str, int, int, str]) -> np.ndarray | str:
         return f"{type(exc).__name__}: {exc}".strip()[:200]
 
 
-def decode_all(paths: list[Path], resolution: int, channels: int, resize: str, workers: int, progress: Progress | None) -> tuple[list[np.ndarray | str], int]:
+def decode_all(
+    paths: list[Path], resolution: int, channels: int, resize: str, workers: int, progress: Progress | None
+) -> tuple[list[np.ndarray | str], int]:
     """Decode files with `workers` processes (order kept); failures come back as reason strings."""
     jobs = [(str(p), resolution, channels, resize) for p in paths]
     results: list[np.ndarray | str] = []
@@ -121,19 +123,39 @@ def decode_all(paths: list[Path], resolution: int, channels: int, resize: str, w
     return results, workers
 
 
-def prepare_folder(folder: Path, resolution: int, channels: int, resize: str, cache_dir: Path, progress: Progress | None = None, workers: int | None = None) -> PreparedImages:
+def prepare_folder(
+    folder: Path,
+    resolution: int,
+    channels: int,
+    resize: str,
+    cache_dir: Path,
+    progress: Progress | None = None,
+    workers: int | None = None,
+) -> PreparedImages:
     """Decode a folder once into a cached uint8 tensor; reuse the cache while the folder is unchanged."""
     folder = Path(folder)
     if not folder.is_dir():
         raise UserError(f"Image folder {folder} does not exist or is not a folder.")
     entries = scan_images(folder)
     if not entries:
-        raise UserError(f"No image files (jpg, jpeg, png, bmp, gif, webp, tif, tiff) were found under {folder}. Point --data at a folder that holds images (class subfolders are fine).")
-    key = cache_key({"source": str(folder.resolve()), "files": entries, "resolution": resolution, "channels": channels, "resize": resize})
+        raise UserError(
+            f"No image files (jpg, jpeg, png, bmp, gif, webp, tif, tiff) were found under {folder}. Point --data at a folder that holds images (class subfolders are fine)."
+        )
+    key = cache_key(
+        {
+            "source": str(folder.resolve()),
+            "files": entries,
+            "resolution": resolution,
+            "channels": channels,
+            "resize": resize,
+        }
+    )
     path = cache_dir / f"{_slug(folder)}-{resolution}px-{channels}ch-{resize}-{key}.pt"
     payload, notes = _load_or_note(path, key)
     if payload is not None:
-        return PreparedImages(payload["images"], str(folder), path, [tuple(s) for s in payload["skipped"]], True, notes)
+        return PreparedImages(
+            payload["images"], str(folder), path, [tuple(s) for s in payload["skipped"]], True, notes
+        )
 
     paths = [folder / rel for rel, _, _ in entries]
     results, _ = decode_all(paths, resolution, channels, resize, workers or os.cpu_count() or 1, progress)
@@ -141,17 +163,30 @@ def prepare_folder(folder: Path, resolution: int, channels: int, resize: str, ca
     skipped = [(rel, r) for (rel, _, _), r in zip(entries, results) if isinstance(r, str)]
     kept = [rel for (rel, _, _), r in zip(entries, results) if isinstance(r, np.ndarray)]
     if not arrays:
-        raise UserError(f"None of the {len(entries)} image files under {folder} could be read (first: {skipped[0][0]}: {skipped[0][1]}). Check that they are valid images.")
+        raise UserError(
+            f"None of the {len(entries)} image files under {folder} could be read (first: {skipped[0][0]}: {skipped[0][1]}). Check that they are valid images."
+        )
     images = torch.from_numpy(np.stack(arrays))
     prepared = PreparedImages(images, str(folder), path, skipped, False, notes)
     _save(path, prepared, kept, key)
     return prepared
 
 
-def prepare_array(array_file: Path, resolution: int, channels: int, resize: str, cache_dir: Path, name: str) -> PreparedImages:
+def prepare_array(
+    array_file: Path, resolution: int, channels: int, resize: str, cache_dir: Path, name: str
+) -> PreparedImages:
     """A downloaded dataset stored as images.npy (N, H, W, C uint8) -> prepared tensor, cached."""
     st = array_file.stat()
-    key = cache_key({"source": str(array_file.resolve()), "size": st.st_size, "mtime": st.st_mtime_ns, "resolution": resolution, "channels": channels, "resize": resize})
+    key = cache_key(
+        {
+            "source": str(array_file.resolve()),
+            "size": st.st_size,
+            "mtime": st.st_mtime_ns,
+            "resolution": resolution,
+            "channels": channels,
+            "resize": resize,
+        }
+    )
     path = cache_dir / f"{name}-{resolution}px-{channels}ch-{resize}-{key}.pt"
     payload, notes = _load_or_note(path, key)
     if payload is not None:
@@ -159,16 +194,24 @@ def prepare_array(array_file: Path, resolution: int, channels: int, resize: str,
     try:
         array = np.load(array_file, allow_pickle=False, mmap_mode="r")
     except (OSError, ValueError) as exc:
-        raise UserError(f"The dataset file {array_file} cannot be read ({exc}). Download it again with `gan download {name} --force`.") from exc
+        raise UserError(
+            f"The dataset file {array_file} cannot be read ({exc}). Download it again with `gan download {name} --force`."
+        ) from exc
     if array.dtype != np.uint8 or array.ndim != 4:
-        raise UserError(f"The dataset file {array_file} is not a uint8 (N, H, W, C) array. Download it again with `gan download {name} --force`.")
-    images = convert_array(torch.from_numpy(np.ascontiguousarray(array)).permute(0, 3, 1, 2), resolution, channels, resize)
+        raise UserError(
+            f"The dataset file {array_file} is not a uint8 (N, H, W, C) array. Download it again with `gan download {name} --force`."
+        )
+    images = convert_array(
+        torch.from_numpy(np.ascontiguousarray(array)).permute(0, 3, 1, 2), resolution, channels, resize
+    )
     prepared = PreparedImages(images, name, path, [], False, notes)
     _save(path, prepared, [], key)
     return prepared
 
 
-def convert_array(images: torch.Tensor, resolution: int, channels: int, resize: str, chunk: int = 2048) -> torch.Tensor:
+def convert_array(
+    images: torch.Tensor, resolution: int, channels: int, resize: str, chunk: int = 2048
+) -> torch.Tensor:
     """uint8 (N, C, H, W) at any size -> uint8 (N, channels, resolution, resolution)."""
     out = []
     for start in range(0, images.shape[0], chunk):
@@ -184,7 +227,9 @@ def convert_array(images: torch.Tensor, resolution: int, channels: int, resize: 
             top, left = (h - side) // 2, (w - side) // 2
             x = x[..., top : top + side, left : left + side]
         if x.shape[-2:] != (resolution, resolution):
-            x = F.interpolate(x, size=(resolution, resolution), mode="bilinear", align_corners=False, antialias=True)
+            x = F.interpolate(
+                x, size=(resolution, resolution), mode="bilinear", align_corners=False, antialias=True
+            )
         out.append(x.round().clamp(0, 255).to(torch.uint8))
     return torch.cat(out)
 

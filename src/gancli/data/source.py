@@ -11,10 +11,20 @@ from gancli.errors import UserError
 from gancli.paths import data_root
 
 
-def load_images(spec: str, resolution: int, channels: int, resize_mode: str = "resize", root: str | None = None, progress: Progress | None = None, size: int = 0) -> PreparedImages:
+def load_images(
+    spec: str,
+    resolution: int,
+    channels: int,
+    resize_mode: str = "resize",
+    root: str | None = None,
+    progress: Progress | None = None,
+    size: int = 0,
+) -> PreparedImages:
     """The images of a dataset name (built-in or downloaded) or a folder, at resolution x resolution."""
     if not spec:
-        raise UserError("No dataset given. Pass --data with a dataset name (see `gan download --list`, or the built-in `shapes`) or a folder of images.")
+        raise UserError(
+            "No dataset given. Pass --data with a dataset name (see `gan download --list`, or the built-in `shapes`) or a folder of images."
+        )
     cache_dir = data_root(root) / "prepared"
     if spec == SHAPES_NAME:
         images = shapes(size or SHAPES_DEFAULT_SIZE, resolution, channels)
@@ -27,14 +37,26 @@ def load_images(spec: str, resolution: int, channels: int, resize_mode: str = "r
     return _load_registered(spec, resolution, channels, resize_mode, root, cache_dir, progress)
 
 
-def _load_registered(name: str, resolution: int, channels: int, resize_mode: str, root: str | None, cache_dir: Path, progress: Progress | None) -> PreparedImages:
+def _load_registered(
+    name: str,
+    resolution: int,
+    channels: int,
+    resize_mode: str,
+    root: str | None,
+    cache_dir: Path,
+    progress: Progress | None,
+) -> PreparedImages:
     """A dataset installed by `gan download` (a registry name or a URL's --name)."""
     folder = registry.find_downloaded(name, root)
     if folder is None:
         if name in registry.DATASETS:
-            raise UserError(f"The dataset '{name}' is not downloaded yet under {data_root(root)}. Run `gan download {name}` first (or `gan download {name} --from-file PATH` with a copy fetched elsewhere).")
+            raise UserError(
+                f"The dataset '{name}' is not downloaded yet under {data_root(root)}. Run `gan download {name}` first (or `gan download {name} --from-file PATH` with a copy fetched elsewhere)."
+            )
         known = ", ".join([SHAPES_NAME, *sorted(registry.DATASETS)])
-        raise UserError(f"--data {name} is neither a folder nor a known dataset. Known datasets: {known}; or give the path of a folder of images.")
+        raise UserError(
+            f"--data {name} is neither a folder nor a known dataset. Known datasets: {known}; or give the path of a folder of images."
+        )
     array_file = folder / registry.IMAGES_NPY
     if array_file.exists():
         return prepare_array(array_file, resolution, channels, resize_mode, cache_dir, name)

@@ -52,7 +52,9 @@ def check_reference(real: Features | ReferenceStats, metrics: set[str]) -> None:
 def validate(real: Features | ReferenceStats, fake: Features, metrics: set[str]) -> None:
     """Raise a UserError for inputs that cannot be compared or that lack what a metric needs."""
     if not isinstance(fake, Features):
-        raise UserError("The generated set must be Features (pool features and logits) from extract_features.")
+        raise UserError(
+            "The generated set must be Features (pool features and logits) from extract_features."
+        )
     dim_fake = fake.pool.shape[1]
     dim_real = real.mu.shape[0] if isinstance(real, ReferenceStats) else real.pool.shape[1]
     if dim_fake != dim_real:
@@ -60,7 +62,11 @@ def validate(real: Features | ReferenceStats, fake: Features, metrics: set[str])
             f"Feature dimensions differ: generated {dim_fake}, reference {dim_real}. Both must come "
             "from the same Inception layer (2048-d pool features)."
         )
-    for key, what in (("resize", "resize mode"), ("image_size", "image size (H, W)"), ("channels", "channel count")):
+    for key, what in (
+        ("resize", "resize mode"),
+        ("image_size", "image size (H, W)"),
+        ("channels", "channel count"),
+    ):
         a, b = _meta(real, key), _meta(fake, key)
         if a is not None and b is not None and a != b:
             raise UserError(

@@ -22,7 +22,14 @@ SCORE_SEED = 12_345  # the same latents at every measurement, so the curve shows
 class TrainingScorer:
     """Callable(generator, iteration) -> {'fid': ..., 'is': ..., 'is_std': ...} for metrics.jsonl."""
 
-    def __init__(self, cfg: RunConfig, device: torch.device, weights: str | None = None, resize: str = "tf", batch_size: int = 50) -> None:
+    def __init__(
+        self,
+        cfg: RunConfig,
+        device: torch.device,
+        weights: str | None = None,
+        resize: str = "tf",
+        batch_size: int = 50,
+    ) -> None:
         root = cfg.data.root or None
         path = find_weights(weights, root)  # a missing file stops `gan train` before training starts
         self.model = load_inception(path).to(device)
@@ -30,8 +37,18 @@ class TrainingScorer:
         self.n = cfg.train.score_n
         self.reference = dataset_reference(
             # the training set itself (data.size limits the built-in one), cached after the first run
-            cfg.data.name, cfg.data.size, cfg.model.resolution, cfg.model.channels, resize, weights_id(path),
-            self.model, device, batch_size, root, need_features=False, progress=False,
+            cfg.data.name,
+            cfg.data.size,
+            cfg.model.resolution,
+            cfg.model.channels,
+            resize,
+            weights_id(path),
+            self.model,
+            device,
+            batch_size,
+            root,
+            need_features=False,
+            progress=False,
         )
 
     def __call__(self, generator: nn.Module, iteration: int) -> dict[str, float]:

@@ -34,7 +34,9 @@ class Features:
         return int(self.pool.shape[0])
 
 
-def _batch_iterator(batches: Iterable[torch.Tensor] | torch.Tensor, batch_size: int) -> Iterable[torch.Tensor]:
+def _batch_iterator(
+    batches: Iterable[torch.Tensor] | torch.Tensor, batch_size: int
+) -> Iterable[torch.Tensor]:
     # A single big tensor is split here so callers can pass a whole image set.
     if torch.is_tensor(batches):
         return batches.split(batch_size)
@@ -65,7 +67,10 @@ def extract_features(
     try:
         # full fp32 convolutions: cuDNN's default TF32 (Ampere and later) rounds their inputs to a
         # 10-bit mantissa, so FID would depend on the GPU and cached statistics on where they were made
-        with torch.inference_mode(), torch.backends.cudnn.flags(enabled=torch.backends.cudnn.enabled, allow_tf32=False):
+        with (
+            torch.inference_mode(),
+            torch.backends.cudnn.flags(enabled=torch.backends.cudnn.enabled, allow_tf32=False),
+        ):
             for batch in _batch_iterator(batches, batch_size):
                 check_images(batch)
                 if shape is None:

@@ -23,7 +23,9 @@ def statistics(features) -> tuple[np.ndarray, np.ndarray]:
             "(FID is only meaningful with thousands: 10,000 or 50,000 is usual)."
         )
     if not np.isfinite(x).all():
-        raise UserError("The Inception features contain NaN or infinity; check the images and the weights file.")
+        raise UserError(
+            "The Inception features contain NaN or infinity; check the images and the weights file."
+        )
     mu = x.mean(axis=0)
     sigma = np.cov(x, rowvar=False)
     return mu, np.atleast_2d(sigma)

@@ -23,9 +23,7 @@ from gancli.errors import UserError
 
 # The file's public names; the suffix is the start of its sha256 (same bytes for both peers).
 WEIGHTS_FILENAME = "pt_inception-2015-12-05-6726825d.pth"
-WEIGHTS_URL = (
-    "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/" + WEIGHTS_FILENAME
-)
+WEIGHTS_URL = "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/" + WEIGHTS_FILENAME
 WEIGHTS_ENV = "GAN_INCEPTION_WEIGHTS"
 NUM_CLASSES = 1008
 POOL_DIM = 2048

@@ -48,7 +48,9 @@ def precision_recall(real, fake, k: int = DEFAULT_K, chunk: int = 1024) -> tuple
     """
     r, f = _as_tensor(real), _as_tensor(fake)
     if r.shape[1] != f.shape[1]:
-        raise UserError(f"Precision/recall needs features of equal dimension; got {r.shape[1]} and {f.shape[1]}.")
+        raise UserError(
+            f"Precision/recall needs features of equal dimension; got {r.shape[1]} and {f.shape[1]}."
+        )
     if min(r.shape[0], f.shape[0]) <= k:
         raise UserError(
             f"Precision/recall with k={k} needs more than {k} images in each set; got "

@@ -217,7 +217,15 @@ def dataset_reference(
     identity = f"{ref}|{content}|{channels}ch|n={images.shape[0]}"
 
     def compute() -> Features:
-        return extract_features(images, model, resize, dev, progress=progress, batch_size=batch_size, description="Inception: reference")
+        return extract_features(
+            images,
+            model,
+            resize,
+            dev,
+            progress=progress,
+            batch_size=batch_size,
+            description="Inception: reference",
+        )
 
     stats = cached_reference(identity, res, resize, wid, compute, root=root, need_features=need_features)
     stats.meta["source"] = ref

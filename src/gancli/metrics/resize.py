@@ -27,7 +27,11 @@ SIZE = 299
 def check_images(images: torch.Tensor, what: str = "images") -> None:
     """Raise a UserError unless ``images`` is a uint8 N x C x H x W tensor with 1 or 3 channels."""
     if not torch.is_tensor(images) or images.dtype != torch.uint8 or images.dim() != 4:
-        desc = f"{images.dtype} tensor of shape {tuple(images.shape)}" if torch.is_tensor(images) else type(images).__name__
+        desc = (
+            f"{images.dtype} tensor of shape {tuple(images.shape)}"
+            if torch.is_tensor(images)
+            else type(images).__name__
+        )
         raise UserError(
             f"The {what} must be a uint8 tensor N x C x H x W (values 0..255); got a {desc}. "
             "Convert float images with (x.clamp(-1, 1) + 1) * 127.5 rounded to uint8."
@@ -50,8 +54,12 @@ def resize_tf(x: torch.Tensor, size: int = SIZE) -> torch.Tensor:
     # torch-fidelity computes the grid as float32 arange * float32 scale; the same ops keep it
     # bit-exact. Interpolating along x on the H input rows first, then gathering rows, gives
     # the same floats as its four full-size gathers at a fraction of the memory traffic.
-    gx = torch.arange(size, dtype=torch.float32, device=x.device) * torch.tensor(w / size, dtype=torch.float32)
-    gy = torch.arange(size, dtype=torch.float32, device=x.device) * torch.tensor(h / size, dtype=torch.float32)
+    gx = torch.arange(size, dtype=torch.float32, device=x.device) * torch.tensor(
+        w / size, dtype=torch.float32
+    )
+    gy = torch.arange(size, dtype=torch.float32, device=x.device) * torch.tensor(
+        h / size, dtype=torch.float32
+    )
     x_lo = gx.long()
     x_hi = (x_lo + 1).clamp_max(w - 1)
     dx = gx - x_lo.float()
@@ -116,4 +124,3 @@ def prepare(images: torch.Tensor, mode: str = "tf", size: int = SIZE) -> torch.T
         return 2 * x - 1
     x = resize_pil_bicubic(x, size).clamp_(0, 255)
     return (x - 128) / 128
-

@@ -37,7 +37,9 @@ def _layer(spec: LayerSpec, shape: tuple[int, ...], after: str | None = None) ->
         if spec.padding == "same":
             return SameConvTranspose2d(channels, spec.out, spec.kernel, spec.stride, bias=spec.bias)
         pad = 0 if spec.padding == "valid" else int(spec.padding)
-        return nn.ConvTranspose2d(channels, spec.out, spec.kernel, spec.stride, pad, spec.output_padding, bias=spec.bias)
+        return nn.ConvTranspose2d(
+            channels, spec.out, spec.kernel, spec.stride, pad, spec.output_padding, bias=spec.bias
+        )
     if spec.op == "upsample":
         return nn.Upsample(scale_factor=spec.scale, mode="nearest")
     if spec.op == "batchnorm":
@@ -57,7 +59,9 @@ def _layer(spec: LayerSpec, shape: tuple[int, ...], after: str | None = None) ->
     raise UserError(f"Unknown layer op '{spec.op}'.")
 
 
-def _stack(specs: list[LayerSpec], in_shape: tuple[int, ...], where: str) -> tuple[nn.Sequential, list[tuple[str, tuple[int, ...]]]]:
+def _stack(
+    specs: list[LayerSpec], in_shape: tuple[int, ...], where: str
+) -> tuple[nn.Sequential, list[tuple[str, tuple[int, ...]]]]:
     """Build the layers in order, tracking shapes with a dry run so each layer knows its input."""
     layers = nn.Sequential()
     shapes = []
@@ -70,7 +74,9 @@ def _stack(specs: list[LayerSpec], in_shape: tuple[int, ...], where: str) -> tup
             with torch.no_grad():
                 x = module(x)
         except RuntimeError as exc:
-            raise UserError(f"{where}[{i}] ({spec.op}) cannot take an input of shape {tuple(x.shape[1:])}: {exc}") from exc
+            raise UserError(
+                f"{where}[{i}] ({spec.op}) cannot take an input of shape {tuple(x.shape[1:])}: {exc}"
+            ) from exc
         shapes.append((spec.op, tuple(x.shape[1:])))
     return layers, shapes
 
@@ -88,7 +94,9 @@ class Generator(nn.Module):
         out = self.shapes[-1][1]
         want = (cfg.channels, cfg.resolution, cfg.resolution)
         if out != want:
-            raise UserError(f"The generator's layers make images of shape {out}, but the model is {want} (model.channels, model.resolution). Fix the layer list or the resolution.")
+            raise UserError(
+                f"The generator's layers make images of shape {out}, but the model is {want} (model.channels, model.resolution). Fix the layer list or the resolution."
+            )
         self.frame = plan_turned_frame(self.layers, _input_shapes(self.latent_shape, self.shapes))
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
@@ -101,10 +109,16 @@ class Discriminator(nn.Module):
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
-        self.layers, self.shapes = _stack(cfg.discriminator, (cfg.channels, cfg.resolution, cfg.resolution), "model.discriminator")
+        self.layers, self.shapes = _stack(
+            cfg.discriminator, (cfg.channels, cfg.resolution, cfg.resolution), "model.discriminator"
+        )
         if math.prod(self.shapes[-1][1]) != 1:
-            raise UserError(f"The discriminator must end in one output per image; its last layer gives {self.shapes[-1][1]}.")
-        self.frame = plan_turned_frame(self.layers, _input_shapes((cfg.channels, cfg.resolution, cfg.resolution), self.shapes))
+            raise UserError(
+                f"The discriminator must end in one output per image; its last layer gives {self.shapes[-1][1]}."
+            )
+        self.frame = plan_turned_frame(
+            self.layers, _input_shapes((cfg.channels, cfg.resolution, cfg.resolution), self.shapes)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return (self.layers(x) if self.frame is None else run_turned(self.layers, self.frame, x)).reshape(-1)

@@ -33,11 +33,15 @@ class TurnedFrame:
     """How to run a net's layers in the turned frame: where to turn, and each conv's padding there."""
 
     turn_before: set[int] = field(default_factory=set)  # layer indices preceded by a turn
-    convs: dict[int, tuple[tuple[int, int], tuple[int, int]]] = field(default_factory=dict)  # index -> (padding, output_padding)
+    convs: dict[int, tuple[tuple[int, int], tuple[int, int]]] = field(
+        default_factory=dict
+    )  # index -> (padding, output_padding)
     turn_at_end: bool = False
 
 
-def _conv_in_turned_frame(module: nn.Module, size: tuple[int, int]) -> tuple[tuple[int, int], tuple[int, int]] | None:
+def _conv_in_turned_frame(
+    module: nn.Module, size: tuple[int, int]
+) -> tuple[tuple[int, int], tuple[int, int]] | None:
     """(padding, output_padding) that compute `module` exactly in the turned frame, else None."""
     k, s = module.kernel_size, module.stride
     if module.dilation != (1, 1) or module.padding_mode != "zeros":
@@ -58,7 +62,10 @@ def _conv_in_turned_frame(module: nn.Module, size: tuple[int, int]) -> tuple[tup
             before, after = crop // 2, crop - crop // 2
             if after - before >= s[dim]:
                 return None
-            pads.append(after), outs.append(after - before)  # output_padding puts back the smaller bottom crop
+            (
+                pads.append(after),
+                outs.append(after - before),
+            )  # output_padding puts back the smaller bottom crop
         elif isinstance(module, nn.ConvTranspose2d):
             if module.output_padding[dim]:
                 return None  # it adds pixels at the bottom/right only
@@ -81,7 +88,10 @@ def plan_turned_frame(layers: nn.Sequential, in_shapes: list[tuple[int, ...]]) -
             if conv is None:
                 return None
             if isinstance(module, SameConv2d):
-                gains |= any(before != after for before, after in map(same_padding, shape[-2:], module.kernel_size, module.stride))
+                gains |= any(
+                    before != after
+                    for before, after in map(same_padding, shape[-2:], module.kernel_size, module.stride)
+                )
             elif isinstance(module, SameConvTranspose2d):
                 gains |= module.extra > 0
             plan.convs[i] = conv
@@ -92,9 +102,25 @@ def plan_turned_frame(layers: nn.Sequential, in_shapes: list[tuple[int, ...]]) -
             if turned:  # these depend on the pixel order: turn back first
                 plan.turn_before.add(i)
                 turned = False
-        elif not isinstance(module, (nn.BatchNorm2d, nn.SyncBatchNorm, nn.ReLU, nn.LeakyReLU, nn.Tanh, nn.Dropout, nn.Dropout2d, nn.Upsample)):
+        elif not isinstance(
+            module,
+            (
+                nn.BatchNorm2d,
+                nn.SyncBatchNorm,
+                nn.ReLU,
+                nn.LeakyReLU,
+                nn.Tanh,
+                nn.Dropout,
+                nn.Dropout2d,
+                nn.Upsample,
+            ),
+        ):
             return None  # an op not known to commute with the turn
-        elif isinstance(module, nn.Upsample) and not (module.mode == "nearest" and isinstance(module.scale_factor, (int, float)) and float(module.scale_factor).is_integer()):
+        elif isinstance(module, nn.Upsample) and not (
+            module.mode == "nearest"
+            and isinstance(module.scale_factor, (int, float))
+            and float(module.scale_factor).is_integer()
+        ):
             return None  # nearest upsampling by a whole factor commutes with the turn; others may not
     plan.turn_at_end = turned
     return plan if gains else None
@@ -118,7 +144,9 @@ def run_turned(layers: nn.Sequential, plan: TurnedFrame, x: torch.Tensor) -> tor
         padding, output_padding = conv
         weight = module.weight.flip(-2, -1)  # the kernel turned on the fly: cheap next to the convolution
         if isinstance(module, nn.ConvTranspose2d):
-            x = F.conv_transpose2d(x, weight, module.bias, module.stride, padding, output_padding, module.groups)
+            x = F.conv_transpose2d(
+                x, weight, module.bias, module.stride, padding, output_padding, module.groups
+            )
         else:
             x = F.conv2d(x, weight, module.bias, module.stride, padding, 1, module.groups)
     return turn(x) if plan.turn_at_end else x

@@ -39,10 +39,17 @@ def _nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
 
 def _plottable(value: Any) -> bool:
     """A number a chart can place: finite and not absurd (a damaged metrics line may hold 1e308)."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and abs(value) < 1e100
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and abs(value) < 1e100
+    )
 
 
-def _panel(draw: ImageDraw.ImageDraw, box: tuple[int, int, int, int], title: str, series, records, font, small) -> None:
+def _panel(
+    draw: ImageDraw.ImageDraw, box: tuple[int, int, int, int], title: str, series, records, font, small
+) -> None:
     left, top, right, bottom = box
     xs = [r["iteration"] for r in records]
     values = [r[k] for r in records for k, _, _ in series if _plottable(r.get(k))]
@@ -72,7 +79,9 @@ def _panel(draw: ImageDraw.ImageDraw, box: tuple[int, int, int, int], title: str
         if len(points) > 1:
             draw.line(points, fill=colour, width=2)
         elif points:
-            draw.ellipse((points[0][0] - 2, points[0][1] - 2, points[0][0] + 2, points[0][1] + 2), fill=colour)
+            draw.ellipse(
+                (points[0][0] - 2, points[0][1] - 2, points[0][0] + 2, points[0][1] + 2), fill=colour
+            )
         lx = right - 150 + i * 75
         draw.line((lx, top - 12, lx + 18, top - 12), fill=colour, width=3)
         draw.text((lx + 22, top - 12), label, fill=(20, 20, 20), font=small, anchor="lm")

@@ -10,7 +10,9 @@ from PIL import Image
 from gancli.fsutil import atomic_write_bytes
 
 
-def write_progress_gif(sample_paths: list[Path], out: Path, frame_ms: int = 250, max_frames: int = 120) -> Path | None:
+def write_progress_gif(
+    sample_paths: list[Path], out: Path, frame_ms: int = 250, max_frames: int = 120
+) -> Path | None:
     """Animate the sample grids (evenly thinned to max_frames, last frame held longer)."""
     if not sample_paths:
         return None

@@ -19,13 +19,17 @@ def grid_shape(n: int) -> tuple[int, int]:
     return math.ceil(n / cols), cols
 
 
-def make_grid(images: torch.Tensor, cols: int | None = None, padding: int = 2, pad_value: int = 0) -> Image.Image:
+def make_grid(
+    images: torch.Tensor, cols: int | None = None, padding: int = 2, pad_value: int = 0
+) -> Image.Image:
     """uint8 (N, C, H, W) -> a PIL image tiling them row by row."""
     n, c, h, w = images.shape
     rows, auto_cols = grid_shape(n)
     cols = cols or auto_cols
     rows = math.ceil(n / cols)
-    canvas = np.full((rows * (h + padding) + padding, cols * (w + padding) + padding, c), pad_value, dtype=np.uint8)
+    canvas = np.full(
+        (rows * (h + padding) + padding, cols * (w + padding) + padding, c), pad_value, dtype=np.uint8
+    )
     arr = images.permute(0, 2, 3, 1).numpy()
     for i in range(n):
         r, q = divmod(i, cols)

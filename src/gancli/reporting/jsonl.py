@@ -56,7 +56,10 @@ class MetricsLog:
             self.handle.write(json.dumps(record) + "\n")
             self.handle.flush()
         except OSError as exc:
-            raise (write_error(self.path, exc, "The lines already written and the checkpoints are intact.") or exc) from exc
+            raise (
+                write_error(self.path, exc, "The lines already written and the checkpoints are intact.")
+                or exc
+            ) from exc
         self.records.append(record)
 
     def on_checkpoint(self, iteration: int, path: Path) -> None:

@@ -25,7 +25,14 @@ from rich.table import Table
 class LiveDisplay:
     """Observer rendering training progress to a rich console."""
 
-    def __init__(self, console: Console, total: int, steps_per_epoch: int, start_iteration: int = 0, title: str = "training") -> None:
+    def __init__(
+        self,
+        console: Console,
+        total: int,
+        steps_per_epoch: int,
+        start_iteration: int = 0,
+        title: str = "training",
+    ) -> None:
         self.console = console
         self.total, self.steps_per_epoch = total, max(steps_per_epoch, 1)
         self.progress = Progress(
@@ -57,7 +64,15 @@ class LiveDisplay:
 
         epochs = -(-self.total // self.steps_per_epoch)
         fid = f"{self.fid:.2f}" if self.fid is not None else "-"
-        table.add_row(f"{r.get('epoch', '-')}/{epochs}", fmt("loss_d"), fmt("loss_g"), fmt("score_d"), fmt("score_g"), fid, self.samples)
+        table.add_row(
+            f"{r.get('epoch', '-')}/{epochs}",
+            fmt("loss_d"),
+            fmt("loss_g"),
+            fmt("score_d"),
+            fmt("score_g"),
+            fid,
+            self.samples,
+        )
         return table
 
     def _render(self) -> Group:
@@ -72,7 +87,12 @@ class LiveDisplay:
         self.record = record
         if isinstance(record.get("fid"), float):
             self.fid = record["fid"]
-        self.progress.update(self.task, completed=record["iteration"], speed=f"{record['images_per_s']:.1f} img/s", description=f"epoch {record['epoch']}")
+        self.progress.update(
+            self.task,
+            completed=record["iteration"],
+            speed=f"{record['images_per_s']:.1f} img/s",
+            description=f"epoch {record['epoch']}",
+        )
         if self.live is not None:
             self.live.update(self._render())
         elif time.monotonic() - self.last_plain > 5 or record["iteration"] >= self.total:
@@ -81,7 +101,8 @@ class LiveDisplay:
                 f"iter {record['iteration']}/{self.total} epoch {record['epoch']} "
                 f"loss_d {record['loss_d']:.4f} loss_g {record['loss_g']:.4f} "
                 f"score_d {record['score_d']:.4f} score_g {record['score_g']:.4f} "
-                f"{record['images_per_s']:.1f} img/s" + (f" FID {record['fid']:.2f}" if "fid" in record else ""),
+                f"{record['images_per_s']:.1f} img/s"
+                + (f" FID {record['fid']:.2f}" if "fid" in record else ""),
                 highlight=False,
             )
 

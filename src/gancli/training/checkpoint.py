@@ -141,7 +141,9 @@ def find_checkpoint(path: Path) -> Path:
         for candidate in (checkpoint_dir(path) / LAST, checkpoint_dir(path) / PREVIOUS, path / LAST):
             if candidate.is_file():
                 return candidate
-        raise UserError(f"{path} holds no checkpoint (looked for checkpoints/{LAST} and checkpoints/{PREVIOUS}). Give a run folder written by `gan train`, or a .pt checkpoint file.")
+        raise UserError(
+            f"{path} holds no checkpoint (looked for checkpoints/{LAST} and checkpoints/{PREVIOUS}). Give a run folder written by `gan train`, or a .pt checkpoint file."
+        )
     raise UserError(f"{path} does not exist. Give a run folder written by `gan train` or a checkpoint file.")
 
 
@@ -158,22 +160,36 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
     try:
         damage = zip_damage(path) if zipfile.is_zipfile(path) else None
     except OSError as exc:
-        raise UserError(f"Checkpoint {path} cannot be read ({exc.strerror or exc}).{_fallback_hint(path)}") from exc
+        raise UserError(
+            f"Checkpoint {path} cannot be read ({exc.strerror or exc}).{_fallback_hint(path)}"
+        ) from exc
     if damage is not None:
         raise UserError(f"Checkpoint {path} is corrupt: {damage}.{_fallback_hint(path)}")
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
         if "Unsupported global" not in str(exc) and "GLOBAL" not in str(exc):
-            raise UserError(f"Checkpoint {path} cannot be read; it is truncated or corrupt ({str(exc).splitlines()[0][:160]}).{_fallback_hint(path)}") from exc
-        raise UserError(f"Checkpoint {path} was refused: it holds Python objects that weights-only loading does not allow (such a file could run code when loaded). Only load checkpoints written by `gan train`.{_fallback_hint(path)}") from exc
+            raise UserError(
+                f"Checkpoint {path} cannot be read; it is truncated or corrupt ({str(exc).splitlines()[0][:160]}).{_fallback_hint(path)}"
+            ) from exc
+        raise UserError(
+            f"Checkpoint {path} was refused: it holds Python objects that weights-only loading does not allow (such a file could run code when loaded). Only load checkpoints written by `gan train`.{_fallback_hint(path)}"
+        ) from exc
     except (RuntimeError, EOFError, OSError, ValueError) as exc:
-        raise UserError(f"Checkpoint {path} cannot be read; it is truncated or corrupt ({type(exc).__name__}: {str(exc)[:160]}).{_fallback_hint(path)}") from exc
+        raise UserError(
+            f"Checkpoint {path} cannot be read; it is truncated or corrupt ({type(exc).__name__}: {str(exc)[:160]}).{_fallback_hint(path)}"
+        ) from exc
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise UserError(f"{path} is not a gan checkpoint (no '{FORMAT}' marker). Give a checkpoint written by `gan train`.")
+        raise UserError(
+            f"{path} is not a gan checkpoint (no '{FORMAT}' marker). Give a checkpoint written by `gan train`."
+        )
     missing = [k for k in REQUIRED if k not in payload]
     if missing:
-        raise UserError(f"Checkpoint {path} lacks {', '.join(missing)}; it is incomplete.{_fallback_hint(path)}")
+        raise UserError(
+            f"Checkpoint {path} lacks {', '.join(missing)}; it is incomplete.{_fallback_hint(path)}"
+        )
     if payload.get("version", 0) > VERSION:
-        raise UserError(f"Checkpoint {path} was written by a newer gancli (format {payload['version']}); upgrade gancli to read it.")
+        raise UserError(
+            f"Checkpoint {path} was written by a newer gancli (format {payload['version']}); upgrade gancli to read it."
+        )
     return payload

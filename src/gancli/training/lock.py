@@ -29,7 +29,9 @@ class RunLock:
             handle.seek(0)
             owner = handle.read().strip() or "unknown"
             handle.close()
-            raise UserError(f"Another `gan train` (pid {owner}) is using the run folder {self.path.parent}. Wait for it to finish or stop it, or choose another folder with --out.") from exc
+            raise UserError(
+                f"Another `gan train` (pid {owner}) is using the run folder {self.path.parent}. Wait for it to finish or stop it, or choose another folder with --out."
+            ) from exc
         handle.seek(0)
         handle.truncate()
         handle.write(str(os.getpid()))

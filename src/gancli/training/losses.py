@@ -30,7 +30,9 @@ def flip_real_logits(logit_real: torch.Tensor, flip: torch.Tensor | None) -> tor
     return torch.where(flip, -logit_real, logit_real)
 
 
-def discriminator_loss(logit_real: torch.Tensor, logit_fake: torch.Tensor, flip: torch.Tensor | None = None, scale: float = 1.0) -> torch.Tensor:
+def discriminator_loss(
+    logit_real: torch.Tensor, logit_fake: torch.Tensor, flip: torch.Tensor | None = None, scale: float = 1.0
+) -> torch.Tensor:
     """scale * (-mean(log(Y_real)) - mean(log(1 - Y_gen))), Y_real after the label flips."""
     real = F.softplus(-flip_real_logits(logit_real, flip)).mean()
     fake = F.softplus(logit_fake).mean()

@@ -38,14 +38,18 @@ def plan_new_run(cfg: RunConfig, out: str | None) -> RunPlan:
     """A fresh run folder; refuses one that already holds a run."""
     run_dir = Path(out) if out else default_run_dir(cfg.preset)
     if (run_dir / "checkpoints").is_dir() and any((run_dir / "checkpoints").glob("*.pt")):
-        raise UserError(f"{run_dir} already holds a training run. Continue it with `gan train --resume {run_dir}`, or choose another folder with --out.")
+        raise UserError(
+            f"{run_dir} already holds a training run. Continue it with `gan train --resume {run_dir}`, or choose another folder with --out."
+        )
     if run_dir.exists() and not run_dir.is_dir():
         raise UserError(f"--out {run_dir} is a file, not a folder.")
     ancestor = run_dir.parent
     while not ancestor.exists() and ancestor != ancestor.parent:
         ancestor = ancestor.parent
     if ancestor.exists() and not ancestor.is_dir():  # checked now, before the data is prepared
-        raise UserError(f"--out {run_dir} cannot be created: {ancestor} is a file, not a folder. Choose another run folder.")
+        raise UserError(
+            f"--out {run_dir} cannot be created: {ancestor} is a file, not a folder. Choose another run folder."
+        )
     return RunPlan(run_dir, cfg)
 
 
@@ -63,7 +67,9 @@ def plan_resume(run_dir: Path, overrides: dict) -> RunPlan:
             set_dotted(data, dotted, value)
     cfg = from_dict(data)
     if to_dict(cfg.model) != payload["config"]["model"]:
-        raise UserError(f"The model in {saved} differs from the one in checkpoint {ckpt}; a run cannot change its model when resumed. Start a new run instead.")
+        raise UserError(
+            f"The model in {saved} differs from the one in checkpoint {ckpt}; a run cannot change its model when resumed. Start a new run instead."
+        )
     return RunPlan(run_dir if run_dir.is_dir() else ckpt.parent.parent, cfg, payload, ckpt)
 
 
@@ -78,5 +84,3 @@ def write_run_files(plan: RunPlan) -> None:
     atomic_write_text(plan.run_dir / "config.yaml", dump_yaml(plan.cfg))
     if plan.resume_payload is not None:
         truncate_after(plan.run_dir / "metrics.jsonl", int(plan.resume_payload["iteration"]))
-
-

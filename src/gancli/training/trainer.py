@@ -69,7 +69,9 @@ def check_global_batch(batch_size: int, world: int) -> None:
     if world > 1 and batch_size % world:
         lower, upper = batch_size // world * world, (batch_size // world + 1) * world
         hint = f"{lower} or {upper}" if lower else f"{upper}"
-        raise UserError(f"--batch-size {batch_size} is the global batch, split evenly across the {world} training processes, and {batch_size} does not divide by {world}. Use a multiple of {world} (for example {hint}), or change the number of processes.")
+        raise UserError(
+            f"--batch-size {batch_size} is the global batch, split evenly across the {world} training processes, and {batch_size} does not divide by {world}. Use a multiple of {world} (for example {hint}), or change the number of processes."
+        )
 
 
 def _emit(observers: list, name: str, *args) -> None:
@@ -82,7 +84,16 @@ def _emit(observers: list, name: str, *args) -> None:
 class Trainer:
     """Builds the networks, optimisers and batch source of a config, then runs the loop."""
 
-    def __init__(self, cfg: RunConfig, images: torch.Tensor, device: torch.device, run_dir: Path | None, observers: list | None = None, dist: DistContext | None = None, scorer: Callable[[nn.Module, int], dict] | None = None) -> None:
+    def __init__(
+        self,
+        cfg: RunConfig,
+        images: torch.Tensor,
+        device: torch.device,
+        run_dir: Path | None,
+        observers: list | None = None,
+        dist: DistContext | None = None,
+        scorer: Callable[[nn.Module, int], dict] | None = None,
+    ) -> None:
         self.cfg, self.device, self.run_dir = cfg, device, run_dir
         self.observers = observers or []
         self.dist = dist or DistContext()
@@ -102,20 +113,28 @@ class Trainer:
             self.generator.to(memory_format=torch.channels_last)
             self.discriminator.to(memory_format=torch.channels_last)
         flags = adam_flags(device)
-        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=t.lr_g, betas=(t.beta1, t.beta2), **flags)
-        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=t.lr_d, betas=(t.beta1, t.beta2), **flags)
+        self.opt_g = torch.optim.Adam(
+            self.generator.parameters(), lr=t.lr_g, betas=(t.beta1, t.beta2), **flags
+        )
+        self.opt_d = torch.optim.Adam(
+            self.discriminator.parameters(), lr=t.lr_d, betas=(t.beta1, t.beta2), **flags
+        )
         g_run, d_run = self.dist.wrap(self.generator, self.discriminator, t.sync_bn)
         if t.compile:
             g_run, d_run = _compile(g_run, d_run, t.step)
         self.nets = Nets(g_run, d_run, self.opt_g, self.opt_d)
         self.step_fn = STEPS[t.step]
 
-        self.batches = BatchSource(images, t.batch_size, device, t.seed, cfg.data.flip, self.dist.rank, self.dist.world)
+        self.batches = BatchSource(
+            images, t.batch_size, device, t.seed, cfg.data.flip, self.dist.rank, self.dist.world
+        )
         self.total = total_iterations(cfg, self.batches.steps_per_epoch)
         self.noise = torch.Generator(device=device).manual_seed(t.seed * 104_729 + 1 + self.dist.rank)
         fixed = torch.Generator().manual_seed(t.seed * 15_485_863 + 2)
         self.fixed_latents = torch.randn(t.fixed_latents, m.latent_dim, generator=fixed).to(device)
-        torch.manual_seed(t.seed * 32_452_843 + 3 + self.dist.rank)  # dropout and other global draws, per rank
+        torch.manual_seed(
+            t.seed * 32_452_843 + 3 + self.dist.rank
+        )  # dropout and other global draws, per rank
         self.counters = Counters()
         self.writer = CheckpointWriter()
         self.last_checkpoint: Path | None = None
@@ -125,7 +144,12 @@ class Trainer:
 
     def rng_state(self) -> dict[str, torch.Tensor]:
         """This rank's random streams: global (dropout), latents and label flips, image flips."""
-        rng = {"torch": torch.get_rng_state(), "noise": self.noise.get_state(), **self.batches.state(), "device_type": self.device.type}
+        rng = {
+            "torch": torch.get_rng_state(),
+            "noise": self.noise.get_state(),
+            **self.batches.state(),
+            "device_type": self.device.type,
+        }
         if self.device.type == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state(self.device)
         return rng
@@ -162,7 +186,10 @@ class Trainer:
         then not bitwise the one an unchanged world size would have continued."""
         self.generator.load_state_dict(payload["generator"])
         self.discriminator.load_state_dict(payload["discriminator"])
-        for opt, net, key in ((self.opt_g, self.generator, "opt_g"), (self.opt_d, self.discriminator, "opt_d")):
+        for opt, net, key in (
+            (self.opt_g, self.generator, "opt_g"),
+            (self.opt_d, self.discriminator, "opt_d"),
+        ):
             opt.load_state_dict(payload[key])
             _match_optimizer_to(opt, net, adam_flags(self.device))
         self.counters.iteration = int(payload["iteration"])
@@ -235,7 +262,13 @@ class Trainer:
         the same host sync; under DDP a NaN on any rank reaches all through the mean."""
         if not weights:
             return means
-        peaks = torch.stack([p.detach().abs().amax().float() for net in (self.generator, self.discriminator) for p in net.parameters()])
+        peaks = torch.stack(
+            [
+                p.detach().abs().amax().float()
+                for net in (self.generator, self.discriminator)
+                for p in net.parameters()
+            ]
+        )
         flag = torch.where(peaks.isfinite().all(), 1.0, math.nan).to(means.dtype)
         return torch.cat([means, flag.reshape(1)])
 
@@ -259,9 +292,15 @@ class Trainer:
         except Exception as exc:
             if self.cfg.train.compile and _compile_failure(exc):
                 # torch's message: "backend='inductor' raised:", the cause, then advice on its logs
-                lines = [line.strip() for line in str(exc).splitlines() if line.strip() and not line.startswith(("Set TORCHDYNAMO", "For even more"))]
+                lines = [
+                    line.strip()
+                    for line in str(exc).splitlines()
+                    if line.strip() and not line.startswith(("Set TORCHDYNAMO", "For even more"))
+                ]
                 cause = " ".join(lines[:2]) or type(exc).__name__
-                raise UserError(f"--compile failed while compiling the networks at iteration {self.counters.iteration + 1}: {cause[:300]}. {_COMPILE_HINT}") from exc
+                raise UserError(
+                    f"--compile failed while compiling the networks at iteration {self.counters.iteration + 1}: {cause[:300]}. {_COMPILE_HINT}"
+                ) from exc
             raise
         finally:
             self.writer.close()  # after an error: a write in flight completes, whole
@@ -291,10 +330,17 @@ class Trainer:
                 stopping = stop.requested
             checkpoint_due = it % t.checkpoint_every == 0 or last or stopping
 
-            if self.scorer is not None and t.score_every and (it % t.score_every == 0 or last) and self.dist.is_main:
+            if (
+                self.scorer is not None
+                and t.score_every
+                and (it % t.score_every == 0 or last)
+                and self.dist.is_main
+            ):
                 extra = self.scorer(self.generator, it)
             if it % t.log_every == 0 or last or stopping:
-                values = self.dist.mean(self._health(acc / acc_steps, checkpoint_due)).tolist()  # the host sync of the loop
+                values = self.dist.mean(
+                    self._health(acc / acc_steps, checkpoint_due)
+                ).tolist()  # the host sync of the loop
                 now = time.perf_counter()
                 self.counters.elapsed_s = now - session_start
                 record = {
@@ -319,15 +365,31 @@ class Trainer:
             else:
                 finite = True
             if not finite:
-                bad = ", ".join(f"{k}={v}" for k, v in zip((*METRIC_KEYS, "weights"), values) if not math.isfinite(v))
-                return self._end(Outcome("diverged", it, f"Training diverged at or before iteration {it} ({bad}). The last good checkpoint is kept; try a lower learning rate (--lr) or another seed."))
+                bad = ", ".join(
+                    f"{k}={v}" for k, v in zip((*METRIC_KEYS, "weights"), values) if not math.isfinite(v)
+                )
+                return self._end(
+                    Outcome(
+                        "diverged",
+                        it,
+                        f"Training diverged at or before iteration {it} ({bad}). The last good checkpoint is kept; try a lower learning rate (--lr) or another seed.",
+                    )
+                )
             if (it == 1 or it % t.sample_every == 0 or last) and self.dist.is_main:
                 _emit(self.observers, "on_samples", it, self.sample_fixed())
             if checkpoint_due:
                 self.checkpoint(background=not (last or stopping))
             if stopping:
-                return self._end(Outcome("stopped", it, f"Stopped by {stop.signal_name or 'a signal on another rank'} at iteration {it} of {self.total}."))
-        return self._end(Outcome("finished", self.counters.iteration, f"Finished {self.counters.iteration} iterations."))
+                return self._end(
+                    Outcome(
+                        "stopped",
+                        it,
+                        f"Stopped by {stop.signal_name or 'a signal on another rank'} at iteration {it} of {self.total}.",
+                    )
+                )
+        return self._end(
+            Outcome("finished", self.counters.iteration, f"Finished {self.counters.iteration} iterations.")
+        )
 
 
 def _match_optimizer_to(opt: torch.optim.Optimizer, net: nn.Module, flags: dict[str, bool]) -> None:
@@ -339,7 +401,12 @@ def _match_optimizer_to(opt: torch.optim.Optimizer, net: nn.Module, flags: dict[
     for p_id, state in ((id(p), opt.state[p]) for group in opt.param_groups for p in group["params"]):
         param = by_param.get(p_id)
         for key, value in state.items():
-            if param is not None and isinstance(value, torch.Tensor) and value.shape == param.shape and value.stride() != param.stride():
+            if (
+                param is not None
+                and isinstance(value, torch.Tensor)
+                and value.shape == param.shape
+                and value.stride() != param.stride()
+            ):
                 state[key] = torch.empty_like(param, dtype=value.dtype).copy_(value)
     for group in opt.param_groups:
         group["fused"] = flags.get("fused")
@@ -371,7 +438,9 @@ def _compile(g: nn.Module, d: nn.Module, step: str) -> tuple[nn.Module, nn.Modul
     try:
         return torch.compile(g), torch.compile(d)
     except RuntimeError as exc:
-        raise UserError(f"--compile is not supported here: {str(exc).splitlines()[0]}. {_COMPILE_HINT}") from exc
+        raise UserError(
+            f"--compile is not supported here: {str(exc).splitlines()[0]}. {_COMPILE_HINT}"
+        ) from exc
 
 
 def _compile_failure(exc: BaseException) -> bool:
