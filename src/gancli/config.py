@@ -11,6 +11,7 @@ import dataclasses
 import math
 import os
 import re
+import types
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -235,7 +236,7 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
         if not isinstance(value, list):
             raise UserError(f"Config key '{key}' must be a list, got {value!r}.")
         return [_convert(v, item_tp, f"{key}[{i}]") for i, v in enumerate(value)]
-    if origin is Union:
+    if origin in (Union, types.UnionType):  # Optional[X] and X | None alike
         for option in get_args(tp):
             try:
                 return _convert(value, option, key)
