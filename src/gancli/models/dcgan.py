@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
 
 from gancli.config import LayerSpec, ModelConfig
 from gancli.errors import UserError
@@ -112,6 +113,10 @@ class Discriminator(nn.Module):
         self.layers, self.shapes = _stack(
             cfg.discriminator, (cfg.channels, cfg.resolution, cfg.resolution), "model.discriminator"
         )
+        if cfg.spectral_norm:  # SNGAN's D: spectral norm bounds D, batch norm goes (same shapes)
+            for i, module in enumerate(self.layers):
+                if isinstance(module, nn.BatchNorm2d):
+                    self.layers[i] = nn.Identity()
         if math.prod(self.shapes[-1][1]) != 1:
             raise UserError(
                 f"The discriminator must end in one output per image; its last layer gives {self.shapes[-1][1]}."
@@ -140,6 +145,12 @@ def build_discriminator(cfg: ModelConfig) -> Discriminator:
     """The discriminator of `cfg`, initialised by its scheme (uses the global torch RNG)."""
     net = Discriminator(cfg)
     initialise(net, cfg.init)
+    if cfg.spectral_norm:
+        # after initialisation, which must set the raw weights; SN's power-iteration vectors
+        # are drawn from the global RNG too, so the seed fixes them
+        for module in net.modules():
+            if isinstance(module, (nn.Conv2d, nn.Linear)):
+                spectral_norm(module)
     return net
 
 

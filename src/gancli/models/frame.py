@@ -113,6 +113,7 @@ def plan_turned_frame(layers: nn.Sequential, in_shapes: list[tuple[int, ...]]) -
                 nn.Dropout,
                 nn.Dropout2d,
                 nn.Upsample,
+                nn.Identity,
             ),
         ):
             return None  # an op not known to commute with the turn

@@ -8,6 +8,7 @@ Flipping a real label (probability p -> 1 - p) is negating its logit: 1 - sigmoi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
@@ -50,3 +51,55 @@ def scores(logit_real: torch.Tensor, logit_fake: torch.Tensor) -> tuple[torch.Te
     y_gen = torch.sigmoid(logit_fake.detach().float())
     score_g = y_gen.mean()
     return (y_real.mean() + (1.0 - y_gen).mean()) / 2, score_g
+
+
+def hinge_discriminator_loss(
+    logit_real: torch.Tensor, logit_fake: torch.Tensor, flip: torch.Tensor | None = None, scale: float = 1.0
+) -> torch.Tensor:
+    """scale * (mean(relu(1 - D(real))) + mean(relu(1 + D(fake)))) (Lim & Ye 2017, SNGAN); a
+    flipped real counts as fake, which is the negated logit here too."""
+    real = F.relu(1.0 - flip_real_logits(logit_real, flip)).mean()
+    fake = F.relu(1.0 + logit_fake).mean()
+    return (real + fake) * scale
+
+
+def hinge_generator_loss(logit_fake: torch.Tensor) -> torch.Tensor:
+    """The hinge generator loss: -mean(D(fake))."""
+    return -logit_fake.mean()
+
+
+def lsgan_discriminator_loss(
+    logit_real: torch.Tensor, logit_fake: torch.Tensor, flip: torch.Tensor | None = None, scale: float = 1.0
+) -> torch.Tensor:
+    """scale * (mean((D(real) - 1)^2) + mean(D(fake)^2)) / 2 (Mao et al. 2017, targets 1 and 0);
+    a flipped real takes the fake target 0."""
+    target = torch.ones_like(logit_real) if flip is None else (~flip).to(logit_real.dtype)
+    real = (logit_real - target).square().mean()
+    fake = logit_fake.square().mean()
+    return (real + fake) * (0.5 * scale)
+
+
+def lsgan_generator_loss(logit_fake: torch.Tensor) -> torch.Tensor:
+    """The least-squares generator loss: mean((D(fake) - 1)^2) / 2."""
+    return (logit_fake - 1.0).square().mean() * 0.5
+
+
+class Objective(NamedTuple):
+    """One GAN loss: D's (logit_real, logit_fake, flip, scale) -> loss, and G's (logit_fake) -> loss."""
+
+    discriminator: Callable[..., torch.Tensor]
+    generator: Callable[[torch.Tensor], torch.Tensor]
+
+
+OBJECTIVES: dict[str, Objective] = {
+    "bce": Objective(discriminator_loss, generator_loss),
+    "hinge": Objective(hinge_discriminator_loss, hinge_generator_loss),
+    "lsgan": Objective(lsgan_discriminator_loss, lsgan_generator_loss),
+}
+
+
+def r1_penalty(logit_real: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """mean over images of ||dD(x)/dx||^2 at the real images x (Mescheder et al. 2018), with the
+    graph kept so that the penalty itself can be differentiated; `real` must require grad."""
+    (grad,) = torch.autograd.grad(logit_real.sum(), real, create_graph=True)
+    return grad.float().square().sum(dim=list(range(1, grad.dim()))).mean()

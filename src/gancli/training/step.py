@@ -18,7 +18,11 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from gancli.training.losses import StepLosses, discriminator_loss, generator_loss, scores
+from gancli.training.losses import OBJECTIVES, Objective, StepLosses, r1_penalty, scores
+
+
+def _unchanged(images: torch.Tensor) -> torch.Tensor:
+    return images
 
 
 @dataclass
@@ -32,12 +36,15 @@ class StepInputs:
 
 @dataclass
 class Nets:
-    """The two networks and their optimisers."""
+    """The two networks, their optimisers, the loss they play, and what D sees of an image
+    (DiffAugment, or the image unchanged)."""
 
     generator: nn.Module
     discriminator: nn.Module
     opt_g: torch.optim.Optimizer
     opt_d: torch.optim.Optimizer
+    objective: Objective = OBJECTIVES["bce"]
+    augment: Callable[[torch.Tensor], torch.Tensor] = _unchanged
 
 
 def unsynced(net: nn.Module) -> AbstractContextManager:
@@ -50,12 +57,12 @@ def unsynced(net: nn.Module) -> AbstractContextManager:
 def simultaneous_step(nets: Nets, batch: StepInputs, d_loss_scale: float = 1.0) -> StepLosses:
     """MATLAB's step: one forward pass (D on real, G, D on generated, all in training mode);
     both gradients from that pass, then both networks updated."""
-    G, D = nets.generator, nets.discriminator
-    logit_real = D(batch.real)
+    G, D, see = nets.generator, nets.discriminator, nets.augment
+    logit_real = D(see(batch.real))
     fake = G(batch.latents)
-    logit_fake = D(fake)
-    loss_d = discriminator_loss(logit_real, logit_fake, batch.flip, d_loss_scale)
-    loss_g = generator_loss(logit_fake)
+    logit_fake = D(see(fake))
+    loss_d = nets.objective.discriminator(logit_real, logit_fake, batch.flip, d_loss_scale)
+    loss_g = nets.objective.generator(logit_fake)
     # dlossD/dθD and dlossG/dθG only: `inputs=` makes autograd skip G's branch for the first
     # and D's weight gradients for the second. The graph is kept alive once, for the second.
     # Under DDP the first pass all-reduces D's gradients and the second G's, nothing else.
@@ -72,18 +79,18 @@ def simultaneous_step(nets: Nets, batch: StepInputs, d_loss_scale: float = 1.0) 
 def d_then_g_step(nets: Nets, batch: StepInputs, d_loss_scale: float = 1.0) -> StepLosses:
     """pytorch/examples' step (and CNTK's): update D on real and detached fake batches (each
     through D separately), then G through the updated D."""
-    G, D = nets.generator, nets.discriminator
+    G, D, see = nets.generator, nets.discriminator, nets.augment
     fake = G(batch.latents)
-    logit_real = D(batch.real)
-    logit_fake_d = D(fake.detach())
-    loss_d = discriminator_loss(logit_real, logit_fake_d, batch.flip, d_loss_scale)
+    logit_real = D(see(batch.real))
+    logit_fake_d = D(see(fake.detach()))
+    loss_d = nets.objective.discriminator(logit_real, logit_fake_d, batch.flip, d_loss_scale)
     nets.opt_d.zero_grad(set_to_none=True)
     loss_d.backward()
     nets.opt_d.step()
 
     with unsynced(D):  # this backward's D gradients are discarded: no all-reduce for them
-        logit_fake = D(fake)
-    loss_g = generator_loss(logit_fake)
+        logit_fake = D(see(fake))
+    loss_g = nets.objective.generator(logit_fake)
     nets.opt_g.zero_grad(set_to_none=True)
     loss_g.backward()
     nets.opt_g.step()
@@ -94,18 +101,18 @@ def d_then_g_step(nets: Nets, batch: StepInputs, d_loss_scale: float = 1.0) -> S
 def g_then_d_step(nets: Nets, batch: StepInputs, d_loss_scale: float = 0.5) -> StepLosses:
     """PyTorch-GAN's step: update G first (D judging fresh fakes), then D on the real batch and
     the same fakes detached; d_loss = (real + fake) / 2 with d_loss_scale 0.5."""
-    G, D = nets.generator, nets.discriminator
+    G, D, see = nets.generator, nets.discriminator, nets.augment
     fake = G(batch.latents)
     with unsynced(D):  # this backward's D gradients are discarded (zero_grad below): no all-reduce
-        logit_fake_g = D(fake)
-    loss_g = generator_loss(logit_fake_g)
+        logit_fake_g = D(see(fake))
+    loss_g = nets.objective.generator(logit_fake_g)
     nets.opt_g.zero_grad(set_to_none=True)
     loss_g.backward()
     nets.opt_g.step()
 
-    logit_real = D(batch.real)
-    logit_fake = D(fake.detach())
-    loss_d = discriminator_loss(logit_real, logit_fake, batch.flip, d_loss_scale)
+    logit_real = D(see(batch.real))
+    logit_fake = D(see(fake.detach()))
+    loss_d = nets.objective.discriminator(logit_real, logit_fake, batch.flip, d_loss_scale)
     nets.opt_d.zero_grad(set_to_none=True)
     loss_d.backward()
     nets.opt_d.step()
@@ -118,3 +125,16 @@ STEPS: dict[str, Callable[[Nets, StepInputs, float], StepLosses]] = {
     "d_then_g": d_then_g_step,
     "g_then_d": g_then_d_step,
 }
+
+
+def r1_step(nets: Nets, real: torch.Tensor, weight: float) -> torch.Tensor:
+    """A lazy R1 update of D alone (StyleGAN2's separate regularisation pass): D's gradient
+    of weight/2 * ||dD(x)/dx||^2 on the (augmented) real images. `weight` is gamma times the
+    interval between such passes, so the penalty's average strength is gamma."""
+    D = nets.discriminator
+    real = nets.augment(real.detach()).detach().requires_grad_(True)
+    penalty = r1_penalty(D(real), real)
+    nets.opt_d.zero_grad(set_to_none=True)
+    (penalty * (weight / 2)).backward()
+    nets.opt_d.step()
+    return penalty.detach()

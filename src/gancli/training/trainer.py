@@ -23,9 +23,12 @@ from gancli.devices import use_channels_last
 from gancli.distributed import DistContext
 from gancli.errors import UserError
 from gancli.models.dcgan import build_discriminator, build_generator
+from gancli.training.augment import DiffAugment
 from gancli.training.checkpoint import CheckpointWriter, save_checkpoint
+from gancli.training.ema import GeneratorEMA
+from gancli.training.losses import OBJECTIVES
 from gancli.training.signals import StopRequest
-from gancli.training.step import STEPS, Nets, StepInputs
+from gancli.training.step import STEPS, Nets, StepInputs, r1_step
 
 METRIC_KEYS = ("loss_d", "loss_g", "score_d", "score_g")
 
@@ -122,7 +125,20 @@ class Trainer:
         g_run, d_run = self.dist.wrap(self.generator, self.discriminator, t.sync_bn)
         if t.compile:
             g_run, d_run = _compile(g_run, d_run, t.step)
-        self.nets = Nets(g_run, d_run, self.opt_g, self.opt_d)
+        # DiffAugment draws from its own stream, per rank like the latents
+        self.augment = (
+            DiffAugment(t.augment, device, t.seed * 49_979_687 + 4 + self.dist.rank) if t.augment else None
+        )
+        self.nets = Nets(g_run, d_run, self.opt_g, self.opt_d, OBJECTIVES[t.loss])
+        if self.augment is not None:
+            self.nets.augment = self.augment
+        self.ema = (
+            GeneratorEMA(
+                self.generator, half_life_images=t.ema_half_life, rampup=t.ema_rampup, bn_stats=t.ema_bn
+            )
+            if t.ema_half_life > 0
+            else None
+        )
         self.step_fn = STEPS[t.step]
 
         self.batches = BatchSource(
@@ -152,6 +168,8 @@ class Trainer:
         }
         if self.device.type == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        if self.augment is not None:
+            rng["augment"] = self.augment.state()
         return rng
 
     def state(self, rng_by_rank: list[dict] | None = None) -> dict[str, Any]:
@@ -172,6 +190,9 @@ class Trainer:
             "fixed_latents": self.fixed_latents.cpu(),
             "rng": self.rng_state(),
         }
+        if self.ema is not None:
+            self.sampling_generator()  # G_ema saved with the batch-norm statistics it samples with
+            payload["generator_ema"] = self.ema.state_dict()
         if rng_by_rank is not None:
             payload["rng_by_rank"] = rng_by_rank
         return payload
@@ -192,6 +213,9 @@ class Trainer:
         ):
             opt.load_state_dict(payload[key])
             _match_optimizer_to(opt, net, adam_flags(self.device))
+        if self.ema is not None:
+            # a run that turned EMA on when resumed starts its average from the current G
+            self.ema.load_state_dict(payload.get("generator_ema", payload["generator"]))
         self.counters.iteration = int(payload["iteration"])
         self.counters.elapsed_s = float(payload.get("elapsed_s", 0.0))
         if "fixed_latents" in payload:
@@ -203,6 +227,8 @@ class Trainer:
             # (5,056 bytes) means nothing to a CUDA one (16): restored on the same kind of device only
             if rng.get("device_type", "cpu") == self.device.type:
                 self.noise.set_state(rng["noise"].cpu())
+                if self.augment is not None and "augment" in rng:
+                    self.augment.load_state(rng["augment"].cpu())
                 self.batches.load_state({"flip": rng["flip"].cpu()})
             if "cuda" in rng and self.device.type == "cuda":
                 torch.cuda.set_rng_state(rng["cuda"].cpu(), self.device)
@@ -218,14 +244,31 @@ class Trainer:
 
     # ------------------------------------------------------------ loop
 
+    def sampling_generator(self) -> nn.Module:
+        """The generator that pictures, scores and exports use: G_ema when the run keeps one
+        (ready, in eval mode), else G itself (left in its training mode: callers set eval)."""
+        if self.ema is None:
+            return self.generator
+        return self.ema.ready(self.generator, seed=self.cfg.train.seed * 86_028_121 + self.counters.iteration)
+
     def sample_fixed(self) -> torch.Tensor:
         """The generator's images for the fixed latents, eval mode, uint8 on the host."""
-        was_training = self.generator.training
-        self.generator.eval()
+        generator = self.sampling_generator()
+        was_training = generator.training
+        generator.eval()
         with torch.no_grad(), self.autocast:
-            images = self.generator(self.fixed_latents).float()
-        self.generator.train(was_training)
+            images = generator(self.fixed_latents).float()
+        generator.train(was_training)
         return images.add(1).mul(127.5).round().clamp(0, 255).to(torch.uint8).cpu()
+
+    def _after_step(self, inputs: StepInputs, iteration: int) -> None:
+        """What follows an update of both nets: lazy R1 on D, then G_ema follows G."""
+        t = self.cfg.train
+        if t.r1_gamma > 0 and iteration % t.r1_every == 0:
+            with self.autocast:
+                r1_step(self.nets, inputs.real, t.r1_gamma * t.r1_every)
+        if self.ema is not None:
+            self.ema.update(self.generator, iteration * t.batch_size, t.batch_size)
 
     def _inputs(self, iteration: int) -> StepInputs:
         real = self.batches.batch(iteration)
@@ -316,8 +359,10 @@ class Trainer:
         session_start = time.perf_counter() - self.counters.elapsed_s
         extra: dict[str, Any] = {}
         while self.counters.iteration < self.total:
+            inputs = self._inputs(self.counters.iteration)
             with self.autocast:
-                losses = self.step_fn(self.nets, self._inputs(self.counters.iteration), t.d_loss_scale)
+                losses = self.step_fn(self.nets, inputs, t.d_loss_scale)
+            self._after_step(inputs, self.counters.iteration + 1)
             acc += torch.stack([v.float() for v in losses])
             acc_steps += 1
             window_images += t.batch_size
@@ -336,7 +381,7 @@ class Trainer:
                 and (it % t.score_every == 0 or last)
                 and self.dist.is_main
             ):
-                extra = self.scorer(self.generator, it)
+                extra = self.scorer(self.sampling_generator(), it)
             if it % t.log_every == 0 or last or stopping:
                 values = self.dist.mean(
                     self._health(acc / acc_steps, checkpoint_due)
