@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import yaml
 from conftest import run_cli, tiny_config_dict
 
@@ -31,3 +32,50 @@ def test_score_every_without_weights_stops_before_training(tmp_path):
     res = run_cli("train", "--config", path, "--out", tmp_path / "run")
     assert res.code != 0 and "gan download inception" in res.text
     assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def _wide_images_folder(folder, n=6):
+    """Non-square photos, so center-crop and plain resize give different pixels."""
+    import numpy as np
+    from PIL import Image
+
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        Image.fromarray(rng.integers(0, 256, (12, 30, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+    return folder
+
+
+@pytest.mark.parametrize("resize", ["resize", "center-crop"])
+@pytest.mark.parametrize("source", ["folder", "shapes"])
+def test_training_reference_uses_the_training_images(tmp_path, weights_file, monkeypatch, resize, source):
+    """--score-every compares against exactly the images training sees: same resize mode, same
+    built-in dataset size, no subset drawn from data.size (the bug: plain resize always, and
+    data.size passed where the subset size goes)."""
+    import torch
+
+    from gancli import config
+    from gancli.data.source import load_images
+    from gancli.metrics import reference
+    from gancli.metrics.during_training import TrainingScorer
+
+    seen = {}
+
+    def capture(images, *args, **kwargs):
+        seen["images"] = images.clone()
+        raise RuntimeError("captured")  # the images are all this test needs
+
+    monkeypatch.setattr(reference, "extract_features", capture)
+    data = tiny_config_dict(score_every=2, score_n=10)
+    data["data"] = {
+        "name": str(_wide_images_folder(tmp_path / "photos")) if source == "folder" else "shapes",
+        "size": 0 if source == "folder" else 24,
+        "resize": resize,
+    }
+    cfg = config.from_dict(data)
+    with pytest.raises(RuntimeError, match="captured"):
+        TrainingScorer(cfg, torch.device("cpu"), weights=weights_file)
+    training = load_images(
+        cfg.data.name, cfg.model.resolution, cfg.model.channels, cfg.data.resize, size=cfg.data.size
+    )
+    assert torch.equal(seen["images"], training.images)

@@ -130,17 +130,17 @@ def score_command(
     if real is None:
         real = dataset_reference(
             ref,
-            ref_n,
-            res,
-            channels,
-            resize,
-            wid,
-            model,
-            dev,
-            batch_size,
-            root,
-            bool(chosen & {"kid", "pr"}),
-            progress,
+            resolution=res,
+            channels=channels,
+            metric_resize=resize,
+            weights=wid,
+            model=model,
+            device=dev,
+            batch_size=batch_size,
+            root=root,
+            need_features=bool(chosen & {"kid", "pr"}),
+            progress=progress,
+            subset=ref_n,
         )
     if export_ref is not None:
         export_npz(real, export_ref)

@@ -36,19 +36,20 @@ class TrainingScorer:
         self.device, self.resize, self.batch_size = device, resize, batch_size
         self.n = cfg.train.score_n
         self.reference = dataset_reference(
-            # the training set itself (data.size limits the built-in one), cached after the first run
+            # the training set itself, prepared as training prepares it, cached after the first run
             cfg.data.name,
-            cfg.data.size,
-            cfg.model.resolution,
-            cfg.model.channels,
-            resize,
-            weights_id(path),
-            self.model,
-            device,
-            batch_size,
-            root,
+            resolution=cfg.model.resolution,
+            channels=cfg.model.channels,
+            metric_resize=resize,
+            weights=weights_id(path),
+            model=self.model,
+            device=device,
+            batch_size=batch_size,
+            root=root,
             need_features=False,
             progress=False,
+            data_resize=cfg.data.resize,
+            data_size=cfg.data.size,
         )
 
     def __call__(self, generator: nn.Module, iteration: int) -> dict[str, float]:

@@ -188,45 +188,56 @@ def cached_reference(
 
 def dataset_reference(
     ref: str,
-    ref_n: int,
-    res: int,
+    *,
+    resolution: int,
     channels: int,
-    resize: str,
-    wid: str,
+    metric_resize: str,
+    weights: str,
     model: torch.nn.Module,
-    dev: torch.device,
+    device: torch.device,
     batch_size: int,
     root: Path | None,
     need_features: bool,
     progress: bool,
+    data_resize: str = "resize",
+    data_size: int = 0,
+    subset: int = 0,
 ) -> ReferenceStats:
-    """Reference statistics of a dataset or folder (computed once, then cached)."""
+    """Reference statistics of a dataset or folder (computed once, then cached).
+
+    The images are prepared as training prepares them (`data_resize`: resize | center-crop;
+    `data_size`: the built-in dataset's size), then `subset` of them (0: all) are drawn;
+    `metric_resize` is how they are resized to Inception's input (tf, pytorch-fid, clean)."""
     from gancli.data.source import (
         load_images,  # imported here: data.source is heavy and optional for stats files
     )
 
-    prepared = load_images(ref, res, channels, root=str(root) if root else None)
+    prepared = load_images(
+        ref, resolution, channels, data_resize, root=str(root) if root else None, size=data_size
+    )
     images = prepared.images
-    if ref_n and ref_n < images.shape[0]:
-        # A fixed random subset: datasets are often sorted by class, so not the first ref_n.
-        keep = torch.randperm(images.shape[0], generator=torch.Generator().manual_seed(0))[:ref_n]
+    if subset and subset < images.shape[0]:
+        # A fixed random subset: datasets are often sorted by class, so not the first ones.
+        keep = torch.randperm(images.shape[0], generator=torch.Generator().manual_seed(0))[:subset]
         images = images[keep.sort().values]
     # The identity covers what changes the pixels: the prepared cache file name carries a hash
     # of the source's files (or array), resolution, channels and resize; plus our subset.
     content = prepared.cache_file.name if prepared.cache_file else f"{prepared.source}-{images.shape[0]}"
-    identity = f"{ref}|{content}|{channels}ch|n={images.shape[0]}"
+    identity = f"{ref}|{content}|{data_resize}|{channels}ch|n={images.shape[0]}"
 
     def compute() -> Features:
         return extract_features(
             images,
             model,
-            resize,
-            dev,
+            metric_resize,
+            device,
             progress=progress,
             batch_size=batch_size,
             description="Inception: reference",
         )
 
-    stats = cached_reference(identity, res, resize, wid, compute, root=root, need_features=need_features)
+    stats = cached_reference(
+        identity, resolution, metric_resize, weights, compute, root=root, need_features=need_features
+    )
     stats.meta["source"] = ref
     return stats
