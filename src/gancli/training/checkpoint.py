@@ -23,6 +23,7 @@ FORMAT = "gancli-checkpoint"
 VERSION = 1
 LAST = "last.pt"
 PREVIOUS = "previous.pt"
+BEST = "best.pt"  # the lowest FID of a run scored with --score-every
 REQUIRED = ("config", "iteration", "generator", "discriminator", "opt_g", "opt_d", "rng")
 
 
@@ -58,6 +59,34 @@ def save_checkpoint(run_dir: Path, payload: dict[str, Any]) -> Path:
         raise
     remove_stale_temps(folder)  # left by a run killed mid-write (only the lock holder writes here)
     return last
+
+
+def save_best(run_dir: Path, payload: dict[str, Any]) -> Path:
+    """Write best.pt atomically (a temporary file, fsynced, renamed over the former best)."""
+    folder = checkpoint_dir(run_dir)
+    best = folder / BEST
+    kept = (
+        f"The former best checkpoint {best} is intact." if best.is_file() else "No checkpoint was replaced."
+    )
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".best.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise (write_error(best, exc, kept) or exc) from exc
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save({"format": FORMAT, "version": VERSION, **snapshot(payload)}, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, best)
+    except BaseException as exc:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        error = write_error(best, exc, kept) if isinstance(exc, Exception) else None
+        if error is not None:
+            raise error from exc
+        raise
+    return best
 
 
 def snapshot(payload: Any) -> Any:

@@ -24,7 +24,7 @@ from gancli.distributed import DistContext
 from gancli.errors import UserError
 from gancli.models.dcgan import build_discriminator, build_generator
 from gancli.training.augment import DiffAugment
-from gancli.training.checkpoint import CheckpointWriter, save_checkpoint
+from gancli.training.checkpoint import CheckpointWriter, save_best, save_checkpoint
 from gancli.training.ema import GeneratorEMA
 from gancli.training.losses import OBJECTIVES
 from gancli.training.signals import StopRequest
@@ -59,6 +59,8 @@ class Counters:
 
     iteration: int = 0
     elapsed_s: float = 0.0
+    best_fid: float | None = None  # the lowest FID measured by --score-every, and where
+    best_iteration: int | None = None
     extra: dict = field(default_factory=dict)
 
 
@@ -195,6 +197,9 @@ class Trainer:
             payload["generator_ema"] = self.ema.state_dict()
         if rng_by_rank is not None:
             payload["rng_by_rank"] = rng_by_rank
+        if self.counters.best_fid is not None:
+            payload["best_fid"] = self.counters.best_fid
+            payload["best_iteration"] = self.counters.best_iteration
         return payload
 
     def load_state(self, payload: dict[str, Any]) -> None:
@@ -218,6 +223,9 @@ class Trainer:
             self.ema.load_state_dict(payload.get("generator_ema", payload["generator"]))
         self.counters.iteration = int(payload["iteration"])
         self.counters.elapsed_s = float(payload.get("elapsed_s", 0.0))
+        if "best_fid" in payload:
+            self.counters.best_fid = float(payload["best_fid"])
+            self.counters.best_iteration = int(payload["best_iteration"])
         if "fixed_latents" in payload:
             self.fixed_latents = payload["fixed_latents"].to(self.device)
         rng = self._own_streams(payload)
@@ -260,6 +268,22 @@ class Trainer:
             images = generator(self.fixed_latents).float()
         generator.train(was_training)
         return images.add(1).mul(127.5).round().clamp(0, 255).to(torch.uint8).cpu()
+
+    def _keep_best(self, scores: dict[str, float], iteration: int) -> dict[str, float]:
+        """After a --score-every measurement (rank 0): a new lowest FID writes best.pt, now
+        (its state is this iteration's); the scores gain best_fid and best_iteration."""
+        fid = scores.get("fid")
+        if (
+            fid is not None
+            and math.isfinite(fid)
+            and (self.counters.best_fid is None or fid < self.counters.best_fid)
+        ):
+            self.counters.best_fid, self.counters.best_iteration = fid, iteration
+            if self.run_dir is not None:
+                save_best(self.run_dir, self.state())
+        if self.counters.best_fid is None:
+            return scores
+        return {**scores, "best_fid": self.counters.best_fid, "best_iteration": self.counters.best_iteration}
 
     def _after_step(self, inputs: StepInputs, iteration: int) -> None:
         """What follows an update of both nets: lazy R1 on D, then G_ema follows G."""
@@ -381,7 +405,7 @@ class Trainer:
                 and (it % t.score_every == 0 or last)
                 and self.dist.is_main
             ):
-                extra = self.scorer(self.sampling_generator(), it)
+                extra = self._keep_best(self.scorer(self.sampling_generator(), it), it)
             if it % t.log_every == 0 or last or stopping:
                 values = self.dist.mean(
                     self._health(acc / acc_steps, checkpoint_due)

@@ -1,0 +1,52 @@
+"""--score-every keeps checkpoints/best.pt: the state of the lowest FID so far."""
+
+import torch
+from conftest import tiny_config_dict
+
+from gancli import config
+from gancli.data.builtin import shapes
+from gancli.training.checkpoint import BEST, LAST, load_checkpoint
+from gancli.training.trainer import Trainer
+
+
+class Recorder:
+    def __init__(self):
+        self.records = []
+
+    def on_metrics(self, record):
+        self.records.append(record)
+
+
+def _trainer(tmp_path, fids, iters=6, observers=None):
+    measured = iter(fids)
+    cfg = config.from_dict(tiny_config_dict(iters=iters, score_every=2, log_every=2, ema_half_life=100))
+    scorer = lambda generator, iteration: {"fid": next(measured)}  # noqa: E731
+    return Trainer(cfg, shapes(40, 16), torch.device("cpu"), tmp_path / "run", observers or [], scorer=scorer)
+
+
+def test_best_checkpoint_holds_the_lowest_fid_state(tmp_path):
+    recorder = Recorder()
+    trainer = _trainer(tmp_path, [5.0, 3.0, 4.0], observers=[recorder])
+    trainer.fit()
+    best = load_checkpoint(tmp_path / "run" / "checkpoints" / BEST)
+    assert (best["iteration"], best["best_fid"], best["best_iteration"]) == (4, 3.0, 4)
+    assert "generator_ema" in best  # what `gan sample --best` draws from
+    last = load_checkpoint(tmp_path / "run" / "checkpoints" / LAST)
+    assert last["iteration"] == 6 and last["best_iteration"] == 4
+    weights = [
+        (a, b)
+        for a, b in zip(best["generator"].values(), last["generator"].values())
+        if a.is_floating_point()
+    ]
+    assert any(not torch.equal(a, b) for a, b in weights)  # best is iteration 4's state, not the last one
+    assert [(r["iteration"], r.get("best_fid")) for r in recorder.records] == [(2, 5.0), (4, 3.0), (6, 3.0)]
+
+
+def test_resume_keeps_the_best_so_far(tmp_path):
+    _trainer(tmp_path, [2.0, 1.0], iters=4).fit()
+    resumed = _trainer(tmp_path, [1.5, 0.5], iters=8)
+    resumed.load_state(load_checkpoint(tmp_path / "run" / "checkpoints" / LAST))
+    assert (resumed.counters.best_fid, resumed.counters.best_iteration) == (1.0, 4)
+    resumed.fit()
+    best = load_checkpoint(tmp_path / "run" / "checkpoints" / BEST)
+    assert (best["best_fid"], best["best_iteration"]) == (0.5, 8)  # 1.5 at 6 did not beat 1.0
