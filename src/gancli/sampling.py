@@ -10,7 +10,7 @@ from gancli.config import RunConfig, from_dict
 from gancli.errors import UserError
 from gancli.models.dcgan import Generator, build_generator
 from gancli.reporting.grids import to_uint8
-from gancli.training.checkpoint import find_checkpoint, load_checkpoint
+from gancli.training.checkpoint import BEST, checkpoint_dir, find_checkpoint, load_checkpoint
 
 
 def latest_run(runs_dir: Path = Path("runs")) -> Path:
@@ -23,11 +23,24 @@ def latest_run(runs_dir: Path = Path("runs")) -> Path:
     return max(candidates, key=lambda p: p.stat().st_mtime).parent
 
 
+def best_checkpoint(path: str | Path | None) -> Path:
+    """checkpoints/best.pt of a run folder (the lowest FID of a run trained with --score-every)."""
+    run = Path(path) if path else latest_run()
+    best = checkpoint_dir(run) / BEST
+    if not best.is_file():
+        raise UserError(
+            f"{run} has no {BEST}: it is kept only by runs trained with --score-every (FID measured "
+            "during training). Drop --best to use the last checkpoint, or train with --score-every N."
+        )
+    return best
+
+
 def load_generator(
-    path: str | Path | None, device: torch.device | str = "cpu"
+    path: str | Path | None, device: torch.device | str = "cpu", *, best: bool = False
 ) -> tuple[Generator, RunConfig]:
-    """The generator of a run folder or checkpoint file, in eval mode on `device`."""
-    ckpt = find_checkpoint(Path(path) if path else latest_run())
+    """The generator of a run folder or checkpoint file, in eval mode on `device`: G_ema when
+    the run keeps one (the improved recipe), else G; `best`: from the run's best.pt."""
+    ckpt = best_checkpoint(path) if best else find_checkpoint(Path(path) if path else latest_run())
     payload = load_checkpoint(ckpt, map_location="cpu")
     try:
         cfg = from_dict(payload["config"])
@@ -35,7 +48,7 @@ def load_generator(
         raise UserError(f"Checkpoint {ckpt} carries a config this gancli cannot use: {exc}") from exc
     generator = build_generator(cfg.model)
     try:
-        generator.load_state_dict(payload["generator"])
+        generator.load_state_dict(payload.get("generator_ema", payload["generator"]))
     except RuntimeError as exc:
         raise UserError(
             f"Checkpoint {ckpt} has generator weights that do not fit its own config ({str(exc)[:200]})."

@@ -50,3 +50,22 @@ def test_resume_keeps_the_best_so_far(tmp_path):
     resumed.fit()
     best = load_checkpoint(tmp_path / "run" / "checkpoints" / BEST)
     assert (best["best_fid"], best["best_iteration"]) == (0.5, 8)  # 1.5 at 6 did not beat 1.0
+
+
+def test_sampling_uses_g_ema_and_best_when_asked(tmp_path):
+    import pytest
+
+    from gancli.errors import UserError
+    from gancli.sampling import load_generator
+
+    _trainer(tmp_path, [5.0, 3.0, 4.0]).fit()
+    run = tmp_path / "run"
+    last = load_checkpoint(run / "checkpoints" / LAST)
+    best = load_checkpoint(run / "checkpoints" / BEST)
+    for payload, generator in ((last, load_generator(run)[0]), (best, load_generator(run, best=True)[0])):
+        for key, value in generator.state_dict().items():
+            assert torch.equal(value, payload["generator_ema"][key])
+    assert any(not torch.equal(last["generator_ema"][k], last["generator"][k]) for k in last["generator"])
+    (run / "checkpoints" / BEST).unlink()
+    with pytest.raises(UserError, match="--score-every"):
+        load_generator(run, best=True)
