@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import os
 import tempfile
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -111,6 +112,16 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` (UTF-8) to ``path`` atomically."""
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def file_digests(path: str | os.PathLike, algorithms: Sequence[str] = ("sha256",)) -> dict[str, str]:
+    """Hex digests of the file at ``path`` for each hashlib algorithm, in one pass over it."""
+    hashers = {name: hashlib.new(name) for name in algorithms}
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            for hasher in hashers.values():
+                hasher.update(block)
+    return {name: hasher.hexdigest() for name, hasher in hashers.items()}
 
 
 def remove_stale_temps(folder: str | os.PathLike) -> list[Path]:

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import json
+import re
 import socket
 import struct
+import tarfile
 import threading
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -24,7 +28,8 @@ from gancli.data.download import DownloadOptions, download_file, install_dataset
 from gancli.data.registry import DatasetInfo, RemoteFile
 from gancli.errors import UserError
 
-FAST = DownloadOptions(timeout=0.5, retries=2, backoff=0.0, progress=False)
+FAST = DownloadOptions(timeout=0.5, retries=2, backoff=0.0)
+ENDLESS_STOP = 4 << 20
 
 
 # --------------------------------------------------------------------------------------
@@ -75,6 +80,9 @@ class Handler(BaseHTTPRequestHandler):
             res.sent.append(0)
             self.send_error(int(action))
             return
+        if action in ("endless", "html"):
+            res.sent.append(self._special(action))
+            return
         if action == "redirect":
             res.sent.append(0)
             self.send_response(302)
@@ -121,6 +129,28 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
         res.sent.append(len(body))
 
+    def _special(self, action: str) -> int:
+        """'endless': no Content-Length and a body that only stops (at 4 MiB, so that a client
+        without a cap finishes rather than hangs) when the client goes; 'html': a login page."""
+        self.send_response(200)
+        if action == "html":
+            page = b"<!DOCTYPE html>\n<html><body>Please sign in to download</body></html>\n"
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+            return len(page)
+        self.end_headers()
+        self.close_connection = True
+        sent = 0
+        try:
+            while sent < ENDLESS_STOP:
+                self.wfile.write(bytes(1 << 14))
+                sent += 1 << 14
+        except OSError:
+            pass  # the client hung up: that is the point
+        return sent
+
 
 @pytest.fixture
 def server():
@@ -153,8 +183,8 @@ def sha(data: bytes) -> str:
 def test_full_download_verifies_and_reports_progress(server, tmp_path):
     data = payload()
     server.add("/f.bin", data)
-    seen: list[tuple[int, int | None]] = []
-    options = DownloadOptions(timeout=1, retries=0, backoff=0, progress=lambda d, t: seen.append((d, t)))
+    seen: list[tuple[str, int, int | None]] = []
+    options = DownloadOptions(timeout=1, retries=0, backoff=0, progress=lambda *a: seen.append(a))
     dest = download_file(
         server.url("/f.bin"),
         tmp_path / "f.bin",
@@ -164,7 +194,7 @@ def test_full_download_verifies_and_reports_progress(server, tmp_path):
     )
     assert dest.read_bytes() == data
     assert not (tmp_path / "f.bin.part").exists()
-    assert seen[-1] == (len(data), len(data))
+    assert seen[-1] == ("f.bin", len(data), len(data))
 
 
 def test_interrupted_download_resumes_with_range(server, tmp_path):
@@ -255,7 +285,7 @@ def test_stall_longer_than_timeout_resumes(server, tmp_path):
         tmp_path / "f.bin",
         size=len(data),
         checksum=("sha256", sha(data)),
-        options=DownloadOptions(timeout=0.3, retries=1, backoff=0, progress=False),
+        options=DownloadOptions(timeout=0.3, retries=1, backoff=0),
     )
     assert (tmp_path / "f.bin").read_bytes() == data
     assert res.requests == [None, "bytes=2000-"]
@@ -301,7 +331,7 @@ def test_unreachable_server_names_address_and_from_file(tmp_path):
         download_file(
             url,
             tmp_path / "f.tgz",
-            options=DownloadOptions(timeout=0.5, retries=1, backoff=0, progress=False),
+            options=DownloadOptions(timeout=0.5, retries=1, backoff=0),
             dataset="flowers",
         )
     assert url in str(info.value) and "gan download flowers --from-file PATH" in str(info.value)
@@ -326,13 +356,107 @@ def test_verify_file_kinds(tmp_path):
     path = tmp_path / "x"
     path.write_bytes(data)
     assert verify_file(path, ("md5", hashlib.md5(data).hexdigest())) == sha(data)
-    assert verify_file(path, ("sha256_prefix", sha(data)[:8]), len(data)) == sha(data)
     with pytest.raises(UserError, match="expected md5 0000"):
         verify_file(path, ("md5", "0" * 32))
-    with pytest.raises(UserError, match="sha256 starting with 00000000"):
-        verify_file(path, ("sha256_prefix", "00000000"))
+    with pytest.raises(UserError, match=f"expected sha256 {sha(data)[:8]}, got {sha(data)}"):
+        verify_file(path, ("sha256", sha(data)[:8]))  # a prefix is not the digest: it never matches
     with pytest.raises(UserError, match="expected 5 bytes"):
         verify_file(path, None, 5)
+
+
+# --------------------------------------------------------------------------------------
+# Bodies of unknown size are capped (#12 item 13)
+# --------------------------------------------------------------------------------------
+
+
+def test_endless_body_without_length_stops_at_the_cap(server, tmp_path):
+    res = server.add("/endless", b"", script=["endless"])
+    url = server.url("/endless")
+    options = DownloadOptions(timeout=2, retries=2, backoff=0, max_bytes=256 << 10)
+    with pytest.raises(UserError) as info:
+        download_file(url, tmp_path / "f.tgz", options=options, dataset="big")
+    message = str(info.value)
+    assert f"Stopped downloading {url}" in message and "262,144 bytes" in message
+    assert "256.0 KiB" in message and "--max-size" in message
+    # the cut-off body is gone, so that nothing resumes from it or installs it as the file
+    assert list(tmp_path.iterdir()) == [] or all(p.name.startswith(".") for p in tmp_path.iterdir())
+    deadline = time.monotonic() + 5
+    while not res.sent and time.monotonic() < deadline:  # the server notices the hang-up on its own
+        time.sleep(0.01)
+    assert len(res.requests) == 1 and res.sent[0] < ENDLESS_STOP  # stopped early, not retried
+
+
+def test_announced_length_above_the_cap_is_refused_before_the_body(server, tmp_path):
+    data = payload(50_000)
+    res = server.add("/big.tgz", data)
+    with pytest.raises(UserError, match=r"announces 50,000 bytes, more than the 39\.1 KiB allowed"):
+        download_file(server.url("/big.tgz"), tmp_path / "f.tgz", options=DownloadOptions(max_bytes=40_000))
+    assert not (tmp_path / "f.tgz.part").exists() and len(res.requests) == 1
+
+
+def test_registry_size_is_the_cap_and_the_default_cap_is_a_few_gib(server, tmp_path):
+    data = payload()
+    server.add("/f.bin", data, script=["extra"])  # more than the registry's size, no Content-Length
+    with pytest.raises(UserError, match="more than the 10,000 bytes expected"):
+        download_file(server.url("/f.bin"), tmp_path / "f.bin", size=len(data), options=FAST)
+    assert not (tmp_path / "f.bin.part").exists()
+    assert 1 << 30 <= DownloadOptions().max_bytes <= 16 << 30
+
+
+# --------------------------------------------------------------------------------------
+# A web page instead of the file (#12 item 15)
+# --------------------------------------------------------------------------------------
+
+
+def test_web_page_instead_of_the_file_names_url_and_from_file_and_is_not_kept(tiny, server, tmp_path):
+    server.add("/login.tgz", b"", script=["html", "html"])
+    url = server.url("/login.tgz")
+    for _attempt in range(2):  # the second run must not pick the page up as a finished download
+        with pytest.raises(UserError) as info:
+            install_url(url, "mine", tmp_path, options=FAST)
+        message = str(info.value)
+        assert (
+            url in message
+            and "web page" in message
+            and "gan download --name mine --from-file PATH" in message
+        )
+        assert [p.name for p in registry.downloads_dir("mine", tmp_path).iterdir()] == [".login.tgz.lock"]
+        assert registry.find_downloaded("mine", tmp_path) is None
+    assert len(server.resources["/login.tgz"].requests) == 2
+
+
+def test_web_page_for_a_registry_entry_is_not_resumed_from(tiny, server, tmp_path):
+    archive, res = tiny
+    res.script[:] = ["html"]
+    with pytest.raises(UserError) as info:
+        install_dataset("tiny", tmp_path, options=FAST)
+    assert server.url("/tiny.tgz") in str(info.value) and "gan download tiny --from-file PATH" in str(
+        info.value
+    )
+    assert not list(registry.downloads_dir("tiny", tmp_path).glob("tiny.tgz*"))
+    install_dataset("tiny", tmp_path, options=FAST)  # the server behaves again: a clean start
+    assert res.requests[-1] is None
+
+
+def test_archive_holding_a_marker_folder_is_refused_by_name(tiny, server, tmp_path):
+    """#12 item 12: a `.complete.json/` folder in a tar used to fail writing our marker, with an
+    error naming an internal temporary file."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        folder = tarfile.TarInfo(".complete.json")
+        folder.type = tarfile.DIRTYPE
+        tar.addfile(folder)
+        info = tarfile.TarInfo("imgs/a.jpg")
+        info.size = 3
+        tar.addfile(info, io.BytesIO(b"abc"))
+    data = buf.getvalue()
+    server.add("/m.tgz", data)
+    with pytest.raises(UserError) as raised:
+        install_url(server.url("/m.tgz"), "mine", tmp_path, sha256=sha(data), options=FAST)
+    message = str(raised.value)
+    assert "'.complete.json'" in message and "Refusing to extract" in message and ".tmp" not in message
+    assert registry.find_downloaded("mine", tmp_path) is None
+    assert not [p for p in registry.datasets_root(tmp_path).iterdir() if p.name != ".mine.lock"]
 
 
 # --------------------------------------------------------------------------------------
@@ -441,26 +565,32 @@ def test_idx_dataset_becomes_images_npy(server, monkeypatch, tmp_path):
     assert result.images == 7
 
 
-def test_file_kind_verified_by_sha256_prefix(server, monkeypatch, tmp_path):
+def test_file_kind_verified_by_full_sha256(server, monkeypatch, tmp_path):
     data = payload()
     server.add("/w.pth", data)
-    monkeypatch.setitem(
-        registry.DATASETS,
-        "weights",
-        DatasetInfo(
-            name="weights",
-            kind="file",
-            images=None,
-            resolution="-",
-            channels=None,
-            licence="test",
-            files=(RemoteFile(f"w-{sha(data)[:8]}.pth", server.url("/w.pth"), sha256_prefix=sha(data)[:8]),),
-        ),
+    good = RemoteFile(f"w-{sha(data)[:8]}.pth", server.url("/w.pth"), size=len(data), sha256=sha(data))
+    entry = DatasetInfo(
+        name="weights", kind="file", images=None, resolution="-", channels=None, licence="test", files=(good,)
     )
+    monkeypatch.setitem(registry.DATASETS, "weights", entry)
     install_dataset("weights", tmp_path, options=FAST)
     path = registry.downloaded_file("weights", tmp_path)
     assert path is not None and path.read_bytes() == data
     assert path.parent == registry.find_downloaded("weights", tmp_path)
+    # the same first 8 hex digits are not enough: every digit is compared
+    wrong = sha(data)[:8] + ("0" if sha(data)[8] != "0" else "1") + sha(data)[9:]
+    monkeypatch.setitem(registry.DATASETS, "weights", replace(entry, files=(replace(good, sha256=wrong),)))
+    with pytest.raises(UserError, match="Checksum mismatch"):
+        install_dataset("weights", tmp_path, options=FAST, force=True)
+
+
+def test_inception_weights_are_pinned_by_their_full_sha256():
+    """#12 item 16: the full digest, whose first 8 hex digits are the ones in the file name."""
+    (remote,) = registry.DATASETS["inception"].files
+    kind, digest = remote.checksum
+    assert kind == "sha256" and re.fullmatch(r"[0-9a-f]{64}", digest)
+    assert digest.startswith("6726825d") and remote.filename.endswith(f"-{digest[:8]}.pth")
+    assert remote.size == 95_628_359
 
 
 def test_unverified_file_warns(server, monkeypatch, tmp_path):
@@ -479,19 +609,25 @@ def test_unverified_file_warns(server, monkeypatch, tmp_path):
         ),
     )
     warnings: list[str] = []
-    result = install_dataset("weights", tmp_path, options=FAST, warn=warnings.append)
+    said: list[str] = []
+    result = install_dataset("weights", tmp_path, options=FAST, warn=warnings.append, info=said.append)
     assert result.unverified == ["w.pth"] and any("not verified" in w for w in warnings)
+    assert any("unverified: no checksum is recorded" in m for m in said)  # said before downloading
 
 
 def test_registry_entries_are_complete():
     for ds in registry.DATASETS.values():
         for remote in ds.files:
-            assert remote.url.startswith(("http://", "https://"))
-            assert remote.checksum is not None, ds.name
+            assert all(url.startswith(("http://", "https://")) for url in remote.urls)
+            # every entry carries its full published sha256 and exact size
+            assert remote.checksum[0] == "sha256" and re.fullmatch(r"[0-9a-f]{64}", remote.sha256), ds.name
+            assert remote.size and remote.size > 0, ds.name
+        assert ds.licence and ds.description
     assert registry.DATASETS["flowers"].size == 228_813_984
     assert registry.DATASETS["cifar10"].filename == "cifar-10-binary.tar.gz"
-    assert registry.DATASETS["inception"].sha256_prefix == "6726825d"
-    with pytest.raises(UserError, match="Known datasets: cifar10, fashion-mnist, flowers"):
+    with pytest.raises(
+        UserError, match="Known datasets: cifar10, fashion-mnist, flowers, flowers102, inception, lfw"
+    ):
         registry.get_info("nope")
     with pytest.raises(UserError):
         registry.dataset_dir("../escape")
@@ -516,7 +652,7 @@ def test_cli_list_url_noop_and_from_file(cli, tiny, server, tmp_path):
     root = str(tmp_path / "root")
     listing = cli("--list", "--root", root)
     assert listing.exit_code == 0, listing.output
-    assert "flowers" in listing.output and "228.8 MB" in listing.output and "3,670" in listing.output
+    assert "flowers" in listing.output and "218.2 MiB" in listing.output and "3,670" in listing.output
 
     first = cli("tiny", "--root", root, "--quiet")
     assert first.exit_code == 0, first.output
@@ -584,3 +720,35 @@ def test_cli_url_download_says_when_it_retries(cli, tiny, server, tmp_path):
     assert result.exit_code == 0, result.output
     assert "HTTP 503" in result.output and "retrying in 1 s" in result.output
     assert len(res.requests) == 2 and result.output.count("not verified") == 0
+
+
+# --------------------------------------------------------------------------------------
+# Extraction of a registry archive is bounded by what the registry knows (#12 item 14)
+# --------------------------------------------------------------------------------------
+
+
+def serve_as_tiny(server, archive: bytes, images: int = 2) -> None:
+    """Make the registry entry 'tiny' vouch (size and sha256) for ``archive``."""
+    server.add("/tiny.tgz", archive)
+    registry.DATASETS["tiny"] = replace(
+        registry.DATASETS["tiny"],
+        images=images,
+        files=(RemoteFile("tiny.tgz", server.url("/tiny.tgz"), size=len(archive), sha256=sha(archive)),),
+    )
+
+
+def test_registry_archive_expanding_past_its_known_size_is_refused(tiny, server, tmp_path):
+    archive = make_tgz({"photos/a.jpg": b"\xff\xd8" + bytes(3 << 20)})  # 3 MiB from a few KiB
+    serve_as_tiny(server, archive)
+    with pytest.raises(UserError, match=r"decompression bomb.*uncompressed total"):
+        install_dataset("tiny", tmp_path, options=FAST)
+    assert registry.find_downloaded("tiny", tmp_path) is None
+    assert not [p for p in registry.datasets_root(tmp_path).iterdir() if ".tmp" in p.name]
+
+
+def test_registry_archive_with_far_more_members_than_images_is_refused(tiny, server, tmp_path):
+    archive = make_tgz({f"photos/{i:04d}.jpg": b"" for i in range(1_100)})  # 'tiny' holds 2 images
+    serve_as_tiny(server, archive)
+    with pytest.raises(UserError, match=r"more than 1,004 members"):
+        install_dataset("tiny", tmp_path, options=FAST)
+    assert registry.find_downloaded("tiny", tmp_path) is None

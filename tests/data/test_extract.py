@@ -9,6 +9,7 @@ import tarfile
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -89,13 +90,12 @@ def test_hostile_tar_members_are_refused(case, python_filter, sandbox, monkeypat
     assert not Path("/tmp/gancli-absolute-test.txt").exists()
 
 
-def test_links_inside_become_copies_and_duplicates_last_wins(sandbox):
+def test_links_inside_become_copies(sandbox):
     archive, dest = sandbox
     archive.write_bytes(
         tar_bytes(
             [
                 ("imgs/a.jpg", b"first"),
-                ("imgs/a.jpg", b"second"),
                 link("imgs/b.jpg", "a.jpg"),
                 link("c.jpg", "imgs/a.jpg", tarfile.LNKTYPE),
                 link("dangling.jpg", "missing.jpg"),
@@ -103,12 +103,29 @@ def test_links_inside_become_copies_and_duplicates_last_wins(sandbox):
         )
     )
     report = extract_archive(archive, dest)
-    assert (dest / "imgs/a.jpg").read_bytes() == b"second"
-    for name in ("imgs/b.jpg", "c.jpg"):
-        assert not (dest / name).is_symlink() and (dest / name).read_bytes() == b"second"
+    for name in ("imgs/a.jpg", "imgs/b.jpg", "c.jpg"):
+        assert not (dest / name).is_symlink() and (dest / name).read_bytes() == b"first"
     assert not (dest / "dangling.jpg").exists()
-    assert report.duplicates == ["imgs/a.jpg"] and report.links_skipped == ["dangling.jpg"]
+    assert report.links_skipped == ["dangling.jpg"]
     assert sorted(report.files) == ["c.jpg", "imgs/a.jpg", "imgs/b.jpg"]
+
+
+@pytest.mark.parametrize(
+    "members",
+    [
+        [("imgs/a.jpg", b"first"), ("imgs/a.jpg", b"second")],  # what `tar -r` appends
+        [("imgs/a.jpg", b"first"), ("./imgs//a.jpg", b"second")],  # one path, spelled twice
+        [("imgs/a.jpg", b"first"), link("imgs/a.jpg", "b.jpg"), ("imgs/b.jpg", b"x")],  # a link over it
+    ],
+)
+def test_two_files_of_one_name_are_refused_not_last_wins(sandbox, members):
+    """#12 item 14: a later member silently replacing an earlier one could hide what a reader of
+    `tar t` sees first; refuse, name both members, keep nothing."""
+    archive, dest = sandbox
+    archive.write_bytes(tar_bytes(members))
+    with pytest.raises(UserError, match=r"two files named 'imgs/a\.jpg'.*Nothing was kept"):
+        extract_archive(archive, dest)
+    assert not dest.exists() and sorted(p.name for p in dest.parent.iterdir()) == ["a.tgz", "victim.txt"]
 
 
 def test_plain_tar_and_modes_not_copied(sandbox):
@@ -262,3 +279,61 @@ def test_member_count_is_limited(sandbox):
     with pytest.raises(UserError, match="more than 3 members"):
         extract_archive(archive, dest, limits=ExtractLimits(max_members=3))
     assert not dest.exists()
+
+
+# ---------------------------------------------------------------- bounds (#12 item 14)
+
+
+def mostly_zeros(size: int, seed: int = 0) -> bytes:
+    """Zeros with a random byte every 4 KiB: gzip packs it about 300:1, below the old 1000:1
+    limit and above the new 100:1 one."""
+    data = bytearray(size)
+    rng = np.random.default_rng(seed)
+    data[:: 1 << 12] = rng.integers(0, 256, len(data[:: 1 << 12]), dtype=np.uint8).tobytes()
+    return bytes(data)
+
+
+def test_a_few_hundred_to_one_bomb_is_refused_with_the_default_ratio(sandbox):
+    archive, dest = sandbox
+    archive.write_bytes(tar_bytes([("big.bin", mostly_zeros(2 << 20))]))
+    ratio = (2 << 20) / archive.stat().st_size
+    assert 100 < ratio < 1000, ratio
+    # The ratio is enforced past a floor (100 MiB by default); lowered here to keep the test small.
+    with pytest.raises(UserError, match=r"decompression bomb.*expansion ratio"):
+        extract_archive(archive, dest, limits=ExtractLimits(ratio_floor_bytes=1 << 20))
+    assert not dest.exists()
+
+
+def test_many_empty_members_are_refused_by_archive_size(sandbox):
+    archive, dest = sandbox
+    archive.write_bytes(tar_bytes([(f"e/{i:05d}.png", b"") for i in range(1_000)]))
+    assert archive.stat().st_size < 20_000  # ~5 bytes a member
+    # The default floor is 10,000 members; lowered here. Beyond it each member needs 128 bytes.
+    with pytest.raises(
+        UserError, match=r"decompression bomb.*more than 150 members in a [\d,]+-byte archive"
+    ):
+        extract_archive(archive, dest, limits=ExtractLimits(member_floor=150))
+    assert not dest.exists()
+    assert ExtractLimits().member_floor <= 10_000 and ExtractLimits().min_bytes_per_member >= 64
+
+
+def test_zip_with_too_many_members_is_refused_before_writing(sandbox):
+    archive, dest = sandbox
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for i in range(300):
+            zf.writestr(f"{i}.png", b"")
+    archive.write_bytes(buf.getvalue())
+    dest.mkdir()
+    with pytest.raises(UserError, match="more than 200 members"):
+        extract_into(archive, dest, limits=ExtractLimits(member_floor=200, min_bytes_per_member=1 << 20))
+    assert list(dest.iterdir()) == []
+
+
+def test_many_real_files_pass(sandbox):
+    archive, dest = sandbox
+    rng = np.random.default_rng(1)
+    members = [(f"p/{i}.png", rng.integers(0, 256, 300, dtype=np.uint8).tobytes()) for i in range(300)]
+    archive.write_bytes(tar_bytes(members))
+    report = extract_archive(archive, dest, limits=ExtractLimits(member_floor=150))
+    assert len(report.files) == 300

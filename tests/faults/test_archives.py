@@ -56,14 +56,15 @@ def test_zip_special_files_are_refused(mode, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.zip"]
 
 
-def test_zip_duplicate_names_last_wins_and_are_reported(tmp_path):
+def test_zip_duplicate_names_are_refused(tmp_path):
+    """#12 item 14: not "last one wins" (silently) but a refusal naming both members."""
     archive = tmp_path / "a.zip"
-    archive.write_bytes(
-        zip_bytes([("d/a.png", b"first", 0), ("d/a.png", b"second", 0), ("d/./a.png", b"third", 0)])
-    )
-    report = extract_archive(archive, tmp_path / "dest")
-    assert (tmp_path / "dest" / "d" / "a.png").read_bytes() == b"third"
-    assert report.files == ["d/a.png"] and report.duplicates == ["d/a.png", "d/a.png"]
+    archive.write_bytes(zip_bytes([("d/a.png", b"first", 0), ("d/./a.png", b"second", 0)]))
+    with pytest.raises(
+        UserError, match=r"two files named 'd/a\.png' \(members 'd/a\.png' and 'd/\./a\.png'\)"
+    ):
+        extract_archive(archive, tmp_path / "dest")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.zip"]
 
 
 # ---------------------------------------------------------------- properties

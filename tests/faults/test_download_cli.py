@@ -37,9 +37,17 @@ def test_reset_mid_file_through_the_cli_retries_and_resumes(tmp_path, cli):
 
 
 def test_a_web_page_instead_of_the_archive_installs_nothing(tmp_path, cli):
+    """#12 item 15: the message names the address and the offline way, and the page is not left
+    in downloads/ where a second run would take it for the finished archive."""
     root = tmp_path / "root"
     with http_server({"/a.tgz": Served(archive(), ["html"])}) as base:
         res = cli("download", f"{base}/a.tgz", "--name", "imgs", "--root", root, "--quiet")
-    assert_clean_error(res, "is not a .tgz/.tar.gz/.tar/.zip archive", code=2)
-    assert registry.find_downloaded("imgs", root) is None
-    assert not (root / "datasets" / "imgs").exists() and not temp_files(root)
+        assert_clean_error(
+            res, f"{base}/a.tgz sent a web page", "gan download --name imgs --from-file PATH", code=2
+        )
+        assert registry.find_downloaded("imgs", root) is None
+        assert not (root / "datasets" / "imgs").exists() and not temp_files(root)
+        assert [p.name for p in (root / "downloads" / "imgs").iterdir() if not p.name.endswith(".lock")] == []
+        again = cli("download", f"{base}/a.tgz", "--name", "imgs", "--root", root, "--quiet")
+    assert again.code == 0, again.text  # the server now sends the archive: it is fetched, not the page reused
+    assert registry.find_downloaded("imgs", root) is not None

@@ -1,4 +1,8 @@
-"""`gan data info`: what a dataset holds once prepared, with a preview grid."""
+"""`gan data info`: what a dataset holds once prepared, with a preview grid.
+
+The data and image modules need torch: they are imported inside the command, so that
+`gan data --help` starts at once.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +11,11 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from gancli.cli.progress import dataset_label, preparing
-from gancli.data.source import load_images
-from gancli.reporting.grids import make_grid, save_png
+from gancli.units import format_size
 
 console = Console()
 data_app = typer.Typer(help="Inspect datasets: `gan data info NAME|PATH`.", no_args_is_help=True)
@@ -42,7 +46,9 @@ def info_command(
 
       gan data info ~/photos --resolution 128 --resize center-crop
     """
+    from gancli.data.source import load_images
     from gancli.errors import UserError
+    from gancli.reporting.grids import make_grid, save_png
 
     if (
         channels not in (1, 3)
@@ -78,16 +84,39 @@ def info_command(
     if as_json:
         print(json.dumps(summary, indent=2))
         return
-    table = Table(title=f"dataset {spec}", show_header=False)
-    for key, value in summary.items():
-        if key != "skipped":
-            table.add_row(key, str(value))
+    _print_summary(summary, prepared.warnings)
+
+
+def _print_summary(summary: dict, warnings: list[str]) -> None:
+    """The facts in a two-column table that keeps whole words at 80 columns; file paths after
+    it on their own lines (a path is one long word: folded in a cell it would break anywhere)."""
+    name = Path(summary["dataset"]).name or summary["dataset"]
+    table = Table(title=f"dataset {escape(name)}", show_header=False)
+    table.add_column("what", no_wrap=True)
+    table.add_column("value")
+    images = summary["images"]
+    table.add_row(
+        "images",
+        f"{images:,} at {summary['resolution']}x{summary['resolution']}, {summary['channels']} channel(s)",
+    )
+    table.add_row("resize", summary["resize"])
+    table.add_row("in memory", format_size(summary["memory_bytes"]))
+    cache = "read from the cache" if summary["from_cache"] else "decoded now and cached"
+    table.add_row(
+        "cache", f"{format_size(summary['cache_bytes'])}, {cache}" if summary["cache_file"] else "none"
+    )
+    table.add_row("skipped", f"{len(summary['skipped']):,} files")
     console.print(table)
-    for note in prepared.warnings:
-        console.print(f"[yellow]warning:[/] {note}")
-    if prepared.skipped:
+    for key, label in (("source", "source"), ("cache_file", "cache file"), ("preview", "preview")):
+        if summary.get(key):
+            console.print(f"{label}: {escape(str(summary[key]))}", soft_wrap=True)
+    for note in warnings:
+        console.print(f"[yellow]warning:[/] {escape(note)}")
+    skipped = summary["skipped"]
+    if skipped:
         console.print(
-            f"[yellow]{len(prepared.skipped)} files skipped:[/] "
-            + ", ".join(f"{f} ({r})" for f, r in prepared.skipped[:10]),
+            f"[yellow]{len(skipped)} files skipped:[/] "
+            + escape(", ".join(f"{s['file']} ({s['reason']})" for s in skipped[:10])),
             highlight=False,
+            soft_wrap=True,
         )

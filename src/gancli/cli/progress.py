@@ -1,4 +1,5 @@
-"""The progress bar shown while a dataset is prepared (`gan train`, `gan data info`)."""
+"""Progress bars, drawn here for the core's callbacks: preparing a dataset (`gan train`, `gan data
+info`), downloading (`gan download`) and counting images through a network (`gan score`)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,15 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import (
     BarColumn,
+    DownloadColumn,
     MofNCompleteColumn,
     Progress,
     SpinnerColumn,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
+    TransferSpeedColumn,
 )
 
 
@@ -42,5 +46,59 @@ def preparing(console: Console, label: str) -> Iterator[Callable[[int, int], Non
 
         def update(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total, description=f"{label}: decoding images")
+
+        yield update
+
+
+@contextmanager
+def counting(
+    console: Console, label: str, enabled: bool = True
+) -> Iterator[Callable[[int, int | None], None] | None]:
+    """A transient bar of items done (e.g. images through Inception), shown from the first
+    `progress(done, total)` call: work that turns out to be cached shows nothing. Yields None
+    when not ``enabled``, which the core takes as "report nothing"."""
+    if not enabled:
+        yield None
+        return
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    bar = Progress(*columns, console=console, transient=True)
+    task: list = []
+
+    def update(done: int, total: int | None) -> None:
+        if not task:
+            bar.start()
+            task.append(bar.add_task(label, total=total))
+        bar.update(task[0], completed=done, total=total)
+
+    try:
+        yield update
+    finally:
+        if task:
+            bar.stop()
+
+
+@contextmanager
+def downloading(
+    console: Console, enabled: bool = True
+) -> Iterator[Callable[[str, int, int | None], None] | None]:
+    """Byte bars, one per file, for the download callback `progress(file name, done, total)`;
+    None when not ``enabled``."""
+    if not enabled:
+        yield None
+        return
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        DownloadColumn(binary_units=True),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console) as bar:
+        tasks: dict[str, TaskID] = {}
+
+        def update(name: str, done: int, total: int | None) -> None:
+            if name not in tasks:
+                tasks[name] = bar.add_task(name, total=total)
+            bar.update(tasks[name], completed=done, total=total)
 
         yield update

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from gancli.cli.progress import counting
 from gancli.devices import resolve_device
 from gancli.errors import UserError
 from gancli.metrics.api import check_reference, compute_metrics, parse_metrics
@@ -126,33 +127,27 @@ def score_command(
     fake_images, channels, res, target_kind = _target_images(
         target, n, seed, dev, batch_size, resolution, root
     )
-    progress = not as_json or err.is_terminal
-    if real is None:
-        real = dataset_reference(
-            ref,
-            resolution=res,
-            channels=channels,
-            metric_resize=resize,
-            weights=wid,
-            model=model,
-            device=dev,
-            batch_size=batch_size,
-            root=root,
-            need_features=bool(chosen & {"kid", "pr"}),
-            progress=progress,
-            subset=ref_n,
-        )
+    show = not as_json or err.is_terminal
+    with counting(err, "Inception: reference", show) as progress:
+        if real is None:
+            real = dataset_reference(
+                ref,
+                resolution=res,
+                channels=channels,
+                metric_resize=resize,
+                weights=wid,
+                model=model,
+                device=dev,
+                batch_size=batch_size,
+                root=root,
+                need_features=bool(chosen & {"kid", "pr"}),
+                progress=progress,
+                subset=ref_n,
+            )
     if export_ref is not None:
         export_npz(real, export_ref)
-    fake = extract_features(
-        fake_images,
-        model,
-        resize,
-        dev,
-        progress=progress,
-        batch_size=batch_size,
-        description="Inception: generated",
-    )
+    with counting(err, "Inception: generated", show) as progress:
+        fake = extract_features(fake_images, model, resize, dev, progress=progress, batch_size=batch_size)
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -3,19 +3,21 @@
 Two layers:
 - ``download_file``: one file from one or more addresses to ``dest`` through ``dest.part``,
   resuming with HTTP Range, retrying connection errors and 5xx with exponential back-off,
-  and verifying size and checksum before the file gets its final name.
+  stopping at the expected size (or ``max_bytes`` when no size is known), refusing a web
+  page served in place of the file, and verifying size and checksum before the file gets
+  its final name.
 - ``install_dataset`` / ``install_url``: a registry entry or any archive URL, downloaded
   (or taken ``--from-file``), verified, extracted or converted into a temporary folder
   with a completion marker, and renamed into ``datasets/<name>`` in one step.
 
-urllib only: no new dependency.
+Progress is reported through a callback (the CLI draws it); nothing here prints. urllib
+only: no new dependency.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-import hashlib
 import http.client
 import json
 import os
@@ -37,10 +39,19 @@ from gancli import __version__
 from gancli.data import cifar, extract, idx, registry
 from gancli.data.registry import ChecksumKind, DatasetInfo, RemoteFile
 from gancli.errors import UserError
-from gancli.fsutil import atomic_write, atomic_write_text, write_error
+from gancli.fsutil import atomic_write, atomic_write_text, file_digests, write_error
+from gancli.units import format_size
 
-ProgressFn = Callable[[int, int | None], None]  # (bytes done, total or None)
+ProgressFn = Callable[[str, int, int | None], None]  # (file name, bytes done, total or None)
 MessageFn = Callable[[str], None]
+
+# A file of unknown size (no registry size, no Content-Length) is cut off here unless the
+# caller allows more: an endless body must not fill the disk.
+DEFAULT_MAX_BYTES = 4 << 30
+# Extracted registry archives (JPEGs) are about the size of the archive: twice that, plus a
+# little for tiny test archives, is a bound no genuine archive reaches.
+_ARCHIVE_EXPANSION = 2
+_ARCHIVE_SLACK_BYTES = 1 << 20
 
 _RETRY_STATUS = {408, 425, 429}
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
@@ -55,7 +66,8 @@ class DownloadOptions:
     backoff: float = 1.0  # seconds before the first retry; doubles each time
     max_backoff: float = 30.0
     chunk_size: int = 1 << 16
-    progress: bool | ProgressFn = True  # True: rich bar on stderr; a callable; or False
+    progress: ProgressFn | None = None  # hears (file name, bytes done, total) as bytes arrive
+    max_bytes: int = DEFAULT_MAX_BYTES  # the cap for a file whose size nobody states
 
 
 class _Retryable(Exception):
@@ -66,19 +78,13 @@ class _AddressFailed(Exception):
     """This address will not work (404, redirect loop, wrong size): try the next one."""
 
 
+class _TooLarge(Exception):
+    """The body outgrew the cap for a file of unknown size."""
+
+
 # --------------------------------------------------------------------------------------
 # Checksums
 # --------------------------------------------------------------------------------------
-
-
-def file_digests(path: Path, algorithms: Sequence[str] = ("sha256",)) -> dict[str, str]:
-    """Hex digests of ``path`` for each algorithm, in one pass over the file."""
-    hashers = {name: hashlib.new(name) for name in algorithms}
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            for hasher in hashers.values():
-                hasher.update(block)
-    return {name: hasher.hexdigest() for name, hasher in hashers.items()}
 
 
 def verify_file(
@@ -102,11 +108,9 @@ def verify_file(
         kind, expected = checksum
         expected = expected.lower()
         got = digests["md5"] if kind == "md5" else digests["sha256"]
-        ok = got.startswith(expected) if kind == "sha256_prefix" else got == expected
-        if not ok:
-            label = "sha256 starting with" if kind == "sha256_prefix" else kind
+        if got != expected:
             raise UserError(
-                f"Checksum mismatch for {what}: expected {label} {expected}, got {got}. {retry_hint}".strip()
+                f"Checksum mismatch for {what}: expected {kind} {expected}, got {got}. {retry_hint}".strip()
             )
     return digests["sha256"]
 
@@ -124,32 +128,32 @@ def download_file(
     checksum: tuple[ChecksumKind, str] | None = None,
     options: DownloadOptions | None = None,
     dataset: str | None = None,
+    by_url: bool = False,
     force: bool = False,
     warn: MessageFn | None = None,
     warn_unverified: bool = True,
 ) -> Path:
     """Download ``urls[0]`` (then each mirror) to ``dest`` via ``dest.part``; verify; return ``dest``.
 
-    ``warn`` hears of retries and, unless the caller says it will (``warn_unverified=False``),
-    of a file that had no checksum to verify.
+    ``dataset`` names the dataset in the hints (``by_url``: it came from ``gan download URL
+    --name``). ``warn`` hears of retries and, unless the caller says it will
+    (``warn_unverified=False``), of a file that had no checksum to verify.
 
-    A ``.part`` left by an interrupted run is resumed. A verification failure deletes the
-    partial and the bad file and raises UserError with the expected and actual values.
+    A ``.part`` left by an interrupted run is resumed. A verification failure, a web page
+    instead of the file, or a file of unknown size beyond ``options.max_bytes`` deletes the
+    partial and raises UserError naming the address.
     """
     options = options or DownloadOptions()
     urls = (urls,) if isinstance(urls, str) else tuple(urls)
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
-    label = dataset or "NAME"
-    hint = (
-        f"The bad file was deleted; run `gan download {label} --force` to download it again. If it "
-        f"fails again, the file at {urls[0]} has changed or is damaged on the way: fetch a good copy "
-        f"elsewhere and use `gan download {label} --from-file PATH`."
-    )
+    hints = _Hints(urls[0], dataset or "NAME", by_url)
     with _exclusive(dest):
         if force:
             _unlink(part, dest)
+        if checksum is None:
+            _unlink(dest)  # nothing could vouch that a leftover file is the whole, right one
         if dest.exists():
             # Completed by an earlier run that stopped before using it; still re-verified.
             try:
@@ -157,17 +161,9 @@ def download_file(
                 return dest
             except UserError:
                 _unlink(dest)
-        reasons: list[str] = []
-        with _progress_sink(options.progress, dest.name) as sink:
-            for url in urls:
-                reason = _fetch_with_retries(url, part, size, options, sink, warn)
-                if reason is None:
-                    break
-                reasons.append(f"{url}: {reason}")
-            else:
-                raise _unreachable(urls, reasons, label)
+        url = _fetch_from_any(urls, part, size, options, warn, hints)
         try:
-            verify_file(part, checksum, size, what=f"{dest.name} from {url}", retry_hint=hint)
+            verify_file(part, checksum, size, what=f"{dest.name} from {url}", retry_hint=hints.bad_file)
         except UserError:
             _unlink(part, dest)
             raise
@@ -177,12 +173,84 @@ def download_file(
     return dest
 
 
-def _unreachable(urls: Sequence[str], reasons: list[str], label: str) -> UserError:
+@dataclass(frozen=True)
+class _Hints:
+    """What to tell the user to run next, for a registry dataset or a ``--name`` URL download."""
+
+    url: str
+    name: str
+    by_url: bool
+
+    @property
+    def offline(self) -> str:
+        """The command that installs a copy fetched elsewhere."""
+        name = f"--name {self.name}" if self.by_url else self.name
+        return f"`gan download {name} --from-file PATH`"
+
+    @property
+    def bad_file(self) -> str:
+        """What to do after a checksum or size mismatch."""
+        again = f"gan download {self.url} --name {self.name}" if self.by_url else f"gan download {self.name}"
+        return (
+            f"The bad file was deleted; run `{again} --force` to download it again. If it fails again, "
+            f"the file at {self.url} has changed or is damaged on the way: fetch a good copy elsewhere "
+            f"and use {self.offline}."
+        )
+
+
+def _fetch_from_any(
+    urls: Sequence[str], part: Path, size: int | None, options: DownloadOptions, warn, hints: _Hints
+) -> str:
+    """Fetch into ``part`` from the first address that works; return that address."""
+    sink = _CallbackSink(options.progress, part.name.removesuffix(".part")) if options.progress else _Sink()
+    reasons: list[str] = []
+    for url in urls:
+        try:
+            reason = _fetch_with_retries(url, part, size, options, sink, warn)
+        except _TooLarge as exc:
+            _unlink(part)  # a cut-off body is not the file: never resume from it or install it
+            raise UserError(
+                f"Stopped downloading {url}: {exc}, more than the {format_size(options.max_bytes)} "
+                f"allowed for a file whose size is not known in advance. The partial file was deleted. "
+                f"If the file really is that large, run the command again with a larger --max-size "
+                f"(e.g. --max-size 20G)."
+            ) from None
+        if reason is None and _is_web_page(part):
+            _unlink(part)
+            raise UserError(
+                f"{url} sent a web page (HTML) instead of the file: the address may need a login, a "
+                f"cookie or a licence to be accepted in a browser, or it has moved. Nothing was kept. "
+                f"Download the file in a browser and run {hints.offline}."
+            )
+        if reason is None:
+            return url
+        reasons.append(f"{url}: {reason}")
+    if _is_web_page(part):
+        _unlink(part)  # a page is not the start of the file: do not resume from it
+    raise _unreachable(urls, reasons, hints)
+
+
+_WEB_PAGE = re.compile(
+    rb"^\s*(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html|head|body)\b", re.I | re.S
+)
+
+
+def _is_web_page(path: Path) -> bool:
+    """Whether ``path`` starts like an HTML page (no archive, weights or idx file does)."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(2048)
+    except OSError:
+        return False
+    return bool(_WEB_PAGE.match(head.removeprefix(b"\xef\xbb\xbf")))
+
+
+def _unreachable(urls: Sequence[str], reasons: list[str], hints: _Hints) -> UserError:
     detail = "; ".join(reasons)
     return UserError(
         f"Could not download {urls[0]} ({detail}). If this machine is offline, check the connection and "
         f"run the command again (a partial download is kept and resumes); otherwise fetch the file on "
-        f"another machine and run `gan download {label} --from-file PATH`."
+        f"another machine and run {hints.offline}."
     )
 
 
@@ -266,6 +334,9 @@ def _receive(
         raise _AddressFailed(f"unexpected HTTP status {response.status}")
     if size is not None and total is not None and total != size:
         raise _AddressFailed(f"the server announces {total:,} bytes but {size:,} are expected")
+    cap = size if size is not None else options.max_bytes
+    if total is not None and total > cap:
+        raise _TooLarge(f"the server announces {total:,} bytes")
     limit = size if size is not None else total
     written = offset
     sink.start(limit, written)
@@ -283,6 +354,8 @@ def _receive(
                     break
                 if limit is not None and written + len(chunk) > limit:
                     raise _AddressFailed(f"the server sent more than the {limit:,} bytes expected")
+                if written + len(chunk) > cap:
+                    raise _TooLarge(f"the server sent more than {cap:,} bytes")
                 out.write(chunk)
                 written += len(chunk)
                 sink.update(written)
@@ -356,57 +429,17 @@ class _Sink:
 
 
 class _CallbackSink(_Sink):
-    def __init__(self, callback: ProgressFn) -> None:
+    def __init__(self, callback: ProgressFn, name: str) -> None:
         self.callback = callback
+        self.name = name
         self.total: int | None = None
 
     def start(self, total: int | None, done: int) -> None:
         self.total = total
-        self.callback(done, total)
+        self.callback(self.name, done, total)
 
     def update(self, done: int) -> None:
-        self.callback(done, self.total)
-
-
-class _RichSink(_Sink):
-    def __init__(self, progress, label: str) -> None:  # progress: rich.progress.Progress
-        self.progress = progress
-        self.task = progress.add_task(label, total=None)
-
-    def start(self, total: int | None, done: int) -> None:
-        self.progress.update(self.task, total=total, completed=done)
-
-    def update(self, done: int) -> None:
-        self.progress.update(self.task, completed=done)
-
-
-@contextlib.contextmanager
-def _progress_sink(progress: bool | ProgressFn, label: str) -> Iterator[_Sink]:
-    if callable(progress):
-        yield _CallbackSink(progress)
-        return
-    if not progress:
-        yield _Sink()
-        return
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        DownloadColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-        TransferSpeedColumn,
-    )
-
-    columns = (
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=Console(stderr=True)) as bar:
-        yield _RichSink(bar, label)
+        self.callback(self.name, done, self.total)
 
 
 # --------------------------------------------------------------------------------------
@@ -450,44 +483,80 @@ def install_dataset(
                 f"--from-file {from_file} is none of the files of {name} "
                 f"({', '.join(f.filename for f in ds.files)}); give one of them, or a folder holding them."
             )
-        sources: list[tuple[RemoteFile, Path, bool]] = []  # (file, local path, downloaded by us)
-        for remote, local in zip(ds.files, given):
-            if local is not None:
-                say(f"Verifying {local}")
-                verify_file(
-                    local,
-                    remote.checksum,
-                    remote.size,
-                    what=str(local),
-                    retry_hint=f"It is not the {remote.filename} that `gan download {name}` expects; "
-                    f"fetch it again from {remote.url}.",
-                )
-                sources.append((remote, local, False))
-            else:
-                say(f"Downloading {remote.url}")
-                dest = registry.downloads_dir(name, root) / remote.filename
-                path = download_file(
-                    remote.urls,
-                    dest,
-                    size=remote.size,
-                    checksum=remote.checksum,
-                    options=options,
-                    dataset=name,
-                    force=force,
-                    warn=warn,
-                )
-                sources.append((remote, path, True))
+        sources = [
+            _local_source(remote, local, name, say)
+            if local is not None
+            else _download_source(remote, ds, root, options=options, force=force, say=say, warn=warn)
+            for remote, local in zip(ds.files, given)
+        ]
         unverified = [r.filename for r, _, _ in sources if r.checksum is None]
         for remote, _path, ours in sources:
             if remote.checksum is None and not ours:  # download_file already warned for its own
                 warn(f"{remote.filename} was not verified: no checksum is recorded for it.")
         say(f"Installing {name}")
-        result = _install(ds, sources, root, limits)
-        for _remote, path, ours in sources:
-            if ours:
-                _unlink(path)  # the extracted/converted copy is what we keep
+        result = _install_sources(
+            ds, sources, root, _registry_limits(ds, limits or extract.ExtractLimits.from_env())
+        )
     result.unverified = unverified
     return result
+
+
+def _local_source(
+    remote: RemoteFile, local: Path, name: str, say: MessageFn
+) -> tuple[RemoteFile, Path, bool]:
+    """A ``--from-file`` copy of ``remote``, verified like a download."""
+    say(f"Verifying {local}")
+    verify_file(
+        local,
+        remote.checksum,
+        remote.size,
+        what=str(local),
+        retry_hint=f"It is not the {remote.filename} that `gan download {name}` expects; "
+        f"fetch it again from {remote.url}.",
+    )
+    return (remote, local, False)
+
+
+def _download_source(
+    remote: RemoteFile,
+    ds: DatasetInfo,
+    root: str | os.PathLike | None,
+    *,
+    options: DownloadOptions | None,
+    force: bool,
+    say: MessageFn,
+    warn: MessageFn,
+) -> tuple[RemoteFile, Path, bool]:
+    """Download ``remote`` of registry dataset ``ds`` into its downloads folder."""
+    checked = (
+        f"sha256 {remote.checksum[1][:12]}..."
+        if remote.checksum
+        else "unverified: no checksum is recorded for it"
+    )
+    say(f"Downloading {remote.url} ({format_size(remote.size)}, {checked})")
+    dest = registry.downloads_dir(ds.name, root) / remote.filename
+    path = download_file(
+        remote.urls,
+        dest,
+        size=remote.size,
+        checksum=remote.checksum,
+        options=options,
+        dataset=ds.name,
+        force=force,
+        warn=warn,
+    )
+    return (remote, path, True)
+
+
+def _registry_limits(ds: DatasetInfo, limits: extract.ExtractLimits) -> extract.ExtractLimits:
+    """``limits`` lowered to what a registry archive of known size and image count can hold."""
+    if ds.kind != "archive" or ds.size is None or ds.images is None:
+        return limits
+    return limits.capped(
+        total_bytes=_ARCHIVE_EXPANSION * ds.size + _ARCHIVE_SLACK_BYTES,
+        # one folder per image at most (LFW has one per person), plus a little for licence files
+        members=2 * ds.images + 1_000,
+    )
 
 
 def install_url(
@@ -541,13 +610,9 @@ def install_url(
     )
     with _exclusive(registry.datasets_root(root) / name):
         if from_file is not None:
-            local, ours = Path(from_file), False
-            if not local.is_file():
-                raise UserError(f"--from-file {local} is not a file.")
-            say(f"Verifying {local}")
-            verify_file(local, checksum, what=str(local), retry_hint="Check --sha256 and the file.")
+            source = _local_url_source(remote, Path(from_file), say)
         else:
-            say(f"Downloading {url}")
+            say(f"Downloading {url}" + ("" if checksum else " (unverified: no --sha256 given)"))
             dest = registry.downloads_dir(name, root) / filename
             # retries are worth a word; an unverified file gets install_url's own warning below, with its digest
             local = download_file(
@@ -556,14 +621,13 @@ def install_url(
                 checksum=checksum,
                 options=options,
                 dataset=name,
+                by_url=True,
                 force=force,
                 warn=warn,
                 warn_unverified=False,
             )
-            ours = True
-        result = _install(ds, [(remote, local, ours)], root, limits)
-        if ours:
-            _unlink(local)
+            source = (remote, local, True)
+        result = _install_sources(ds, [source], root, limits or extract.ExtractLimits.from_env())
     if checksum is None:
         marker = registry.read_marker(result.folder) or {}
         digest = (marker.get("files") or [{}])[0].get("sha256")
@@ -572,6 +636,40 @@ def install_url(
             f"pass --sha256 {digest} next time to pin it."
         )
         result.unverified = [filename]
+    return result
+
+
+def _local_url_source(remote: RemoteFile, local: Path, say: MessageFn) -> tuple[RemoteFile, Path, bool]:
+    """A ``--from-file`` archive for ``gan download --name``, checked against ``--sha256`` if given."""
+    if not local.is_file():
+        raise UserError(f"--from-file {local} is not a file.")
+    say(f"Verifying {local}")
+    verify_file(local, remote.checksum, what=str(local), retry_hint="Check --sha256 and the file.")
+    return (remote, local, False)
+
+
+def _install_sources(
+    ds: DatasetInfo,
+    sources: list[tuple[RemoteFile, Path, bool]],
+    root: str | os.PathLike | None,
+    limits: extract.ExtractLimits,
+) -> InstallResult:
+    """Install, then delete the files we downloaded (the extracted or converted copy is what we keep).
+
+    When installing fails, a download that no checksum vouched for is deleted too: it may be
+    a page or a truncated body, and must not be picked up later as if it were the file.
+    Verified downloads stay, so that a retry (after freeing disk space, say) needs no network.
+    """
+    try:
+        result = _install(ds, sources, root, limits)
+    except BaseException:
+        for remote, path, ours in sources:
+            if ours and remote.checksum is None:
+                _unlink(path)
+        raise
+    for _remote, path, ours in sources:
+        if ours:
+            _unlink(path)
     return result
 
 
@@ -607,7 +705,7 @@ def _install(
     ds: DatasetInfo,
     sources: list[tuple[RemoteFile, Path, bool]],
     root: str | os.PathLike | None,
-    limits: extract.ExtractLimits | None,
+    limits: extract.ExtractLimits,
 ) -> InstallResult:
     """Build the dataset folder in a temporary folder, write the marker, rename it into place."""
     parent = registry.datasets_root(root)
@@ -643,7 +741,7 @@ def _build(
     ds: DatasetInfo,
     sources: list[tuple[RemoteFile, Path, bool]],
     tmp: Path,
-    limits: extract.ExtractLimits | None,
+    limits: extract.ExtractLimits,
 ) -> dict:
     """Fill ``tmp`` for the dataset's kind; return the marker's content."""
     files = []
@@ -660,10 +758,11 @@ def _build(
         )
     marker: dict = {"files": files}
     if ds.kind == "archive":
-        report = extract.extract_into(sources[0][1], tmp, limits=limits or extract.ExtractLimits.from_env())
+        # The marker's name is refused in the archive: our marker must be the only one, and a
+        # folder of that name would make writing it fail with an error about a temporary file.
+        report = extract.extract_into(sources[0][1], tmp, limits=limits, reserved=(registry.MARKER,))
         marker["images"] = sum(Path(f).suffix.lower() in IMAGE_SUFFIXES for f in report.files)
         marker["extracted_files"] = len(report.files)
-        marker["duplicates"] = report.duplicates
     elif ds.kind == "idx":
         arrays = {r.role: idx.read_idx_images(p, name=str(p)) for r, p, _ in sources}
         marker.update(_save_arrays(tmp, arrays.get("train-images"), arrays.get("test-images")))

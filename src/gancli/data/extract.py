@@ -3,10 +3,13 @@
 Every member is checked before a byte of it is written: absolute names, ``..`` escapes,
 device files and FIFOs are refused with the member named; links pointing outside are
 refused, and links pointing inside are materialised as copies (no link is ever created
-on disk, so nothing can later be written through one). Sizes are budgeted twice: the
-members' declared sizes before writing and the bytes actually written while writing, so
-a lying header cannot slip a decompression bomb through. Extraction goes to a temporary
-folder beside the destination, renamed into place only when complete.
+on disk, so nothing can later be written through one). Two files of one name are refused:
+installing either would silently hide the other. Sizes are budgeted twice: the members'
+declared sizes before writing and the bytes actually written while writing, so a lying
+header cannot slip a decompression bomb through; the member count is bounded too, by an
+absolute limit and by the archive's size (a real image costs more than a few bytes, an empty
+member a handful). Extraction goes to a temporary folder beside the destination, renamed
+into place only when complete.
 
 Python's ``tarfile.extractall(filter='data')`` is not used: we write every file ourselves.
 Where ``tarfile.data_filter`` exists (3.11.4+), it is run on each member as a second
@@ -24,7 +27,7 @@ import tarfile
 import tempfile
 import zipfile
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Literal
 
@@ -44,13 +47,27 @@ class ExtractLimits:
     """Decompression-bomb guard: limits on what one archive may produce."""
 
     max_total_bytes: int = 20 * GIB
-    # Uncompressed/compressed ratio. JPEG archives are about 1:1 and even tar files of
-    # small files stay far below 1000; gzip itself cannot exceed ~1030:1 in one layer.
-    max_ratio: float = 1000.0
+    # Uncompressed/compressed ratio. Archives of JPEG or PNG files are about 1:1, and even
+    # uncompressed BMP/TIFF photos stay near 10:1; gzip reaches ~1030:1 only on repeated bytes.
+    max_ratio: float = 100.0
     # The ratio is only enforced beyond this much output, so that a tiny archive of a few
     # highly compressible text files is not mistaken for a bomb.
     ratio_floor_bytes: int = 100 * MIB
     max_members: int = 2_000_000
+    # Beyond member_floor members, each must account for min_bytes_per_member bytes of the
+    # archive: an image is hundreds of bytes or more, while an empty member compresses to ~5
+    # bytes in a .tgz (100,000 of them in 470 KB) and takes ~100 in a zip.
+    member_floor: int = 10_000
+    min_bytes_per_member: int = 128
+
+    def capped(self, *, total_bytes: int, members: int) -> ExtractLimits:
+        """These limits, lowered (never raised) to what an archive is known to hold."""
+        return replace(
+            self,
+            max_total_bytes=min(self.max_total_bytes, total_bytes),
+            max_members=min(self.max_members, members),
+            member_floor=min(self.member_floor, members),
+        )
 
     @classmethod
     def from_env(cls) -> ExtractLimits:
@@ -60,11 +77,9 @@ class ExtractLimits:
         raw_ratio = os.environ.get("GAN_EXTRACT_MAX_RATIO")
         try:
             if raw_bytes:
-                limits = cls(int(raw_bytes), limits.max_ratio, limits.ratio_floor_bytes, limits.max_members)
+                limits = replace(limits, max_total_bytes=int(raw_bytes))
             if raw_ratio:
-                limits = cls(
-                    limits.max_total_bytes, float(raw_ratio), limits.ratio_floor_bytes, limits.max_members
-                )
+                limits = replace(limits, max_ratio=float(raw_ratio))
         except ValueError:
             raise UserError(
                 f"Invalid $GAN_EXTRACT_MAX_BYTES={raw_bytes!r} or $GAN_EXTRACT_MAX_RATIO={raw_ratio!r}: "
@@ -79,7 +94,6 @@ class ExtractReport:
 
     files: list[str] = field(default_factory=list)  # relative POSIX paths, in archive order
     total_bytes: int = 0
-    duplicates: list[str] = field(default_factory=list)  # names seen twice: the last one wins
     links_copied: list[str] = field(default_factory=list)
     links_skipped: list[str] = field(default_factory=list)  # inside links to nothing usable
 
@@ -103,7 +117,11 @@ def detect_format(archive: Path) -> ArchiveFormat:
 
 
 def extract_archive(
-    archive: str | os.PathLike, dest: str | os.PathLike, *, limits: ExtractLimits | None = None
+    archive: str | os.PathLike,
+    dest: str | os.PathLike,
+    *,
+    limits: ExtractLimits | None = None,
+    reserved: tuple[str, ...] = (),
 ) -> ExtractReport:
     """Extract ``archive`` into the new folder ``dest``, via a temporary folder beside it."""
     dest = Path(dest)
@@ -112,7 +130,7 @@ def extract_archive(
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.extract-", dir=dest.parent))
     try:
-        report = extract_into(archive, tmp, limits=limits)
+        report = extract_into(archive, tmp, limits=limits, reserved=reserved)
         os.replace(tmp, dest)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -121,15 +139,21 @@ def extract_archive(
 
 
 def extract_into(
-    archive: str | os.PathLike, folder: str | os.PathLike, *, limits: ExtractLimits | None = None
+    archive: str | os.PathLike,
+    folder: str | os.PathLike,
+    *,
+    limits: ExtractLimits | None = None,
+    reserved: tuple[str, ...] = (),
 ) -> ExtractReport:
     """Extract ``archive`` into the existing, empty ``folder`` with every member checked.
 
+    ``reserved``: top-level names the caller writes there itself (a member so named is refused,
+    so that the caller's own file is never confused with, or blocked by, the archive's).
     On error the folder may hold part of the archive: the caller extracts into a
     temporary folder and deletes it then.
     """
     archive, folder = Path(archive), Path(folder)
-    writer = _Writer(archive, folder, limits or ExtractLimits())
+    writer = _Writer(archive, folder, limits or ExtractLimits(), reserved)
     fmt = detect_format(archive)
     try:
         if fmt == "zip":
@@ -178,7 +202,9 @@ def _link_target(archive: Path, member: str, link: str, base: tuple[str, ...]) -
 class _Writer:
     """Writes checked members below ``folder`` and keeps the size budget."""
 
-    def __init__(self, archive: Path, folder: Path, limits: ExtractLimits) -> None:
+    def __init__(
+        self, archive: Path, folder: Path, limits: ExtractLimits, reserved: tuple[str, ...] = ()
+    ) -> None:
         self.archive = archive
         self.folder = folder
         self.real_folder = os.path.realpath(folder)
@@ -188,13 +214,21 @@ class _Writer:
         self.declared = 0
         self.members = 0
         self.links: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = []
-        self.seen: set[tuple[str, ...]] = set()
+        self.seen: dict[tuple[str, ...], str] = {}  # path written -> the member that wrote it
+        self.reserved = reserved
+        limits = self.limits
+        by_size = max(limits.member_floor, self.archive_size // max(limits.min_bytes_per_member, 1))
+        self.max_members = min(limits.max_members, by_size)
 
     # -- budget -------------------------------------------------------------------
-    def count_member(self, name: str) -> None:
+    def count_member(self, name: str, parts: tuple[str, ...]) -> None:
+        """Count a member against the limits, and refuse one that takes a reserved name."""
         self.members += 1
-        if self.members > self.limits.max_members:
-            raise self._bomb(name, f"more than {self.limits.max_members:,} members")
+        if self.members > self.max_members:
+            size = f"{self.archive_size:,}-byte archive"
+            raise self._bomb(name, f"more than {self.max_members:,} members in a {size}")
+        if parts and parts[0] in self.reserved:
+            raise _refuse(self.archive, name, f"{parts[0]!r} is a name gan writes there itself")
 
     def declare(self, name: str, size: int) -> None:
         """Account for a member's declared size before writing it."""
@@ -259,7 +293,11 @@ class _Writer:
             )
         rel = "/".join(parts)
         if parts in self.seen:
-            self.report.duplicates.append(rel)  # tar semantics: the later member wins
+            raise UserError(
+                f"Refusing to extract {self.archive}: it holds two files named {rel!r} (members "
+                f"{self.seen[parts]!r} and {name!r}), and installing either would silently drop the "
+                f"other. Nothing was kept. Rebuild the archive with one file per name."
+            )
         flags = (
             os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
         )
@@ -282,9 +320,8 @@ class _Writer:
             if error is None:
                 raise
             raise error from None
-        if parts not in self.seen:
-            self.seen.add(parts)
-            self.report.files.append(rel)
+        self.seen[parts] = name
+        self.report.files.append(rel)
 
     # -- links ----------------------------------------------------------------------
     def add_link(self, name: str, parts: tuple[str, ...], target: tuple[str, ...]) -> None:
@@ -308,8 +345,8 @@ def _extract_tar(archive: Path, writer: _Writer) -> None:
     with tarfile.open(archive, "r:*") as tar:
         for member in tar:  # streamed: one pass, each member checked before it is written
             name = member.name
-            writer.count_member(name)
             parts = safe_parts(name, archive)
+            writer.count_member(name, parts)
             if member.issym():
                 target = _link_target(archive, name, member.linkname, parts[:-1])
             elif member.islnk():
@@ -339,15 +376,20 @@ def _extract_tar(archive: Path, writer: _Writer) -> None:
 def _extract_zip(archive: Path, writer: _Writer) -> None:
     with zipfile.ZipFile(archive) as zf:
         infos = zf.infolist()
-        # The central directory gives every declared size up front: fail before writing.
+        # The central directory gives every declared size and the member count up front:
+        # fail before writing.
+        if len(infos) > writer.max_members:
+            raise writer._bomb(
+                infos[writer.max_members].filename, f"more than {writer.max_members:,} members"
+            )
         declared = 0
         for info in infos:
             declared += max(info.file_size, 0)
             writer._check(info.filename, declared, "declared")
         for info in infos:
             name = info.filename
-            writer.count_member(name)
             parts = safe_parts(name, archive)
+            writer.count_member(name, parts)
             if info.flag_bits & 0x1:
                 raise UserError(
                     f"Cannot extract {archive}: member {name!r} is encrypted. Use an unencrypted archive."

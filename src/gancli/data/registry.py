@@ -25,7 +25,7 @@ from gancli import paths
 from gancli.errors import UserError
 
 Kind = Literal["archive", "idx", "cifar-binary", "file"]
-ChecksumKind = Literal["sha256", "md5", "sha256_prefix"]
+ChecksumKind = Literal["sha256", "md5"]
 
 MARKER = ".complete.json"
 IMAGES_NPY = "images.npy"
@@ -44,7 +44,6 @@ class RemoteFile:
     size: int | None = None
     sha256: str | None = None
     md5: str | None = None
-    sha256_prefix: str | None = None
     mirrors: tuple[str, ...] = ()
     role: str = ""  # what the file is for inside a multi-file dataset, e.g. "train-images"
 
@@ -55,13 +54,16 @@ class RemoteFile:
 
     @property
     def checksum(self) -> tuple[ChecksumKind, str] | None:
-        """The strongest recorded checksum as (kind, hex), or None when none is published."""
+        """The strongest recorded full digest as (kind, hex), or None when none is known.
+
+        Only whole digests count: a prefix (such as the 8 hex digits in a file name) is not
+        recorded as a checksum, so a file known only by one is downloaded and reported as
+        unverified rather than passed off as verified.
+        """
         if self.sha256:
             return ("sha256", self.sha256.lower())
         if self.md5:
             return ("md5", self.md5.lower())
-        if self.sha256_prefix:
-            return ("sha256_prefix", self.sha256_prefix.lower())
         return None
 
 
@@ -105,16 +107,12 @@ class DatasetInfo:
         """The sha256 of the first file, when recorded."""
         return self.files[0].sha256
 
-    @property
-    def sha256_prefix(self) -> str | None:
-        """The sha256 prefix of the first file, when only a prefix is published."""
-        return self.files[0].sha256_prefix
 
-
-# Sizes and sha256s of flowers, MNIST, Fashion-MNIST and CIFAR-10 are those recorded in
-# TensorFlow Datasets' checksum lists (tensorflow_datasets/url_checksums/{tf_flowers,
-# mnist,fashion_mnist,cifar10}.txt). torchvision (datasets/mnist.py) records md5s of the
-# same MNIST/Fashion-MNIST files; they are noted in comments for cross-checking only.
+# Sizes and sha256s of flowers, MNIST, Fashion-MNIST, CIFAR-10, LFW and Oxford 102 Flowers are
+# those recorded in TensorFlow Datasets' checksum lists (tensorflow_datasets/url_checksums/
+# {tf_flowers,mnist,fashion_mnist,cifar10,lfw,oxford_flowers102}.txt). torchvision records md5s
+# of the same files (datasets/mnist.py, lfw.py); they are noted in comments for cross-checking.
+# `licence` is short (it is a column of `gan download --list`); `description` says the rest.
 _MNIST = "https://storage.googleapis.com/cvdf-datasets/mnist/"  # TFDS's address
 _MNIST_MIRROR = "https://ossci-datasets.s3.amazonaws.com/mnist/"  # torchvision's address
 _FASHION = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
@@ -132,10 +130,54 @@ DATASETS: dict[str, DatasetInfo] = {
             ),
         ),
         images=3_670,
-        resolution="varied (~320x240 to 500x375)",
+        resolution="varied",
         channels=3,
-        licence="CC BY 2.0, Flickr (flower_photos/LICENSE.txt)",
-        description="TensorFlow example images: daisy, dandelion, roses, sunflowers, tulips; credits to the Flickr photographers in flower_photos/LICENSE.txt",
+        licence="CC BY 2.0 (Flickr)",
+        description="TensorFlow example images, about 320x240 to 500x375: daisy, dandelion, roses, "
+        "sunflowers, tulips; credits to the Flickr photographers in flower_photos/LICENSE.txt",
+    ),
+    "flowers102": DatasetInfo(
+        name="flowers102",
+        kind="archive",
+        files=(
+            RemoteFile(
+                # Despite the name, an uncompressed tar (TFDS says so too): jpg/image_00001.jpg ...
+                filename="102flowers.tgz",
+                url="https://www.robots.ox.ac.uk/~vgg/data/flowers/102/102flowers.tgz",
+                size=344_862_509,
+                sha256="2d01ecc807db462958cfe3d92f57a8c252b4abd240eb955770201e45f783b246",
+            ),
+        ),
+        images=8_189,
+        resolution="varied",
+        channels=3,
+        licence="no licence; cite Nilsback & Zisserman 2008",
+        description="Oxford 102 Category Flowers (Visual Geometry Group, University of Oxford): 8,189 "
+        "photos of 102 kinds of flowers common in the UK, 40 to 258 per kind; no licence is published, "
+        "the images come from the web; cite Nilsback & Zisserman, ICVGIP 2008 (labels are not downloaded)",
+    ),
+    "lfw": DatasetInfo(
+        name="lfw",
+        kind="archive",
+        files=(
+            RemoteFile(
+                # lfw/<Person_Name>/<Person_Name>_0001.jpg: read as a folder, no converter needed.
+                filename="lfw.tgz",
+                url="http://vis-www.cs.umass.edu/lfw/lfw.tgz",
+                # scikit-learn's copy of the same file (same sha256), for when the original is down
+                mirrors=("https://ndownloader.figshare.com/files/5976018",),
+                size=180_566_744,
+                # torchvision md5: a17d05bd522c52d84eca14327a23d494
+                sha256="055f7d9c632d7370e6fb4afc7468d40f970c34a80d4c6f50ffec63f5a8d536c0",
+            ),
+        ),
+        images=13_233,
+        resolution="250x250",
+        channels=3,
+        licence="no licence; cite Huang et al. 2007",
+        description="Labeled Faces in the Wild (University of Massachusetts, Amherst): 13,233 news photos "
+        "of 5,749 people, each centred on one face found by a face detector; no licence is published; "
+        "cite Huang, Ramesh, Berg & Learned-Miller, UMass TR 07-49 (2007)",
     ),
     "mnist": DatasetInfo(
         name="mnist",
@@ -163,8 +205,9 @@ DATASETS: dict[str, DatasetInfo] = {
         images=60_000,
         resolution="28x28",
         channels=1,
-        licence="LeCun, Cortes & Burges (from NIST data)",
-        description="handwritten digits (no licence file is published; cite LeCun et al. 1998); images.npy is the 60,000 training images, test_images.npy the 10,000 test images (labels are not downloaded)",
+        licence="no licence; cite LeCun et al. 1998",
+        description="handwritten digits (LeCun, Cortes & Burges, from NIST data); images.npy is the 60,000 "
+        "training images, test_images.npy the 10,000 test images (labels are not downloaded)",
     ),
     "fashion-mnist": DatasetInfo(
         name="fashion-mnist",
@@ -190,8 +233,9 @@ DATASETS: dict[str, DatasetInfo] = {
         images=60_000,
         resolution="28x28",
         channels=1,
-        licence="MIT, Zalando Research",
-        description="clothing articles; images.npy is the 60,000 training images, test_images.npy the 10,000 test images",
+        licence="MIT (Zalando Research)",
+        description="clothing articles; images.npy is the 60,000 training images, test_images.npy the "
+        "10,000 test images",
     ),
     "cifar10": DatasetInfo(
         name="cifar10",
@@ -208,8 +252,9 @@ DATASETS: dict[str, DatasetInfo] = {
         images=50_000,
         resolution="32x32",
         channels=3,
-        licence="Krizhevsky, Nair & Hinton, U. Toronto",
-        description="10 classes of small photos (no licence file is published; cite Krizhevsky 2009); images.npy is the 50,000 training images, test_images.npy the 10,000 test images",
+        licence="no licence; cite Krizhevsky 2009",
+        description="10 classes of small photos (Krizhevsky, Nair & Hinton, U. Toronto); images.npy is the "
+        "50,000 training images, test_images.npy the 10,000 test images",
     ),
     "inception": DatasetInfo(
         name="inception",
@@ -218,18 +263,20 @@ DATASETS: dict[str, DatasetInfo] = {
             RemoteFile(
                 filename="pt_inception-2015-12-05-6726825d.pth",
                 url="https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth",
-                # No full checksum or exact size is published. The file name carries the
-                # first 8 hex digits of its sha256, which is exactly what torch.hub's
-                # check_hash verifies when pytorch-fid loads it; we verify the same prefix.
-                size=None,
-                sha256_prefix="6726825d",
+                # pytorch-fid publishes only the first 8 hex digits (in the file name, which is all
+                # torch.hub checks). The full digest and size are those that several independent
+                # projects pinning this exact URL record, and they agree with the published prefix.
+                # We verify all 64 digits and the size.
+                size=95_628_359,
+                sha256="6726825d0af5f729cebd5821db510b11b1cfad8faad88a03f1befd49fb9129b2",
             ),
         ),
         images=None,
         resolution="-",
         channels=None,
-        licence="Apache-2.0, pytorch-fid",
-        description="FID Inception-v3 weights (about 91 MB): pytorch-fid's port of TensorFlow's inception-2015-12-05, used by the metrics",
+        licence="Apache-2.0 (pytorch-fid)",
+        description="FID Inception-v3 weights (91 MiB): pytorch-fid's port of TensorFlow's "
+        "inception-2015-12-05, used by the metrics",
     ),
 }
 

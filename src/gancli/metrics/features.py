@@ -11,7 +11,8 @@ import torch
 from gancli.errors import UserError
 from gancli.metrics.resize import RESIZE_MODES, check_images, prepare
 
-ProgressCallback = Callable[[int], None]
+# Hears (images done, total or None) after each batch; the CLI draws it (cli/progress.py).
+ProgressCallback = Callable[[int, int | None], None]
 
 
 @dataclass
@@ -48,10 +49,10 @@ def extract_features(
     model: torch.nn.Module,
     resize: str = "tf",
     device: str | torch.device = "cpu",
-    progress: bool | ProgressCallback = False,
+    *,
+    progress: ProgressCallback | None = None,
     total: int | None = None,
     batch_size: int = 50,
-    description: str = "Inception features",
 ) -> Features:
     """Run ``model`` on uint8 N x C x H x W batches (C = 1 or 3) and collect pool features and logits."""
     if resize not in RESIZE_MODES:
@@ -63,34 +64,32 @@ def extract_features(
     pools: list[torch.Tensor] = []
     logits: list[torch.Tensor] = []
     shape: tuple[int, int, int] | None = None
-    bar, advance = _progress(progress, total, description)
-    try:
-        # full fp32 convolutions: cuDNN's default TF32 (Ampere and later) rounds their inputs to a
-        # 10-bit mantissa, so FID would depend on the GPU and cached statistics on where they were made
-        with (
-            torch.inference_mode(),
-            torch.backends.cudnn.flags(enabled=torch.backends.cudnn.enabled, allow_tf32=False),
-        ):
-            for batch in _batch_iterator(batches, batch_size):
-                check_images(batch)
-                if shape is None:
-                    shape = tuple(batch.shape[1:])
-                elif tuple(batch.shape[1:]) != shape:
-                    raise UserError(
-                        f"Images of one set must share a size and channel count: a batch of "
-                        f"{tuple(batch.shape[1:])} (C x H x W) follows batches of {shape}."
-                    )
-                if batch.shape[0] == 0:
-                    continue
-                x = prepare(batch.to(device, non_blocking=True), resize)
-                # channels_last lets oneDNN/cuDNN pick their fastest convolution layouts.
-                pool, logit = model(x.contiguous(memory_format=torch.channels_last))
-                pools.append(pool.float().cpu())
-                logits.append(logit.float().cpu())
-                advance(int(batch.shape[0]))
-    finally:
-        if bar is not None:
-            bar.stop()
+    done = 0
+    # full fp32 convolutions: cuDNN's default TF32 (Ampere and later) rounds their inputs to a
+    # 10-bit mantissa, so FID would depend on the GPU and cached statistics on where they were made
+    with (
+        torch.inference_mode(),
+        torch.backends.cudnn.flags(enabled=torch.backends.cudnn.enabled, allow_tf32=False),
+    ):
+        for batch in _batch_iterator(batches, batch_size):
+            check_images(batch)
+            if shape is None:
+                shape = tuple(batch.shape[1:])
+            elif tuple(batch.shape[1:]) != shape:
+                raise UserError(
+                    f"Images of one set must share a size and channel count: a batch of "
+                    f"{tuple(batch.shape[1:])} (C x H x W) follows batches of {shape}."
+                )
+            if batch.shape[0] == 0:
+                continue
+            x = prepare(batch.to(device, non_blocking=True), resize)
+            # channels_last lets oneDNN/cuDNN pick their fastest convolution layouts.
+            pool, logit = model(x.contiguous(memory_format=torch.channels_last))
+            pools.append(pool.float().cpu())
+            logits.append(logit.float().cpu())
+            done += int(batch.shape[0])
+            if progress:
+                progress(done, total)
     if not pools:
         raise UserError("No images were given for feature extraction (the image set is empty).")
     return Features(
@@ -100,35 +99,6 @@ def extract_features(
         image_size=(int(shape[1]), int(shape[2])),
         channels=int(shape[0]),
     )
-
-
-def _progress(progress: bool | ProgressCallback, total: int | None, description: str):
-    """Return (rich Progress or None, advance(n) callback)."""
-    if callable(progress):
-        return None, progress
-    if not progress:
-        return None, lambda n: None
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
-
-    # On stderr, so that stdout stays clean for `--json`.
-    bar = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    )
-    task = bar.add_task(description, total=total)
-    bar.start()
-    return bar, lambda n: bar.advance(task, n)
 
 
 def features_from_arrays(pool: np.ndarray, logits: np.ndarray | None = None) -> Features:

@@ -15,8 +15,8 @@ import numpy as np
 import torch
 
 from gancli.errors import UserError
-from gancli.fsutil import atomic_write
-from gancli.metrics.features import Features, extract_features
+from gancli.fsutil import atomic_write, file_digests
+from gancli.metrics.features import Features, ProgressCallback, extract_features
 from gancli.metrics.fid import load_stats_npz, statistics
 from gancli.paths import data_root
 
@@ -62,11 +62,7 @@ def stats_dir(root: str | os.PathLike | None = None) -> Path:
 
 @lru_cache(maxsize=8)
 def _sha256(path: str, size: int, mtime_ns: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return file_digests(path)["sha256"]  # size and mtime only key the cache
 
 
 def weights_id(path: str | os.PathLike) -> str:
@@ -198,7 +194,7 @@ def dataset_reference(
     batch_size: int,
     root: Path | None,
     need_features: bool,
-    progress: bool,
+    progress: ProgressCallback | None,
     data_resize: str = "resize",
     data_size: int = 0,
     subset: int = 0,
@@ -233,7 +229,6 @@ def dataset_reference(
             device,
             progress=progress,
             batch_size=batch_size,
-            description="Inception: reference",
         )
 
     stats = cached_reference(
