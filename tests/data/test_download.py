@@ -167,6 +167,15 @@ def server():
     httpd.server_close()
 
 
+def wait_sent(res: Resource, count: int) -> list[int]:
+    """``res.sent`` once the server has logged ``count`` answers: it logs after the last byte, which
+    the client may have read (and returned from) first."""
+    deadline = time.monotonic() + 5
+    while len(res.sent) < count and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return res.sent
+
+
 def payload(n: int = 10_000) -> bytes:
     return bytes((i * 7 + i // 256) % 251 for i in range(n))
 
@@ -205,7 +214,7 @@ def test_interrupted_download_resumes_with_range(server, tmp_path):
     )
     assert dest.read_bytes() == data
     assert res.requests == [None, "bytes=3000-"]
-    assert res.sent == [3000, 7000]  # only the remainder was sent again
+    assert wait_sent(res, 2) == [3000, 7000]  # only the remainder was sent again
 
 
 def test_connection_reset_mid_file_resumes(server, tmp_path):
@@ -227,7 +236,7 @@ def test_partial_from_an_earlier_run_is_resumed(server, tmp_path):
         server.url("/f.bin"), tmp_path / "f.bin", size=len(data), checksum=("sha256", sha(data)), options=FAST
     )
     assert (tmp_path / "f.bin").read_bytes() == data
-    assert res.requests == ["bytes=4000-"] and res.sent == [6000]
+    assert res.requests == ["bytes=4000-"] and wait_sent(res, 1) == [6000]
 
 
 def test_server_without_range_restarts_from_zero(server, tmp_path):
@@ -238,7 +247,7 @@ def test_server_without_range_restarts_from_zero(server, tmp_path):
         server.url("/f.bin"), tmp_path / "f.bin", size=len(data), checksum=("sha256", sha(data)), options=FAST
     )
     assert (tmp_path / "f.bin").read_bytes() == data
-    assert res.requests == ["bytes=4000-"] and res.sent == [len(data)]
+    assert res.requests == ["bytes=4000-"] and wait_sent(res, 1) == [len(data)]
 
 
 def test_checksum_mismatch_keeps_nothing(server, tmp_path):
@@ -380,10 +389,7 @@ def test_endless_body_without_length_stops_at_the_cap(server, tmp_path):
     assert "256.0 KiB" in message and "--max-size" in message
     # the cut-off body is gone, so that nothing resumes from it or installs it as the file
     assert list(tmp_path.iterdir()) == [] or all(p.name.startswith(".") for p in tmp_path.iterdir())
-    deadline = time.monotonic() + 5
-    while not res.sent and time.monotonic() < deadline:  # the server notices the hang-up on its own
-        time.sleep(0.01)
-    assert len(res.requests) == 1 and res.sent[0] < ENDLESS_STOP  # stopped early, not retried
+    assert len(res.requests) == 1 and wait_sent(res, 1)[0] < ENDLESS_STOP  # stopped early, not retried
 
 
 def test_announced_length_above_the_cap_is_refused_before_the_body(server, tmp_path):
@@ -752,3 +758,86 @@ def test_registry_archive_with_far_more_members_than_images_is_refused(tiny, ser
     with pytest.raises(UserError, match=r"more than 1,004 members"):
         install_dataset("tiny", tmp_path, options=FAST)
     assert registry.find_downloaded("tiny", tmp_path) is None
+
+
+# --------------------------------------------------------------------------------------
+# lfw and flowers102: their publishers' layouts, installed and read like the other entries
+# --------------------------------------------------------------------------------------
+
+
+def jpeg(seed: int, size: int = 12) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    rng = np.random.default_rng(seed)
+    Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(buf, format="JPEG")
+    return buf.getvalue()
+
+
+LAYOUTS = {
+    # lfw.tgz: one folder per person
+    "lfw": (
+        "w:gz",
+        ["lfw/Aaron_Eckhart/Aaron_Eckhart_0001.jpg", "lfw/Zico/Zico_0001.jpg", "lfw/Zico/Zico_0002.jpg"],
+    ),
+    # 102flowers.tgz: an uncompressed tar despite its name, every image in jpg/
+    "flowers102": ("w", ["jpg/image_00001.jpg", "jpg/image_00002.jpg", "jpg/image_08189.jpg"]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LAYOUTS))
+def test_face_and_flower_entries_install_and_load(name, server, monkeypatch, tmp_path):
+    mode, members = LAYOUTS[name]
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode=mode) as tar:
+        for i, member in enumerate(members):
+            data = jpeg(i)
+            info = tarfile.TarInfo(member)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    archive = buf.getvalue()
+    real = registry.DATASETS[name]
+    (remote,) = real.files
+    server.add("/" + remote.filename, archive)
+    served = replace(
+        remote, url=server.url("/" + remote.filename), mirrors=(), size=len(archive), sha256=sha(archive)
+    )
+    monkeypatch.setitem(registry.DATASETS, name, replace(real, files=(served,), images=len(members)))
+    result = install_dataset(name, tmp_path, options=FAST)
+    assert result.images == len(members) and registry.find_downloaded(name, tmp_path) == result.folder
+    from gancli.data.source import load_images
+
+    prepared = load_images(name, 8, 3, root=str(tmp_path))
+    assert tuple(prepared.images.shape) == (len(members), 3, 8, 8)
+
+
+def test_face_and_flower_entries_record_their_publishers():
+    lfw, flowers = registry.DATASETS["lfw"], registry.DATASETS["flowers102"]
+    assert (lfw.images, lfw.resolution, lfw.kind) == (13_233, "250x250", "archive")
+    assert lfw.url == "http://vis-www.cs.umass.edu/lfw/lfw.tgz" and lfw.size == 180_566_744
+    assert lfw.sha256 == "055f7d9c632d7370e6fb4afc7468d40f970c34a80d4c6f50ffec63f5a8d536c0"
+    assert (flowers.images, flowers.kind) == (8_189, "archive")
+    assert flowers.url == "https://www.robots.ox.ac.uk/~vgg/data/flowers/102/102flowers.tgz"
+    assert flowers.sha256 == "2d01ecc807db462958cfe3d92f57a8c252b4abd240eb955770201e45f783b246"
+    assert flowers.size == 344_862_509
+    assert "Huang" in lfw.licence and "Nilsback" in flowers.licence
+
+
+def test_cli_max_size_stops_an_endless_download(cli, server, tmp_path):
+    server.add("/endless.tgz", b"", script=["endless"])
+    url = server.url("/endless.tgz")
+    result = cli(url, "--name", "big", "--root", str(tmp_path), "--quiet", "--max-size", "300K")
+    assert result.exit_code != 0 and isinstance(result.exception, UserError)
+    message = str(result.exception)
+    assert f"Stopped downloading {url}" in message and "300.0 KiB" in message
+    assert not [p for p in registry.downloads_dir("big", tmp_path).iterdir() if not p.name.endswith(".lock")]
+    bad = cli(url, "--name", "big", "--root", str(tmp_path), "--max-size", "lots")
+    assert bad.exit_code != 0 and "--max-size 'lots' is not a size" in str(bad.exception)
+
+
+def test_cli_json_says_what_was_installed(cli, tiny, tmp_path):
+    result = cli("tiny", "--root", str(tmp_path), "--quiet", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["name"] == "tiny" and report["images"] == 2 and report["unverified"] == []
+    assert Path(report["folder"]) == registry.dataset_dir("tiny", tmp_path)

@@ -38,8 +38,10 @@ def test_shapes_and_dtypes(reference):
 
 def test_batching_does_not_change_the_result(model, images, reference):
     seen = []
-    split = extract_features([images[:2], images[2:3], images[3:]], model, "tf", progress=seen.append)
-    assert seen == [2, 1, 2]
+    split = extract_features(
+        [images[:2], images[2:3], images[3:]], model, "tf", progress=lambda *a: seen.append(a)
+    )
+    assert seen == [(2, None), (3, None), (5, None)]  # images done; the total of a list is not known
     # Different batch sizes may pick different convolution kernels: float32 rounding only.
     scale = np.abs(reference.pool).max()
     np.testing.assert_allclose(split.pool, reference.pool, rtol=1e-4, atol=1e-5 * scale)
@@ -61,9 +63,10 @@ def test_grayscale_set_equals_its_rgb_copy(model, images):
     assert a.channels == 1 and b.channels == 3
 
 
-def test_rich_progress_bar_runs(model, images):
-    out = extract_features(images[:1], model, "tf", progress=True)
-    assert out.pool.shape == (1, 2048)
+def test_progress_is_a_callback_with_the_total_of_a_tensor(model, images):
+    seen = []
+    extract_features(images, model, "tf", batch_size=3, progress=lambda *a: seen.append(a))
+    assert seen == [(3, 5), (5, 5)]
 
 
 def test_bad_inputs(model, images):

@@ -318,51 +318,22 @@ def _fetch_once(url: str, part: Path, size: int | None, options: DownloadOptions
 def _receive(
     response, url: str, part: Path, offset: int, size: int | None, options: DownloadOptions, sink: _Sink
 ) -> None:
-    length_header = response.headers.get("Content-Length")
-    length = int(length_header) if length_header and length_header.isdigit() else None
-    if response.status == 206:
-        start, _end, total = _content_range(response.headers.get("Content-Range"))
-        if start != offset:
-            _unlink(part)
-            raise _Retryable(f"the server resumed at byte {start} instead of {offset}; starting again")
-        mode = "ab"
-        total = total if total is not None else (offset + length if length is not None else None)
-    elif response.status == 200:
-        # A server that ignores Range sends the whole file again: start from zero.
-        offset, mode, total = 0, "wb", length
-    else:
-        raise _AddressFailed(f"unexpected HTTP status {response.status}")
+    mode, offset, total = _response_range(response, part, offset)
     if size is not None and total is not None and total != size:
         raise _AddressFailed(f"the server announces {total:,} bytes but {size:,} are expected")
     cap = size if size is not None else options.max_bytes
     if total is not None and total > cap:
         raise _TooLarge(f"the server announces {total:,} bytes")
     limit = size if size is not None else total
-    written = offset
-    sink.start(limit, written)
+    sink.start(limit, offset)
     try:
         with open(part, mode) as out:
-            while True:
-                try:
-                    # read1: return what has arrived, so a stall keeps the bytes before it.
-                    chunk = response.read1(options.chunk_size)
-                except (OSError, http.client.HTTPException) as exc:
-                    raise _Retryable(
-                        f"connection broke after {written:,} bytes ({exc or type(exc).__name__})"
-                    ) from None
-                if not chunk:
-                    break
-                if limit is not None and written + len(chunk) > limit:
-                    raise _AddressFailed(f"the server sent more than the {limit:,} bytes expected")
-                if written + len(chunk) > cap:
-                    raise _TooLarge(f"the server sent more than {cap:,} bytes")
-                out.write(chunk)
-                written += len(chunk)
-                sink.update(written)
+            written = _copy_body(response, out, offset, limit=limit, cap=cap, options=options, sink=sink)
     except _AddressFailed:
         _unlink(part)  # whatever came is suspect: do not resume from it
         raise
     except OSError as exc:
+        written = offset
         with contextlib.suppress(OSError):
             written = part.stat().st_size  # what reached the disk, which is where a resume starts
         kept = f"The {written:,} bytes already downloaded are kept in it and the download resumes from them."
@@ -376,6 +347,45 @@ def _receive(
         # Fewer bytes than promised (a Content-Length that lies, a dropped connection):
         # keep them and resume with a Range request.
         raise _Retryable(f"connection closed after {written:,} of {limit:,} bytes")
+
+
+def _response_range(response, part: Path, offset: int) -> tuple[str, int, int | None]:
+    """(file mode, offset the body starts at, total size or None) of a 200 or 206 answer."""
+    length_header = response.headers.get("Content-Length")
+    length = int(length_header) if length_header and length_header.isdigit() else None
+    if response.status == 206:
+        start, _end, total = _content_range(response.headers.get("Content-Range"))
+        if start != offset:
+            _unlink(part)
+            raise _Retryable(f"the server resumed at byte {start} instead of {offset}; starting again")
+        return "ab", offset, total if total is not None else (offset + length if length is not None else None)
+    if response.status == 200:
+        # A server that ignores Range sends the whole file again: start from zero.
+        return "wb", 0, length
+    raise _AddressFailed(f"unexpected HTTP status {response.status}")
+
+
+def _copy_body(
+    response, out, written: int, *, limit: int | None, cap: int, options: DownloadOptions, sink: _Sink
+) -> int:
+    """Append the body to ``out`` within ``limit`` (the expected size) and ``cap``; return the bytes on disk."""
+    while True:
+        try:
+            # read1: return what has arrived, so a stall keeps the bytes before it.
+            chunk = response.read1(options.chunk_size)
+        except (OSError, http.client.HTTPException) as exc:
+            raise _Retryable(
+                f"connection broke after {written:,} bytes ({exc or type(exc).__name__})"
+            ) from None
+        if not chunk:
+            return written
+        if limit is not None and written + len(chunk) > limit:
+            raise _AddressFailed(f"the server sent more than the {limit:,} bytes expected")
+        if written + len(chunk) > cap:
+            raise _TooLarge(f"the server sent more than {cap:,} bytes")
+        out.write(chunk)
+        written += len(chunk)
+        sink.update(written)
 
 
 def _content_range(value: str | None) -> tuple[int | None, int | None, int | None]:
@@ -573,18 +583,7 @@ def install_url(
     warn: MessageFn | None = None,
 ) -> InstallResult:
     """Download (or take from ``from_file``) any archive of images and install it as ``name``."""
-    registry.check_name(name)
-    if name in registry.DATASETS:
-        raise UserError(
-            f"{name!r} is the name of a known dataset; run `gan download {name}` for it, or give your "
-            f"archive another --name."
-        )
-    if url is None and from_file is None:
-        raise UserError("Give a URL to download, or --from-file PATH, together with --name.")
-    if url is not None and urllib.parse.urlsplit(url).scheme not in ("http", "https"):
-        raise UserError(f"{url!r} is not an http(s) address. For a local file use --from-file PATH.")
-    if sha256 is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", sha256):
-        raise UserError(f"--sha256 {sha256!r} is not 64 hexadecimal digits.")
+    _check_url_request(url, name, sha256, from_file)
     say, warn = info or _quiet, warn or _quiet
     source_label = url or str(from_file)
     existing = registry.find_downloaded(name, root)
@@ -637,6 +636,22 @@ def install_url(
         )
         result.unverified = [filename]
     return result
+
+
+def _check_url_request(url: str | None, name: str, sha256: str | None, from_file: object) -> None:
+    """Refuse a URL install whose name, address or --sha256 cannot work."""
+    registry.check_name(name)
+    if name in registry.DATASETS:
+        raise UserError(
+            f"{name!r} is the name of a known dataset; run `gan download {name}` for it, or give your "
+            f"archive another --name."
+        )
+    if url is None and from_file is None:
+        raise UserError("Give a URL to download, or --from-file PATH, together with --name.")
+    if url is not None and urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+        raise UserError(f"{url!r} is not an http(s) address. For a local file use --from-file PATH.")
+    if sha256 is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", sha256):
+        raise UserError(f"--sha256 {sha256!r} is not 64 hexadecimal digits.")
 
 
 def _local_url_source(remote: RemoteFile, local: Path, say: MessageFn) -> tuple[RemoteFile, Path, bool]:
