@@ -132,3 +132,13 @@ def test_cli_progress_renders_the_cores_callbacks():
     assert quiet.export_text().strip() == ""
     with downloading(quiet, enabled=False) as off, counting(quiet, "x", enabled=False) as off2:
         assert off is None and off2 is None
+
+
+def test_help_examples_name_only_datasets_that_exist():
+    from gancli.cli.data import info_command
+
+    examples = " ".join([download_command.__doc__ or "", info_command.__doc__ or ""])
+    named = re.findall(r"gan (?:download|data info) ([^\s]+)", examples)
+    assert named, examples
+    for target in named:
+        assert target in registry.DATASETS or "://" in target or "/" in target, target
