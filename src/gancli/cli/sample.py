@@ -7,10 +7,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from gancli.devices import resolve_device
 from gancli.errors import UserError
-from gancli.reporting.grids import make_grid, save_png
-from gancli.sampling import generate_from_latents, interpolation_latents, latents, load_generator
 
 console = Console()
 MAX_IMAGES = 10_000  # one grid of them is already a 100-megapixel PNG at 64px
@@ -60,6 +57,11 @@ def sample_command(
         raise UserError(
             f"--interpolate {interpolate} --rows {rows} asks for {rows * interpolate:,} images; at most {MAX_IMAGES:,} per command are drawn."
         )
+    # torch and the nets load here, not at import: `gan --help` stays instant
+    from gancli.devices import resolve_device
+    from gancli.reporting.grids import make_grid, save_png
+    from gancli.sampling import generate_from_latents, interpolation_latents, latents, load_generator
+
     dev = resolve_device(device)
     generator, cfg = load_generator(run, dev)
     if interpolate:
