@@ -62,6 +62,11 @@ def _register() -> None:
     from gancli.cli.score import score_command
 
     app.command("score")(score_command)
+    from gancli.cli.export import export_command
+    from gancli.cli.runs_cli import runs_command
+
+    app.command("export")(export_command)
+    app.command("runs")(runs_command)
 
 
 _register()
@@ -85,7 +90,7 @@ def main(argv: list[str] | None = None) -> None:
     except UserError as exc:
         if state["debug"]:
             raise
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except (
         OSError

@@ -1,0 +1,54 @@
+"""`gan export`: a trained generator as an ONNX or TorchScript file, checked against PyTorch."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from gancli.cli.fmt import human_size
+
+console = Console()
+
+
+def export_command(
+    run: Path = typer.Argument(..., help="Run folder or checkpoint file."),
+    fmt: str = typer.Option("onnx", "--format", "-f", help="onnx or torchscript."),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="File to write. Default: RUN/export/generator.onnx (or .torchscript.pt)."
+    ),
+    uint8: bool = typer.Option(
+        False,
+        "--uint8",
+        help="Output uint8 images in [0, 255] (as `gan sample` saves them) instead of [-1, 1].",
+    ),
+    force: bool = typer.Option(False, "--force", help="Replace --out if it exists."),
+    as_json: bool = typer.Option(False, "--json", help="Print what was written as JSON."),
+) -> None:
+    """Export the generator (EMA weights when the run has them) for use outside gancli.
+
+    The file takes latents (N, latent_dim), any N, and returns images (N, C, H, W); its metadata records the latent size, resolution, channels, preset and gancli version. It is checked against PyTorch on fixed latents (with onnxruntime for ONNX) before it is written. ONNX needs the optional packages: pip install "gancli\\[export]".
+
+    Examples:
+
+      gan export runs/quick-20261127-101500
+
+      gan export runs/mine --format torchscript --out generator.pt
+
+      gan export runs/mine/checkpoints/last.pt --uint8 --out app/generator.onnx
+    """
+    from gancli.export import export_generator  # torch loads here, not at `gan --help`
+
+    result = export_generator(run, fmt.lower(), out, uint8=uint8, overwrite=force)
+    if as_json:
+        print(json.dumps({**vars(result), "path": str(result.path)}, indent=2))
+        return
+    meta = result.metadata
+    console.print(
+        f"Wrote {result.path} ({result.format}, {human_size(result.size_bytes)}): "
+        f"latent {meta['latent_dim']} -> {meta['output']}.\n"
+        f"Checked against PyTorch on fixed latents: largest difference {result.max_diff:.3g}.",
+        highlight=False,
+    )

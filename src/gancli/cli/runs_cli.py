@@ -1,0 +1,72 @@
+"""`gan runs`: one table of the run folders under runs/ (or DIR)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from gancli.cli.fmt import Col, fit_table, human_age, human_size
+from gancli.runlist import RunSummary, as_dicts, list_runs
+
+console = Console()
+
+
+def _progress(r: RunSummary) -> str:
+    if r.total is not None:
+        return f"{r.iteration:,}/{r.total:,}"
+    return f"{r.iteration:,} (epoch {r.epoch or 0}/{r.epochs or '?'})"
+
+
+def _row(r: RunSummary, now: float) -> list[str]:
+    losses = f"{r.loss_d:.3f} {r.loss_g:.3f}" if r.loss_d is not None and r.loss_g is not None else "-"
+    preset = r.preset if r.recipe == "faithful" else f"{r.preset} ({r.recipe})"
+    state = f"running (pid {r.pid})" if r.state == "running" and r.pid else r.state
+    return [
+        r.name,
+        preset,
+        _progress(r),
+        state,
+        losses,
+        f"{r.best_fid:.2f}" if r.best_fid is not None else "-",
+        human_size(r.size_bytes),
+        human_age(now - r.updated),
+    ]
+
+
+def runs_command(
+    folder: Path = typer.Argument(Path("runs"), help="The folder holding the run folders."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """List the runs under runs/ (or FOLDER): progress, state, last losses, best FID, size, age.
+
+    Read from each run's config.yaml, metrics.jsonl, state.json and lock: no checkpoint is loaded, so it answers at once. `age` is the time since the run last wrote; `D/G loss` are the last logged losses; `best FID` appears for runs trained with --score-every.
+
+    Examples:
+
+      gan runs
+
+      gan runs experiments/ --json
+    """
+    runs = list_runs(folder)
+    if as_json:
+        print(json.dumps(as_dicts(runs), indent=2))
+        return
+    if not runs:
+        console.print(f"No runs under {folder}/. Start one with: gan train --preset quick", highlight=False)
+        return
+    cols = [
+        Col("run", wrap=True),
+        Col("preset", wrap=True, drop=3),
+        Col("iterations", "right", wrap=True),
+        Col("state", wrap=True),
+        Col("D/G loss", "right", wrap=True, drop=2),
+        Col("best FID", "right", drop=4),
+        Col("size", "right", drop=1),
+        Col("age", "right"),
+    ]
+    now = time.time()
+    console.print(fit_table(f"runs in {folder}", cols, [_row(r, now) for r in runs], console.width))

@@ -1,0 +1,108 @@
+"""`gan export`: ONNX (checked with onnxruntime) and TorchScript files of a trained generator."""
+
+import json
+import sys
+
+import pytest
+import torch
+import yaml
+from conftest import run_cli, tiny_config_dict
+
+from gancli.export import read_torchscript_metadata
+from gancli.sampling import generate_from_latents, latents, load_generator
+from gancli.training.checkpoint import load_checkpoint, save_checkpoint
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """One tiny trained run shared by the tests of this module (a few seconds to train)."""
+    folder = tmp_path_factory.mktemp("export")
+    config = folder / "tiny.yaml"
+    config.write_text(yaml.safe_dump(tiny_config_dict(iters=3)))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GAN_HOME", str(folder / "home"))
+        res = run_cli("train", "--config", config, "--out", folder / "run")
+    assert res.code == 0, res.text
+    return folder / "run"
+
+
+def test_onnx_export_matches_pytorch_with_a_free_batch_and_metadata(run, tmp_path):
+    onnx = pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    out = tmp_path / "g.onnx"
+    res = run_cli("export", run, "--out", out)
+    assert res.code == 0, res.text
+    assert "largest difference" in res.out
+    model = onnx.load(str(out))
+    meta = {p.key: p.value for p in model.metadata_props}
+    assert (meta["latent_dim"], meta["resolution"], meta["channels"]) == ("8", "16", "3")
+    assert meta["preset"] == "quick" and meta["gancli_version"]
+    generator, _ = load_generator(run)
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    for n in (1, 7):  # neither is the batch of the export's example
+        z = latents(n, 8, seed=n)
+        got = session.run(None, {"latent": z.numpy()})[0]
+        with torch.no_grad():
+            want = generator(z).numpy()
+        assert got.shape == (n, 3, 16, 16)
+        assert abs(got - want).max() < 1e-4
+
+
+def test_torchscript_uint8_export_gives_gan_samples_images(run, tmp_path):
+    out = tmp_path / "g.pt"
+    res = run_cli(
+        "export",
+        run / "checkpoints" / "last.pt",
+        "--format",
+        "torchscript",
+        "--uint8",
+        "--out",
+        out,
+        "--json",
+    )
+    assert res.code == 0, res.text
+    report = json.loads(res.out)
+    assert report["path"] == str(out) and report["max_diff"] <= 1
+    loaded = torch.jit.load(str(out))
+    generator, _ = load_generator(run)
+    z = latents(6, 8, seed=3)
+    got = loaded(z)
+    want = generate_from_latents(generator, z)  # what `gan sample` saves
+    assert got.dtype == torch.uint8 and got.shape == (6, 3, 16, 16)
+    assert (got.int() - want.int()).abs().max() <= 1
+    meta = read_torchscript_metadata(out)
+    assert meta["latent_dim"] == "8" and "0..255" in meta["output"]
+
+
+def test_default_out_is_in_the_run_and_nothing_is_overwritten(run):
+    res = run_cli("export", run, "--format", "torchscript")
+    assert res.code == 0, res.text
+    out = run / "export" / "generator.torchscript.pt"
+    before = out.read_bytes()
+    res = run_cli("export", run, "--format", "torchscript", "--uint8")
+    assert res.code != 0 and "--force" in res.err
+    assert out.read_bytes() == before
+    assert run_cli("export", run, "--format", "torchscript", "--uint8", "--force").code == 0
+    assert out.read_bytes() != before
+
+
+def test_missing_onnx_packages_say_how_to_install_them(run, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if not installed
+    res = run_cli("export", run, "--out", tmp_path / "g.onnx")
+    assert res.code == 2 and 'pip install "gancli[export]"' in res.err and "onnxruntime" in res.err
+    assert not (tmp_path / "g.onnx").exists()
+
+
+def test_the_ema_weights_are_exported_when_the_checkpoint_has_them(run, tmp_path):
+    payload = load_checkpoint(run / "checkpoints" / "last.pt")
+    ema = {k: (v * 0.5 if v.is_floating_point() else v) for k, v in payload["generator"].items()}
+    payload.pop("format"), payload.pop("version")
+    ema_run = tmp_path / "ema"
+    save_checkpoint(ema_run, {**payload, "generator_ema": ema})
+    out = tmp_path / "g.pt"
+    assert run_cli("export", ema_run, "--format", "torchscript", "--out", out).code == 0
+    generator, _ = load_generator(run)
+    generator.load_state_dict(ema)
+    z = latents(4, 8, seed=0)
+    with torch.no_grad():
+        assert torch.allclose(torch.jit.load(str(out))(z), generator(z), atol=1e-5)
