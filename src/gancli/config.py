@@ -131,6 +131,13 @@ class TrainConfig:
 
 
 @dataclass
+class LogConfig:
+    """Where a run reports besides metrics.jsonl (always written) and its pictures."""
+
+    tensorboard: bool = False  # also RUN/tensorboard/ (pip install "gancli[tensorboard]")
+
+
+@dataclass
 class RunConfig:
     """Everything a run needs; saved as config.yaml in the run folder."""
 
@@ -142,6 +149,7 @@ class RunConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    log: LogConfig = field(default_factory=LogConfig)
 
 
 CHOICES: dict[str, tuple[str, ...]] = {

@@ -28,6 +28,7 @@ from gancli.errors import UserError
 from gancli.reporting.artifacts import ArtifactWriter
 from gancli.reporting.jsonl import MetricsLog
 from gancli.reporting.live import LiveDisplay
+from gancli.runlist import TENSORBOARD, RunState
 from gancli.sampling import latest_run
 from gancli.training.lock import RunLock
 from gancli.training.runner import RunPlan, plan_new_run, plan_resume, write_run_files
@@ -54,6 +55,7 @@ def _overrides(**values) -> dict:
         "score_every": "train.score_every",
         "root": "data.root",
         "channels_last": "train.channels_last",
+        "tensorboard": "log.tensorboard",
     }
     out = {keys[k]: v for k, v in values.items() if k in keys and v is not None}
     if values.get("lr") is not None:
@@ -148,6 +150,11 @@ def train_command(
         min=1,
         help="Train with N processes on this machine (one per GPU, or N CPU processes), started through torch's launcher like `torchrun --nproc-per-node N`.",
     ),
+    tensorboard: bool | None = typer.Option(
+        None,
+        "--tensorboard/--no-tensorboard",
+        help='Also log curves and sample grids to RUN/tensorboard/ (log.tensorboard in YAML; pip install "gancli\\[tensorboard]").',
+    ),
     dist_timeout: float = typer.Option(
         DEFAULT_TIMEOUT_S,
         "--dist-timeout",
@@ -190,6 +197,7 @@ def train_command(
         sync_bn=sync_bn,
         score_every=score_every,
         root=root,
+        tensorboard=tensorboard,
     )
     ctx = DistContext.from_env()
     if nproc is not None and nproc > 1:
@@ -290,6 +298,11 @@ def _train(ctx: DistContext, plan: RunPlan, fresh_name: bool, timeout_s: float) 
             f"The dataset {cfg.data.name} has {n} usable images, fewer than one batch of {cfg.train.batch_size}. Use a smaller --batch-size or more images."
         )
 
+    if cfg.log.tensorboard and ctx.is_main:
+        from gancli.reporting.tensorboard import require_tensorboard
+
+        require_tensorboard()  # before the run folder is written
+
     scorer = None
     if cfg.train.score_every and ctx.is_main:
         # Inception is loaded only when asked; missing weights stop here, before the run folder is written
@@ -306,7 +319,12 @@ def _train(ctx: DistContext, plan: RunPlan, fresh_name: bool, timeout_s: float) 
             metrics = MetricsLog(plan.run_dir / "metrics.jsonl")
             artifacts = ArtifactWriter(plan.run_dir, metrics)
             stack.callback(artifacts.settle)  # on an error, let pending grids finish while the lock is held
-            observers = [metrics, artifacts]
+            observers = [metrics, artifacts, RunState(plan.run_dir)]
+            if cfg.log.tensorboard:
+                from gancli.reporting.tensorboard import TensorBoardLog
+
+                resumed = int(plan.resume_payload["iteration"]) if plan.resume_payload is not None else None
+                observers.append(TensorBoardLog(plan.run_dir / TENSORBOARD, resumed))
         ctx.barrier()  # rank 0 holds the lock and has written the run folder before anyone trains
         trainer = Trainer(cfg, prepared.images, dev, plan.run_dir, observers, dist=ctx, scorer=scorer)
         if plan.resume_payload is not None:
