@@ -52,6 +52,7 @@ def fit_table(title: str | None, cols: list[Col], rows: list[list[str]], width: 
     shrink to their longest word, and droppable columns go (lowest `drop` first) if still too wide."""
     keep = list(range(len(cols)))
     needs = [_need(c, [r[i] for r in rows]) for i, c in enumerate(cols)]
+    wants = [max(len(text) for text in (c.name, *(r[i] for r in rows))) for i, c in enumerate(cols)]
 
     def total(indices: list[int]) -> int:  # rich's default box: 1 border + 2 padding per column, + 1
         return sum(needs[i] + 3 for i in indices) + 1
@@ -60,12 +61,18 @@ def fit_table(title: str | None, cols: list[Col], rows: list[list[str]], width: 
         if total(keep) <= width:
             break
         keep.remove(i)
+    # each column its narrowest unbroken width, then the room left to the wrapped ones, left first;
+    # exact widths, because rich's own squeezing may crop a column it cannot wrap
+    sizes = {i: needs[i] for i in keep}
+    spare = width - total(keep)
+    for i in keep:
+        grow = max(min(wants[i] - sizes[i], spare), 0)
+        sizes[i] += grow
+        spare -= grow
     table = Table(title=title)
     for i in keep:
         col = cols[i]
-        table.add_column(
-            col.name, justify=col.justify, no_wrap=not col.wrap, min_width=needs[i], overflow="fold"
-        )
+        table.add_column(col.name, justify=col.justify, no_wrap=not col.wrap, width=sizes[i])
     for row in rows:
         table.add_row(*(row[i] for i in keep))
     return table

@@ -17,8 +17,8 @@ console = Console()
 
 def _progress(r: RunSummary) -> str:
     if r.total is not None:
-        return f"{r.iteration:,}/{r.total:,}"
-    return f"{r.iteration:,} (epoch {r.epoch or 0}/{r.epochs or '?'})"
+        return f"{r.iteration:,} / {r.total:,}"  # spaces: it may wrap there in a narrow terminal
+    return f"{r.iteration:,} (epoch {r.epoch or 0} / {r.epochs or '?'})"
 
 
 def _row(r: RunSummary, now: float) -> list[str]:
@@ -60,13 +60,17 @@ def runs_command(
         return
     cols = [
         Col("run", wrap=True),
-        Col("preset", wrap=True, drop=3),
+        Col("preset", wrap=True, drop=4),
         Col("iterations", "right", wrap=True),
         Col("state", wrap=True),
-        Col("D/G loss", "right", wrap=True, drop=2),
-        Col("best FID", "right", drop=4),
+        Col("D/G loss", "right", wrap=True, drop=3),
+        Col("best FID", "right", wrap=True, drop=2),
         Col("size", "right", drop=1),
-        Col("age", "right"),
+        Col("age", "right", wrap=True),
     ]
     now = time.time()
-    console.print(fit_table(f"runs in {folder}", cols, [_row(r, now) for r in runs], console.width))
+    rows = [_row(r, now) for r in runs]
+    if all(r.best_fid is None for r in runs):  # no run was scored: the column would only say "-"
+        del cols[5]
+        rows = [row[:5] + row[6:] for row in rows]
+    console.print(fit_table(f"runs in {folder}", cols, rows, console.width))
