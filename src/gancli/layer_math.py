@@ -88,10 +88,15 @@ def generator_rows(model: ModelConfig) -> list[LayerRow]:
 
 
 def discriminator_rows(model: ModelConfig) -> list[LayerRow]:
-    """The discriminator's layer table."""
-    return layer_rows(
+    """The discriminator's layer table (with spectral norm, its batch norms are identities: no parameters)."""
+    rows = layer_rows(
         model.discriminator, (model.channels, model.resolution, model.resolution), "model.discriminator"
     )
+    if model.spectral_norm:
+        for row in rows:
+            if row.op == "batchnorm":
+                row.params = 0
+    return rows
 
 
 def param_count(rows: list[LayerRow]) -> int:

@@ -32,6 +32,13 @@ def test_every_preset_table_matches_the_built_nets(name):
     check(config.load_preset(name).model)
 
 
+@pytest.mark.parametrize("name", ["flowers64", "mnist32"])
+def test_the_improved_recipe_table_matches_the_built_nets(name):
+    model = config.from_dict(config.with_recipe(config.preset_dict(name), "improved")).model
+    assert model.spectral_norm
+    check(model)
+
+
 def test_odd_layers_match_the_built_nets():
     # transposed 'same' with kernel < stride, integer padding with output_padding, upsample,
     # a dense head after convs, biases on and off
