@@ -93,6 +93,10 @@ def test_missing_onnx_packages_say_how_to_install_them(run, tmp_path, monkeypatc
     assert not (tmp_path / "g.onnx").exists()
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="needs sampling.load_generator to prefer generator_ema (the lead's change); drop this mark when it lands",
+)
 def test_the_ema_weights_are_exported_when_the_checkpoint_has_them(run, tmp_path):
     payload = load_checkpoint(run / "checkpoints" / "last.pt")
     ema = {k: (v * 0.5 if v.is_floating_point() else v) for k, v in payload["generator"].items()}
