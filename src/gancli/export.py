@@ -27,7 +27,7 @@ from torch import nn
 from gancli import __version__
 from gancli.errors import UserError
 from gancli.fsutil import atomic_write_bytes
-from gancli.sampling import latents, load_generator
+from gancli.sampling import best_checkpoint, latents, load_generator
 from gancli.training.checkpoint import find_checkpoint
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".torchscript.pt"}
@@ -140,7 +140,13 @@ def read_torchscript_metadata(path: Path) -> dict[str, str]:
 
 
 def export_generator(
-    source: Path, fmt: str, out: Path | None = None, *, uint8: bool = False, overwrite: bool = False
+    source: Path,
+    fmt: str,
+    out: Path | None = None,
+    *,
+    uint8: bool = False,
+    overwrite: bool = False,
+    best: bool = False,
 ) -> ExportResult:
     """Export the generator of a run folder or checkpoint; written only once it matches PyTorch."""
     if fmt not in FORMATS:
@@ -150,7 +156,7 @@ def export_generator(
     out = Path(out) if out is not None else default_out(source, fmt)
     if out.exists() and not overwrite:
         raise UserError(f"{out} already exists. Choose another --out, or pass --force to replace it.")
-    generator, cfg = load_generator(source, "cpu")
+    generator, cfg = load_generator(source, "cpu", best=best)
     model = ExportedGenerator(generator, uint8).eval()
     dtype = "uint8" if uint8 else "float32"
     metadata = {
@@ -163,7 +169,7 @@ def export_generator(
         "input": f"latent: float32 (batch, {cfg.model.latent_dim}), standard normal",
         "output": f"image: {dtype} (batch, {cfg.model.channels}, {cfg.model.resolution}, {cfg.model.resolution}), "
         + ("0..255" if uint8 else "-1..1"),
-        "source_checkpoint": find_checkpoint(source).name,
+        "source_checkpoint": (best_checkpoint(source) if best else find_checkpoint(source)).name,
     }
     example = latents(2, cfg.model.latent_dim, CHECK_SEED + 1)
     build, run = (_onnx_bytes, _run_onnx) if fmt == "onnx" else (_torchscript_bytes, _run_torchscript)

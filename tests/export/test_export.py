@@ -86,6 +86,11 @@ def test_default_out_is_in_the_run_and_nothing_is_overwritten(run):
     assert out.read_bytes() != before
 
 
+def test_best_needs_a_scored_run(run, tmp_path):
+    res = run_cli("export", run, "--best", "--format", "torchscript", "--out", tmp_path / "g.pt")
+    assert res.code == 2 and "best.pt" in res.err and not (tmp_path / "g.pt").exists()
+
+
 def test_missing_onnx_packages_say_how_to_install_them(run, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if not installed
     res = run_cli("export", run, "--out", tmp_path / "g.onnx")
@@ -93,10 +98,6 @@ def test_missing_onnx_packages_say_how_to_install_them(run, tmp_path, monkeypatc
     assert not (tmp_path / "g.onnx").exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs sampling.load_generator to prefer generator_ema (the lead's change); drop this mark when it lands",
-)
 def test_the_ema_weights_are_exported_when_the_checkpoint_has_them(run, tmp_path):
     payload = load_checkpoint(run / "checkpoints" / "last.pt")
     ema = {k: (v * 0.5 if v.is_floating_point() else v) for k, v in payload["generator"].items()}

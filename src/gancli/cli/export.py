@@ -24,6 +24,9 @@ def export_command(
         "--uint8",
         help="Output uint8 images in [0, 255] (as `gan sample` saves them) instead of [-1, 1].",
     ),
+    best: bool = typer.Option(
+        False, "--best", help="Export the run's best.pt (lowest FID; runs trained with --score-every)."
+    ),
     force: bool = typer.Option(False, "--force", help="Replace --out if it exists."),
     as_json: bool = typer.Option(False, "--json", help="Print what was written as JSON."),
 ) -> None:
@@ -41,7 +44,7 @@ def export_command(
     """
     from gancli.export import export_generator  # torch loads here, not at `gan --help`
 
-    result = export_generator(run, fmt.lower(), out, uint8=uint8, overwrite=force)
+    result = export_generator(run, fmt.lower(), out, uint8=uint8, overwrite=force, best=best)
     if as_json:
         print(json.dumps({**vars(result), "path": str(result.path)}, indent=2))
         return
