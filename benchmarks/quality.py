@@ -61,6 +61,24 @@ ARMS: dict[str, dict] = {
     "sn": {"model.spectral_norm": True},
     "r1": {"train.r1_gamma": 0.1},
     "no-flip": {"train.label_flip_prob": 0.0},
+    # candidate combinations for the recipe
+    "aug+ema": {"train.augment": "translation,color", "train.ema_half_life": 10_000},
+    "aug+hinge+ema": {
+        "train.augment": "translation,color",
+        "train.loss": "hinge",
+        "train.ema_half_life": 10_000,
+    },
+    "aug+hinge+ema-noflip": {
+        "train.augment": "translation,color",
+        "train.loss": "hinge",
+        "train.ema_half_life": 10_000,
+        "train.label_flip_prob": 0.0,
+    },
+    "augcut+hinge+ema": {
+        "train.augment": "translation,cutout,color",
+        "train.loss": "hinge",
+        "train.ema_half_life": 10_000,
+    },
 }
 DEFAULT_ARMS = "faithful,improved,ema,ema-recompute,augment,hinge,sn,r1"
 

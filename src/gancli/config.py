@@ -555,6 +555,18 @@ def with_recipe(preset_data: dict, recipe: str) -> dict:
     return data
 
 
+def recipe_changes(preset: str, recipe: str) -> list[tuple[str, Any, Any]]:
+    """(key, preset's value, recipe's value) for every setting `recipe` changes in `preset`."""
+    base = to_dict(load_preset(preset))
+    changed = to_dict(from_dict(with_recipe(preset_dict(preset), recipe)))
+    out = []
+    for section in ("model", "train"):
+        for key, value in changed[section].items():
+            if key not in ("generator", "discriminator") and base[section][key] != value:
+                out.append((f"{section}.{key}", base[section][key], value))
+    return out
+
+
 def dump_yaml(cfg: RunConfig) -> str:
     """The config as YAML text (the effective config saved in each run)."""
     return yaml.safe_dump(to_dict(cfg), sort_keys=False, default_flow_style=None, width=120)

@@ -25,3 +25,17 @@ def test_every_command_has_help_with_an_example(cli):
     for cmd in ("train", "sample", "presets"):
         res = cli(cmd, "--help")
         assert res.code == 0 and "Example" in res.out, cmd
+
+
+def test_presets_show_what_the_improved_recipe_changes(cli):
+    res = cli("presets", "quick", "--json", "--recipe", "improved")
+    assert res.code == 0, res.text
+    detail = json.loads(res.out)
+    changes = {c["key"]: (c["preset"], c["recipe"]) for c in detail["recipe_changes"]}
+    assert changes["train.loss"] == ("bce", "hinge") and changes["model.spectral_norm"] == (False, True)
+    faithful = json.loads(cli("presets", "quick", "--json").out)
+    # spectral norm replaces D's batch norms: fewer D parameters under the improved recipe
+    assert detail["discriminator_params"] < faithful["discriminator_params"]
+    assert detail["generator_params"] == faithful["generator_params"]
+    text = cli("presets", "flowers64").out
+    assert "--recipe improved changes:" in " ".join(text.split())

@@ -259,3 +259,27 @@ def _gray(model: dict) -> dict:
     from conftest import tiny_model
 
     return {**tiny_model(channels=1), "spectral_norm": True}
+
+
+def test_gan_train_recipe_flag_writes_an_improved_run(tmp_path, tiny_config_file):
+    from conftest import run_cli
+
+    res = run_cli(
+        "train",
+        "--config",
+        tiny_config_file,
+        "--recipe",
+        "improved",
+        "--iters",
+        "2",
+        "--out",
+        tmp_path / "run",
+    )
+    assert res.code == 0, res.text
+    saved = config.from_dict(config.load_yaml_file(tmp_path / "run" / "config.yaml"))
+    assert (saved.recipe, saved.train.loss, saved.model.spectral_norm) == ("improved", "hinge", True)
+    assert "generator_ema" in load_checkpoint(find_checkpoint(tmp_path / "run"))
+    res = run_cli("train", "--resume", str(tmp_path / "run"), "--recipe", "faithful", "--iters", "4")
+    assert res.code == 2 and "--recipe" in res.text
+    res = run_cli("train", "--config", tiny_config_file, "--recipe", "best", "--out", tmp_path / "other")
+    assert res.code == 2 and "faithful, improved" in res.text

@@ -14,9 +14,9 @@ from gancli.layer_math import LayerRow, discriminator_rows, generator_rows, para
 console = Console()
 
 
-def preset_summary(name: str) -> dict:
-    """Name, resolution, channels, parameter counts and source of a preset."""
-    cfg = config_mod.load_preset(name)
+def preset_summary(name: str, recipe: str = "faithful") -> dict:
+    """Name, resolution, channels, parameter counts and source of a preset (under `recipe`)."""
+    cfg = config_mod.resolve(name, None, {"recipe": recipe})
     g, d = generator_rows(cfg.model), discriminator_rows(cfg.model)
     return {
         "name": name,
@@ -26,6 +26,10 @@ def preset_summary(name: str) -> dict:
         "discriminator_params": param_count(d),
         "description": cfg.description,
         "source": cfg.source,
+        "recipe": recipe,
+        "recipe_changes": [
+            {"key": k, "preset": a, "recipe": b} for k, a, b in config_mod.recipe_changes(name, "improved")
+        ],
         "_rows": (g, d),
         "_cfg": cfg,
     }
@@ -73,8 +77,8 @@ def _layer_table(title: str, rows: list[LayerRow]):
     return fit_table(f"{title}: {param_count(rows):,} parameters", cols, cells, console.width)
 
 
-def _show_preset(name: str, as_json: bool) -> None:
-    s = preset_summary(name)
+def _show_preset(name: str, as_json: bool, recipe: str) -> None:
+    s = preset_summary(name, recipe)
     g, d = s["_rows"]
     cfg = s["_cfg"]
     if as_json:
@@ -95,6 +99,14 @@ def _show_preset(name: str, as_json: bool) -> None:
         f"samples every {t.sample_every}, checkpoints every {t.checkpoint_every}",
         highlight=False,
     )
+    shown = lambda v: "(none)" if v == "" else v  # noqa: E731 - an empty augment policy
+    changes = ", ".join(
+        f"{c['key']} {shown(c['preset'])} -> {shown(c['recipe'])}" for c in s["recipe_changes"]
+    )
+    if recipe == "faithful":
+        console.print(f"--recipe improved changes: {changes}", style="dim", highlight=False)
+    else:
+        console.print(f"recipe {recipe}: {changes} (D's batch norms become identities)", highlight=False)
 
 
 def presets_command(
@@ -102,6 +114,9 @@ def presets_command(
         None, help="A preset to show in detail (layer tables and training settings)."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
+    recipe: str = typer.Option(
+        "faithful", "--recipe", help="Show the preset under this recipe: faithful (as is) or improved."
+    ),
 ) -> None:
     """List the presets, or show one preset's layers and training settings.
 
@@ -112,8 +127,10 @@ def presets_command(
       gan presets flowers64
 
       gan presets mnist32 --json
+
+      gan presets quick --recipe improved
     """
     if name is None:
         _list_presets(as_json)
     else:
-        _show_preset(name, as_json)
+        _show_preset(name, as_json, recipe)
