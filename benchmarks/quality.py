@@ -178,6 +178,7 @@ def score(net: ShapeClassifier, real_features: torch.Tensor, images: torch.Tenso
 
 def arm_config(arm: str, seed: int, iters: int, eval_every: int) -> config.RunConfig:
     overrides = {
+        "recipe": "faithful",  # the preset as written, whatever recipe it defaults to
         "train.iters": iters,
         "train.seed": seed,
         "train.device": "cpu",
@@ -188,9 +189,12 @@ def arm_config(arm: str, seed: int, iters: int, eval_every: int) -> config.RunCo
 
 
 def run_key(arm: str, seed: int, iters: int, eval_every: int, n_fake: int) -> str:
-    cfg = arm_config(arm, seed, iters, eval_every)
-    text = config.dump_yaml(cfg) + f"|{n_fake}"
-    return f"{arm}-s{seed}-{hashlib.sha256(text.encode()).hexdigest()[:10]}"
+    """The cache name of one run: its training settings, not the arm's name or recipe label, so
+    an arm whose settings equal another's (a recipe and the combination it names) reuses it."""
+    settings = config.to_dict(arm_config(arm, seed, iters, eval_every))
+    settings.pop("recipe")
+    text = json.dumps(settings, sort_keys=True) + f"|{n_fake}"
+    return f"s{seed}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
 
 
 def train_one(job: tuple[str, int, int, int, int, str]) -> dict:
@@ -301,7 +305,7 @@ def main() -> None:
         for seed in seeds:
             key = run_key(arm, seed, args.iters, args.eval_every, args.n_fake)
             keys[(arm, seed)] = key
-            if not (cache / f"{key}.json").is_file():
+            if not (cache / f"{key}.json").is_file() and key not in {keys[j[:2]] for j in jobs}:
                 jobs.append((arm, seed, args.iters, args.eval_every, args.n_fake, str(out)))
     print(f"{len(jobs)} runs to train ({len(arms) * len(seeds) - len(jobs)} cached)", flush=True)
     with mp.get_context("spawn").Pool(args.jobs) as pool:

@@ -77,7 +77,7 @@ def _layer_table(title: str, rows: list[LayerRow]):
     return fit_table(f"{title}: {param_count(rows):,} parameters", cols, cells, console.width)
 
 
-def _show_preset(name: str, as_json: bool, recipe: str) -> None:
+def _show_preset(name: str, as_json: bool, recipe: str = "faithful") -> None:
     s = preset_summary(name, recipe)
     g, d = s["_rows"]
     cfg = s["_cfg"]
