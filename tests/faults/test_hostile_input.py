@@ -175,3 +175,134 @@ def test_image_folder_bombs_fakes_and_broken_files_are_skipped_and_listed(tmp_pa
     )  # the table view lists them too (from the cache)
     text = " ".join(table.text.split())
     assert table.code == 0 and "4 files skipped:" in text and "bomb.png (DecompressionBombError" in text
+
+
+# ---------------------------------------------------------------- crafted checkpoints
+
+
+@pytest.fixture(scope="module")
+def good_payload(tmp_path_factory):
+    """The payload of a real tiny run's checkpoint (iteration 3), to be damaged one part at a time."""
+    import yaml
+    from conftest import run_cli, tiny_config_dict
+
+    folder = tmp_path_factory.mktemp("good")
+    config = folder / "tiny.yaml"
+    config.write_text(yaml.safe_dump(tiny_config_dict(iters=3)))
+    assert run_cli("train", "--config", config, "--out", folder / "run").code == 0
+    return torch.load(folder / "run" / "checkpoints" / "last.pt", weights_only=True)
+
+
+def _set(path: str, value):
+    """A mutation setting payload[k1][k2]... (a missing value deletes the key)."""
+
+    def mutate(payload):
+        *parents, last = path.split("/")
+        node = payload
+        for key in parents:  # digits index lists, and optimiser states keyed by parameter id
+            node = node[int(key) if key.isdigit() and (isinstance(node, list) or int(key) in node) else key]
+        if value is KeyError:
+            del node[last]
+        else:
+            node[int(last) if last.isdigit() else last] = value(node) if callable(value) else value
+
+    return mutate
+
+
+def _first_key(mapping):
+    return next(iter(mapping))
+
+
+CRAFTED = {
+    # a wrong-shaped Adam moment: fused Adam used to segfault on it (exit 139)
+    "exp-avg-shape": (
+        _set("opt_g/state/0/exp_avg", torch.zeros(3)),
+        "opt_g.state[0]['exp_avg'] has shape (3,)",
+    ),
+    "generator-shape": (
+        _set("generator/layers.0.fc.weight", torch.zeros(2, 2)),
+        "generator['layers.0.fc.weight'] has shape (2, 2), expected (256, 8)",
+    ),
+    "generator-key-missing": (_set("generator/layers.1.bias", KeyError), "generator lacks 'layers.1.bias'"),
+    "iteration-text": (_set("iteration", "abc"), "iteration is 'abc'"),
+    "iteration-tensor": (_set("iteration", torch.tensor(5)), "iteration is a torch.int64 tensor"),
+    "config-string": (_set("config", "quick"), "config is 'quick', expected a mapping"),
+    "elapsed-text": (_set("elapsed_s", "long"), "elapsed_s is 'long'"),
+    "world-size-float": (_set("world_size", 2.5), "world_size is 2.5"),
+    "param-groups-short": (_set("opt_d/param_groups/0/params", [0, 1]), "opt_d.param_groups[0].params"),
+    "param-groups-two": (
+        _set("opt_d/param_groups", lambda node: node["param_groups"] * 2),
+        "opt_d.param_groups holds 2 entries",
+    ),
+    # 1e9 x 8 floats described by one row of storage: 32 GB if anything touched it
+    "fixed-latents-expanded": (
+        _set("fixed_latents", torch.zeros(1, 8).expand(10**9, 8)),
+        "fixed_latents has shape (1000000000, 8), expected (25, 8)",
+    ),
+    "rng-wrong-size": (_set("rng/torch", torch.zeros(10, dtype=torch.uint8)), "rng['torch']"),
+    "ema-shape": (_set("generator_ema", {"layers.0.fc.weight": torch.zeros(1)}), "generator_ema lacks"),
+    "best-fid-text": (_set("best_fid", "low"), "best_fid is 'low'"),
+    "version-text": (_set("version", "1"), "version is '1'"),
+}
+
+
+def _write_run(tmp_path, payload):
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    torch.save(payload, run / "checkpoints" / "last.pt")
+    return run
+
+
+@pytest.mark.parametrize("case", sorted(CRAFTED))
+def test_crafted_checkpoint_is_refused_naming_the_damaged_key(case, good_payload, tmp_path, cli, zygote):
+    import copy
+
+    mutate, needle = CRAFTED[case]
+    payload = copy.deepcopy(good_payload)
+    mutate(payload)
+    run = _write_run(tmp_path, payload)
+    last = run / "checkpoints" / "last.pt"
+    assert last.stat().st_size < 200_000  # a small file, whatever it claims
+    assert_clean_error(cli("sample", last, "--out", tmp_path / "g.png"), f"Checkpoint {last}", needle, code=2)
+    # resume in a real process: a crash in a torch kernel must show as an exit code, not kill pytest
+    res = zygote.run("train", "--resume", run, "--iters", "6")
+    assert res.code == 2 and "Traceback" not in res.text, res.text
+    assert needle in " ".join(res.text.split()), res.text
+    assert not (tmp_path / "g.png").exists() and not (run / "config.yaml").exists()
+
+
+def test_optional_and_unknown_checkpoint_keys_are_accepted(good_payload, tmp_path, cli):
+    """generator_ema and best_fid/best_iteration (newer runs) are checked and accepted; unknown
+    keys from a newer gancli of the same format version are ignored."""
+    payload = {
+        **good_payload,
+        "generator_ema": dict(good_payload["generator"]),
+        "best_fid": 12.5,
+        "best_iteration": 3,
+        "from_the_future": {"anything": torch.zeros(2)},
+    }
+    run = _write_run(tmp_path, payload)
+    res = cli("sample", run, "-n", "4", "--out", tmp_path / "g.png")
+    assert res.code == 0, res.text
+    assert (tmp_path / "g.png").is_file()
+
+
+def _other_files(tmp_path):
+    import tarfile
+
+    text = tmp_path / "notes.pt"
+    text.write_text("hello, this is not a checkpoint\n")
+    png = tmp_path / "picture.pt"
+    png.write_bytes(png_bytes(1))
+    config = tmp_path / "config.pt"
+    config.write_text("preset: quick\ntrain: {iters: 3}\n")
+    tgz = tmp_path / "archive.pt"
+    with tarfile.open(tgz, "w:gz") as tar:
+        tar.add(text, arcname="notes.txt")
+    return {text: "a text file", png: "a PNG image", config: "a text file", tgz: "a gzip file"}
+
+
+def test_files_that_are_not_checkpoints_are_named_as_such(tmp_path, cli):
+    for path, kind in _other_files(tmp_path).items():
+        res = cli("sample", path, "--out", tmp_path / "g.png")  # `gan score` loads through the same code
+        assert_clean_error(res, f"{path} is not a gan checkpoint (it is {kind}", code=2)

@@ -34,7 +34,7 @@ def invoke(app, *args: str):
 def run_dir(tmp_path_factory):
     """A run folder with an untrained quick-preset generator (64x64 RGB)."""
     from gancli.config import load_preset, to_dict
-    from gancli.models.dcgan import build_generator
+    from gancli.models.dcgan import build_discriminator, build_generator
     from gancli.training.checkpoint import save_checkpoint
 
     torch.manual_seed(0)
@@ -45,10 +45,10 @@ def run_dir(tmp_path_factory):
         "config": to_dict(cfg),
         "iteration": 0,
         "generator": generator.state_dict(),
-        "discriminator": {},
-        "opt_g": {},
-        "opt_d": {},
-        "rng": {},
+        "discriminator": build_discriminator(cfg.model).state_dict(),
+        "opt_g": torch.optim.Adam(generator.parameters()).state_dict(),
+        "opt_d": torch.optim.Adam(build_discriminator(cfg.model).parameters()).state_dict(),
+        "rng": {"torch": torch.get_rng_state()},
     }
     save_checkpoint(run, payload)
     return run

@@ -144,30 +144,9 @@ def test_weights_gone_bad_with_finite_losses_are_never_checkpointed(tmp_path):
 
 
 def test_checkpoint_keeps_previous_and_rejects_garbage(tmp_path):
-    save_checkpoint(
-        tmp_path,
-        {
-            "config": {},
-            "iteration": 1,
-            "generator": {},
-            "discriminator": {},
-            "opt_g": {},
-            "opt_d": {},
-            "rng": {},
-        },
-    )
-    save_checkpoint(
-        tmp_path,
-        {
-            "config": {},
-            "iteration": 2,
-            "generator": {},
-            "discriminator": {},
-            "opt_g": {},
-            "opt_d": {},
-            "rng": {},
-        },
-    )
+    trainer = Trainer(config.from_dict(tiny_config_dict(iters=2)), shapes(16, 16), torch.device("cpu"), None)
+    for iteration in (1, 2):
+        save_checkpoint(tmp_path, {**trainer.state(), "iteration": iteration})
     last, prev = tmp_path / "checkpoints" / "last.pt", tmp_path / "checkpoints" / "previous.pt"
     assert load_checkpoint(last)["iteration"] == 2 and load_checkpoint(prev)["iteration"] == 1
     last.write_bytes(last.read_bytes()[:100])
