@@ -20,6 +20,7 @@ from typing import Any, Union, get_args, get_origin, get_type_hints
 import yaml
 
 from gancli.errors import UserError
+from gancli.limits import MAX_RESOLUTION, MAX_SEED
 
 # Operations a network's layer list may use, with the keys each accepts (besides `op`).
 LAYER_KEYS: dict[str, set[str]] = {
@@ -180,7 +181,8 @@ RECIPES: dict[str, dict] = {
 
 MAX_CONFIG_BYTES = 1 << 20
 MAX_WIDTH = 1 << 16  # channels, features, latent size: far above any GAN, far below a memory bomb
-MAX_SEED = 1 << 32  # the seed is multiplied by primes below 2**24 into torch's 64-bit seeds
+MAX_PARAMS = 1 << 28  # per network: 1 GiB of float32 weights, 4 GiB with gradients and Adam's moments
+MAX_ACTIVATION = 1 << 26  # values of one layer's output per image: 256 MiB in float32
 
 
 # ---------------------------------------------------------------- YAML
@@ -214,6 +216,10 @@ def load_yaml_text(text: str, where: str) -> dict:
     except yaml.YAMLError as exc:
         raise UserError(
             f"{where} is not valid YAML for a gan config: {_yaml_problem(exc)}. Fix the file and try again."
+        ) from exc
+    except ValueError as exc:  # Python refuses to parse integers of more than 4,300 digits
+        raise UserError(
+            f"{where} holds a number too long to be a gan config value ({str(exc).split(';')[0]}). Fix the file and try again."
         ) from exc
     except RecursionError as exc:  # PyYAML composes nested nodes recursively
         raise UserError(
@@ -384,28 +390,34 @@ def _check_layers(layers: list[LayerSpec], where: str) -> None:
             raise UserError(
                 f"Config key '{key}.kernel' is {layer.kernel}; it must be a positive kernel size, at most 64."
             )
-        if layer.op in ("conv", "convT") and layer.stride <= 0:
-            raise UserError(f"Config key '{key}.stride' must be positive.")
+        if layer.op in ("conv", "convT") and not 0 < layer.stride <= 64:
+            raise UserError(f"Config key '{key}.stride' is {layer.stride}; it must be positive, at most 64.")
         if isinstance(layer.padding, str) and layer.padding not in ("same", "valid"):
             raise UserError(
                 f"Config key '{key}.padding' is '{layer.padding}'; accepted: same, valid, or a number."
             )
-        if layer.op == "project" and layer.size <= 0:
+        if layer.op == "project" and not 0 < layer.size <= MAX_RESOLUTION:
             raise UserError(
-                f"Config key '{key}.size' must be the positive side of the projected feature map."
+                f"Config key '{key}.size' is {layer.size}; it must be the positive side of the projected feature map, at most {MAX_RESOLUTION}."
             )
         if layer.op in ("dropout", "dropout2d") and not 0.0 <= layer.p < 1.0:
             raise UserError(f"Config key '{key}.p' must be in [0, 1).")
-        if "padding" in LAYER_KEYS[layer.op] and isinstance(layer.padding, int) and layer.padding < 0:
+        if (
+            "padding" in LAYER_KEYS[layer.op]
+            and isinstance(layer.padding, int)
+            and not 0 <= layer.padding <= 64
+        ):
             raise UserError(
-                f"Config key '{key}.padding' is {layer.padding}; it must be same, valid, or a number >= 0."
+                f"Config key '{key}.padding' is {layer.padding}; it must be same, valid, or a number from 0 to 64."
             )
         if layer.op == "convT" and not 0 <= layer.output_padding < max(layer.stride, 1):
             raise UserError(
                 f"Config key '{key}.output_padding' is {layer.output_padding}; it must be >= 0 and smaller than the stride ({layer.stride})."
             )
-        if layer.op == "upsample" and layer.scale < 1:
-            raise UserError(f"Config key '{key}.scale' must be a positive whole number.")
+        if layer.op == "upsample" and not 1 <= layer.scale <= 64:
+            raise UserError(
+                f"Config key '{key}.scale' is {layer.scale}; it must be a whole number from 1 to 64."
+            )
         if layer.op == "batchnorm" and not (
             math.isfinite(layer.eps) and layer.eps > 0 and 0.0 <= layer.momentum <= 1.0
         ):
@@ -414,6 +426,55 @@ def _check_layers(layers: list[LayerSpec], where: str) -> None:
             )
         if layer.op == "leaky_relu" and not math.isfinite(layer.slope):
             raise UserError(f"Config key '{key}.slope' must be a finite number.")
+
+
+def _layer_output(layer: LayerSpec, shape: tuple[int, ...]) -> tuple[tuple[int, ...], int]:
+    """(output shape, parameter count) of one layer, as models/dcgan.py builds it; computed
+    here so that sizes are bounded before anything is allocated."""
+    flat = math.prod(shape)
+    if layer.op == "project":
+        return (layer.out, layer.size, layer.size), (flat + layer.bias) * layer.out * layer.size**2
+    if layer.op == "linear":
+        return (layer.out,), (flat + layer.bias) * layer.out
+    if len(shape) != 3:
+        return shape, 0  # a conv on a flat input: the model builder names that mistake
+    c, h, w = shape
+    k, s = layer.kernel, layer.stride
+    pad = 0 if layer.padding in ("valid", "same") else int(layer.padding)
+    if layer.op == "conv":
+        side = (lambda n: -(-n // s)) if layer.padding == "same" else (lambda n: (n + 2 * pad - k) // s + 1)
+        return (layer.out, side(h), side(w)), layer.out * (c * k * k + layer.bias)
+    if layer.op == "convT":
+        side = (
+            (lambda n: n * s)
+            if layer.padding == "same"
+            else (lambda n: (n - 1) * s - 2 * pad + k + layer.output_padding)
+        )
+        return (layer.out, side(h), side(w)), layer.out * (c * k * k + layer.bias)
+    if layer.op == "upsample":
+        return (c, h * layer.scale, w * layer.scale), 0
+    return shape, 2 * c if layer.op == "batchnorm" else 0
+
+
+def _check_net_size(layers: list[LayerSpec], shape: tuple[int, ...], where: str) -> None:
+    """Refuse a network whose parameters or any layer's output per image exceed the limits."""
+    params = 0
+    for i, layer in enumerate(layers):
+        shape, count = _layer_output(layer, shape)
+        params += count
+        values = math.prod(shape)
+        if values > MAX_ACTIVATION:
+            raise UserError(
+                f"Config key '{where}[{i}]' ({layer.op}) makes {'x'.join(map(str, shape))} = {values:,} values per image; "
+                f"at most {MAX_ACTIVATION:,} (256 MiB in float32) are accepted. Use fewer channels or a smaller size."
+            )
+        if params > MAX_PARAMS:
+            raise UserError(
+                f"Config key '{where}' has {params:,} parameters by layer {i} ({layer.op}); at most {MAX_PARAMS:,} "
+                "(1 GiB in float32) are accepted. Use fewer channels or a smaller size."
+            )
+        if min(shape) <= 0:
+            return  # the layers do not fit this input: the model builder says where
 
 
 def _positive(value: float, key: str, allow_zero: bool = False) -> None:
@@ -460,9 +521,17 @@ def validate(cfg: RunConfig) -> None:
             f"Config key 'model.channels' is {m.channels}; accepted values: 1 (grayscale), 3 (RGB)."
         )
     _positive(m.resolution, "model.resolution")
+    if m.resolution > MAX_RESOLUTION:
+        raise UserError(
+            f"Config key 'model.resolution' is {m.resolution}; at most {MAX_RESOLUTION} is accepted."
+        )
     _positive(m.latent_dim, "model.latent_dim")
     _check_layers(m.generator, "model.generator")
     _check_layers(m.discriminator, "model.discriminator")
+    if m.latent_dim <= MAX_WIDTH:  # (a larger one is refused below, naming its key)
+        flat = m.generator[0].op in ("project", "linear")  # else a convT takes it as 1x1 (models/dcgan.py)
+        _check_net_size(m.generator, (m.latent_dim,) if flat else (m.latent_dim, 1, 1), "model.generator")
+    _check_net_size(m.discriminator, (m.channels, m.resolution, m.resolution), "model.discriminator")
     _positive(t.batch_size, "train.batch_size")
     if t.batch_size > 1 << 16:
         raise UserError(f"Config key 'train.batch_size' is {t.batch_size}; at most 65536 is accepted.")

@@ -8,6 +8,7 @@ import torch
 
 from gancli.config import RunConfig, from_dict
 from gancli.errors import UserError
+from gancli.limits import check_seed
 from gancli.models.dcgan import Generator, build_generator
 from gancli.reporting.grids import to_uint8
 from gancli.training.checkpoint import BEST, checkpoint_dir, find_checkpoint, load_checkpoint
@@ -50,6 +51,7 @@ def load_generator(
 
 def latents(n: int, dim: int, seed: int) -> torch.Tensor:
     """n standard-normal latents from `seed` (drawn on the CPU, so any device gives the same images)."""
+    check_seed(seed)
     return torch.randn(n, dim, generator=torch.Generator().manual_seed(seed))
 
 

@@ -104,6 +104,14 @@ SAMPLE_CASES = {
     "absurd-walks": (["--interpolate", "10000", "--rows", "10000"], ["100,000,000 images"]),
     "unknown-device": (["--device", "tpu"], ["--device tpu is not a device gan knows"]),
     "absent-gpu": (["--device", "cuda:99"], ["--device cuda:99"]),
+    "overflowing-seed": (
+        ["--seed", "99999999999999999999"],
+        ["--seed is 99999999999999999999", "4294967296"],
+    ),
+    "overflowing-walk-seed": (
+        ["--interpolate", "3", "--seed", str(-(10**20))],
+        ["--seed is -100000000000000000000"],
+    ),
 }
 
 
@@ -149,3 +157,40 @@ def test_bad_data_and_download_values_get_one_clear_message(tmp_path, afile, cli
         "is not an http(s) address",
     )
     assert_usage_error(cli("download", "flowers", "--timeout", "0"), "--timeout")
+
+
+# Sizes from a config: each is bounded before anything is built or allocated, naming the limit.
+SIZE_CASES = {
+    "resolution": ("model: {resolution: 100000}\n", "'model.resolution' is 100000; at most 4096"),
+    "project-size": (
+        "model: {generator: [{op: project, out: 8, size: 100000}]}\n",
+        "'model.generator[0].size' is 100000",
+        "at most 4096",
+    ),
+    "project-activation": (
+        "model: {generator: [{op: project, out: 512, size: 4096}, {op: tanh}]}\n",
+        "'model.generator[0]' (project) makes 512x4096x4096 = 8,589,934,592 values per image",
+        "at most 67,108,864",
+    ),
+    "parameters": (
+        "model: {discriminator: [{op: linear, out: 60000}, {op: linear, out: 1}]}\n",
+        "'model.discriminator' has 737,340,000 parameters",
+        "at most 268,435,456",
+    ),
+    "yaml-int-digits": ("train: {iters: 1" + "0" * 5000 + "}\n", "holds a number too long", "5001 digits"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SIZE_CASES))
+def test_sizes_from_a_config_are_bounded(case, tmp_path, cli):
+    text, *needles = SIZE_CASES[case]
+    path = tmp_path / f"{case}.yaml"
+    path.write_text("preset: quick\n" + text)
+    assert_clean_error(cli("train", "--config", path, "--out", tmp_path / "run"), *needles, code=2)
+    assert not (tmp_path / "run").exists()
+
+
+def test_data_preparation_estimates_memory_before_allocating(cli):
+    flat = assert_clean_error(cli("data", "info", "shapes", "--resolution", "4096"), code=2)
+    assert "Drawing 4,096 built-in shapes at 4096x4096 would need about 3,072.0 GiB" in flat
+    assert "half of this machine's memory" in flat and "smaller --resolution" in flat

@@ -215,22 +215,14 @@ def _target_images(
 
 
 def _first_image_size(folder: Path) -> int:
-    from PIL import Image
-
-    from gancli.data.folder import scan_images
+    from gancli.data.folder import image_side, scan_images
 
     entries = scan_images(folder)
     if not entries:
         raise UserError(
             f"No image files were found under {folder}. Give a folder of images, or a run folder/checkpoint."
         )
-    try:
-        with Image.open(folder / entries[0][0]) as img:
-            return int(img.height)
-    except OSError as exc:
-        raise UserError(
-            f"Cannot read {folder / entries[0][0]} to learn the image size ({exc}); pass --resolution."
-        ) from exc
+    return image_side(folder / entries[0][0])  # bounded: the header is untrusted
 
 
 def _stats_file(ref: str) -> ReferenceStats | None:

@@ -11,15 +11,24 @@ import math
 
 import torch
 
+from gancli.limits import check_memory
+
 SHAPES_NAME = "shapes"
 SHAPES_DEFAULT_SIZE = 4096
 SHAPES_SEED = 20240
+# float32 coordinates, masks and colour planes alive at once while drawing, per pixel of each image
+BYTES_PER_PIXEL = 48
 
 
 def shapes(
     n: int = SHAPES_DEFAULT_SIZE, resolution: int = 64, channels: int = 3, seed: int = SHAPES_SEED
 ) -> torch.Tensor:
     """n images as uint8 (n, channels, resolution, resolution); the same arguments give the same pixels."""
+    check_memory(
+        n * resolution**2 * BYTES_PER_PIXEL,
+        f"Drawing {n:,} built-in shapes at {resolution}x{resolution}",
+        "Choose a smaller --resolution (or data.size).",
+    )
     p = shape_parameters(n, seed)
     r = resolution
     coords = (torch.arange(r, dtype=torch.float32) + 0.5) / r

@@ -19,6 +19,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
+from gancli.errors import UserError
+from gancli.limits import MAX_RESOLUTION
+
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 
 
@@ -59,6 +62,26 @@ def _to_mode(img: Image.Image, channels: int) -> Image.Image:
         img = Image.alpha_composite(white, rgba)
     want = "L" if channels == 1 else "RGB"
     return img if img.mode == want else img.convert(want)
+
+
+def image_side(path: str | os.PathLike) -> int:
+    """The height an image file's header declares, refused (UserError) when it is unreadable, a
+    decompression bomb, or above MAX_RESOLUTION: a header is untrusted input."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                width, height = img.size
+    except (OSError, ValueError, Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
+        raise UserError(
+            f"Cannot read {path} to learn the image size ({type(exc).__name__}: {exc}); pass --resolution."
+        ) from exc
+    if not 0 < height <= MAX_RESOLUTION:
+        raise UserError(
+            f"{path} declares {width}x{height} pixels; an image side above {MAX_RESOLUTION} is not inferred "
+            f"from a file. Pass --resolution (at most {MAX_RESOLUTION})."
+        )
+    return int(height)
 
 
 def decode_image(path: str | os.PathLike, resolution: int, channels: int, resize: str) -> np.ndarray:

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from gancli.data.folder import decode_image, scan_images
 from gancli.errors import UserError
 from gancli.fsutil import atomic_write, zip_damage
+from gancli.limits import MAX_RESOLUTION, check_memory
 
 CACHE_FORMAT = 1
 
@@ -123,6 +124,20 @@ def decode_all(
     return results, workers
 
 
+def check_images_memory(n: int, channels: int, resolution: int, what: str, source_bytes: int = 0) -> None:
+    """Refuse to prepare n images at resolution x resolution when they (decoded, then stacked into
+    one tensor: twice over) and the source read at once cannot fit in memory."""
+    if not 0 < resolution <= MAX_RESOLUTION:
+        raise UserError(
+            f"Resolution {resolution} for {what} is out of range: 1 to {MAX_RESOLUTION} is accepted."
+        )
+    check_memory(
+        2 * n * channels * resolution**2 + source_bytes,
+        f"Preparing {n:,} images of {what} at {resolution}x{resolution}",
+        "Choose a smaller resolution, or a folder with fewer images.",
+    )
+
+
 def prepare_folder(
     folder: Path,
     resolution: int,
@@ -157,6 +172,7 @@ def prepare_folder(
             payload["images"], str(folder), path, [tuple(s) for s in payload["skipped"]], True, notes
         )
 
+    check_images_memory(len(entries), channels, resolution, str(folder))
     paths = [folder / rel for rel, _, _ in entries]
     results, _ = decode_all(paths, resolution, channels, resize, workers or os.cpu_count() or 1, progress)
     arrays = [r for r in results if isinstance(r, np.ndarray)]
@@ -201,6 +217,8 @@ def prepare_array(
         raise UserError(
             f"The dataset file {array_file} is not a uint8 (N, H, W, C) array. Download it again with `gan download {name} --force`."
         )
+    n, h, w, c = array.shape
+    check_images_memory(n, max(channels, c), max(resolution, 1), name, source_bytes=n * h * w * c * 5)
     images = convert_array(
         torch.from_numpy(np.ascontiguousarray(array)).permute(0, 3, 1, 2), resolution, channels, resize
     )

@@ -10,6 +10,7 @@ import numpy as np
 
 from gancli.errors import UserError
 from gancli.fsutil import atomic_write
+from gancli.limits import MAX_FEATURES
 
 
 def statistics(features) -> tuple[np.ndarray, np.ndarray]:
@@ -124,6 +125,26 @@ def save_stats_npz(path: str | os.PathLike, mu: np.ndarray, sigma: np.ndarray, *
     return path
 
 
+def _npz_shape(data, name: str) -> tuple[int, ...]:
+    """The shape an array of an open .npz declares in its header, read without loading the array."""
+    with data.zip.open(f"{name}.npy") as member:
+        fmt = np.lib.format
+        major, _ = fmt.read_magic(member)
+        shape, _, _ = (fmt.read_array_header_1_0 if major == 1 else fmt.read_array_header_2_0)(member)
+    return tuple(shape)
+
+
+def _check_npz_shapes(path: Path, data) -> None:
+    """Refuse mu/sigma whose headers declare more than MAX_FEATURES dimensions: a 1.6 KB .npz can
+    declare a 100000 x 100000 sigma (75 GiB), which loading would try to allocate."""
+    mu, sigma = _npz_shape(data, "mu"), _npz_shape(data, "sigma")
+    if len(mu) != 1 or sigma != (mu[0], mu[0]) or not 0 < mu[0] <= MAX_FEATURES:
+        raise UserError(
+            f"Statistics file {path} declares mu of shape {mu} and sigma of shape {sigma}; expected "
+            f"[D] and [D, D] with D at most {MAX_FEATURES} (Inception's pool features: D = 2048)."
+        )
+
+
 def load_stats_npz(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     """Read ``mu`` and ``sigma`` from a pytorch-fid style .npz (no pickles), checking their shapes."""
     path = Path(path)
@@ -135,6 +156,7 @@ def load_stats_npz(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
                     "`sigma` of pytorch-fid's layout (as written by pytorch-fid --save-stats); "
                     "point --ref at such a file, a dataset or an image folder."
                 )
+            _check_npz_shapes(path, data)
             mu, sigma = np.asarray(data["mu"], np.float64), np.asarray(data["sigma"], np.float64)
     except UserError:
         raise
