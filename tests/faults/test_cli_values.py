@@ -194,3 +194,27 @@ def test_data_preparation_estimates_memory_before_allocating(cli):
     flat = assert_clean_error(cli("data", "info", "shapes", "--resolution", "4096"), code=2)
     assert "Drawing 4,096 built-in shapes at 4096x4096 would need about 3,072.0 GiB" in flat
     assert "half of this machine's memory" in flat and "smaller --resolution" in flat
+
+
+def test_os_errors_name_the_path_and_the_errno(tmp_path, write_config, cli):
+    """ENAMETOOLONG, ELOOP and an unknown ~user reach the top as one paragraph, not a traceback."""
+    cfg = write_config()
+    long = tmp_path / ("n" * 300)
+    too_long = ["File name too long (ENAMETOOLONG)", "choose a shorter path"]
+    assert_clean_error(cli("train", "--config", cfg, "--out", long / "x"), str(long), *too_long, code=2)
+    assert_clean_error(
+        cli("train", "--config", cfg, "--data", long, "--out", tmp_path / "r"), str(long), *too_long
+    )
+    assert_clean_error(cli("sample", long, "--out", tmp_path / "g.png"), str(long), *too_long, code=2)
+    (tmp_path / "selfloop").symlink_to(tmp_path / "selfloop")
+    loop = tmp_path / "selfloop" / "x"
+    assert_clean_error(
+        cli("train", "--config", cfg, "--out", loop), str(loop), "(ELOOP)", "symbolic link", code=2
+    )
+    unknown = ["~nosuchuser/x: there is no user 'nosuchuser' on this system", "Give the path in full"]
+    assert_clean_error(cli("data", "info", "~nosuchuser/x"), *unknown, code=2)
+    assert_clean_error(
+        cli("train", "--config", cfg, "--data", "~nosuchuser/x", "--out", tmp_path / "r"), *unknown
+    )
+    assert_clean_error(cli("data", "info", "shapes", "--root", "~nosuchuser/x"), *unknown, code=2)
+    assert not (tmp_path / "r").exists()

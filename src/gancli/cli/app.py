@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import sys
 
 import typer
@@ -82,6 +84,49 @@ def _normalise_argv(argv: list[str]) -> list[str]:
     return out
 
 
+# What to do about an OS error that no command expected, by errno (the message names the path)
+_OS_ADVICE = {
+    errno.ENAMETOOLONG: "a name in it is longer than the file system allows (255 bytes per name, "
+    "4,096 per path): choose a shorter path",
+    errno.ELOOP: "it goes through a symbolic link that leads back to itself (directly or through "
+    "other links): fix or remove the link, or choose another path",
+    errno.EMFILE: "too many files are open: raise the limit (`ulimit -n`) and run the command again",
+    errno.EIO: "the device reported a read or write error: check the disk or network file system",
+}
+
+
+def os_error_message(exc: OSError) -> str:
+    """One paragraph for an OSError that reached the top: the path, the errno's meaning, what to do."""
+    error = (
+        write_error(exc.filename, exc) if exc.filename is not None and exc.errno not in _OS_ADVICE else None
+    )
+    if error is not None:  # disk full, not writable, missing: the messages the commands use
+        return str(error)
+    path = f"{exc.filename}" if exc.filename is not None else "A file or folder"
+    if exc.filename2 is not None:
+        path += f" -> {exc.filename2}"
+    name = errno.errorcode.get(exc.errno or 0, "")
+    meaning = f"{exc.strerror or os.strerror(exc.errno or 0)}{f' ({name})' if name else ''}"
+    advice = _OS_ADVICE.get(exc.errno, "check the path and the permissions, and run the command again")
+    return f"{path}: {meaning}; {advice}."
+
+
+def _unknown_home(args: list[str]) -> str | None:
+    """The message for a `~user/...` argument naming a user this system does not have, if any
+    (Path.expanduser raises a bare RuntimeError without the path)."""
+    for arg in args:
+        text = arg.split("=", 1)[1] if arg.startswith("--") and "=" in arg else arg
+        if text.startswith("~") and os.path.expanduser(text) == text:
+            user = text[1:].split("/", 1)[0]
+            return f"{text}: there is no user '{user}' on this system, so ~{user} cannot be expanded. Give the path in full."
+    return None
+
+
+def _fail(message: str, exit_code: int = 2) -> None:
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    sys.exit(exit_code)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point."""
     args = _normalise_argv(sys.argv[1:] if argv is None else argv)
@@ -95,8 +140,11 @@ def main(argv: list[str] | None = None) -> None:
     except (
         OSError
     ) as exc:  # a file or folder the commands did not expect to fail (the rest name it themselves)
-        error = write_error(exc.filename or "a file", exc) if exc.errno is not None else None
-        if state["debug"] or error is None:
+        if state["debug"]:
             raise
-        err_console.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
-        sys.exit(error.exit_code)
+        _fail(os_error_message(exc))
+    except RuntimeError as exc:
+        message = _unknown_home(args) if "home directory" in str(exc) else None
+        if state["debug"] or message is None:
+            raise
+        _fail(message)
