@@ -154,3 +154,18 @@ def test_any_bytes_in_the_metrics_log_read_without_error(tmp_path_factory, chunk
     for record in read_metrics(path):
         assert type(record["iteration"]) is int and 0 <= record["iteration"] < 2**53
         assert not math.isnan(record["iteration"])
+
+
+def test_a_damaged_sample_picture_never_stops_training(run6, cli):
+    """A 0-byte samples/iter_0000001.png (a full disk's leftover) is left out of progress.gif with
+    a warning; the resumed run finishes and redraws the GIF from the readable grids."""
+    from gancli.reporting.gif import PictureSkipped
+
+    damaged = run6 / "samples" / "iter_0000001.png"
+    damaged.write_bytes(b"")
+    with pytest.warns(PictureSkipped, match="iter_0000001.png cannot be read"):
+        res = cli("train", "--resume", run6, "--iters", "8")
+    assert res.code == 0, res.text
+    with Image.open(run6 / "progress.gif") as gif:
+        assert gif.n_frames == len(list((run6 / "samples").glob("iter_*.png"))) - 1
+    assert damaged.read_bytes() == b""  # the user's file is left as it was
