@@ -507,15 +507,8 @@ def _validate_recipe_parts(cfg: RunConfig) -> None:
         )
 
 
-def validate(cfg: RunConfig) -> None:
-    """Refuse values that cannot work, naming the key and what is accepted."""
-    _validate_recipe_parts(cfg)
-    for dotted, choices in CHOICES.items():
-        section, key = dotted.split(".")
-        value = getattr(getattr(cfg, section), key)
-        if value not in choices:
-            raise UserError(f"Config key '{dotted}' is '{value}'; accepted values: {', '.join(choices)}.")
-    m, t, d = cfg.model, cfg.train, cfg.data
+def _validate_model(m: ModelConfig) -> None:
+    """The model's values, then its size: parameters and activations bounded before any build."""
     if m.channels not in (1, 3):
         raise UserError(
             f"Config key 'model.channels' is {m.channels}; accepted values: 1 (grayscale), 3 (RGB)."
@@ -532,6 +525,18 @@ def validate(cfg: RunConfig) -> None:
         flat = m.generator[0].op in ("project", "linear")  # else a convT takes it as 1x1 (models/dcgan.py)
         _check_net_size(m.generator, (m.latent_dim,) if flat else (m.latent_dim, 1, 1), "model.generator")
     _check_net_size(m.discriminator, (m.channels, m.resolution, m.resolution), "model.discriminator")
+
+
+def validate(cfg: RunConfig) -> None:
+    """Refuse values that cannot work, naming the key and what is accepted."""
+    _validate_recipe_parts(cfg)
+    for dotted, choices in CHOICES.items():
+        section, key = dotted.split(".")
+        value = getattr(getattr(cfg, section), key)
+        if value not in choices:
+            raise UserError(f"Config key '{dotted}' is '{value}'; accepted values: {', '.join(choices)}.")
+    m, t, d = cfg.model, cfg.train, cfg.data
+    _validate_model(m)
     _positive(t.batch_size, "train.batch_size")
     if t.batch_size > 1 << 16:
         raise UserError(f"Config key 'train.batch_size' is {t.batch_size}; at most 65536 is accepted.")

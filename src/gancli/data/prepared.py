@@ -145,6 +145,7 @@ def prepare_folder(
     resize: str,
     cache_dir: Path,
     progress: Progress | None = None,
+    *,
     workers: int | None = None,
 ) -> PreparedImages:
     """Decode a folder once into a cached uint8 tensor; reuse the cache while the folder is unchanged."""

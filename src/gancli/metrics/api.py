@@ -89,6 +89,7 @@ def compute_metrics(
     metrics: set[str] | str = frozenset({"fid"}),
     kid_subset_size: int = DEFAULT_SUBSET_SIZE,
     kid_subsets: int = DEFAULT_SUBSETS,
+    *,
     is_splits: int = DEFAULT_SPLITS,
     pr_k: int = DEFAULT_K,
 ) -> MetricResult:
