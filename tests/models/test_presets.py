@@ -1,4 +1,5 @@
-"""Shapes and parameter counts of every preset against the numbers the SPEC implies."""
+"""Shapes and parameter counts of every preset against the numbers its reference system implies
+(docs/reference-systems.md)."""
 
 import pytest
 import torch
@@ -16,7 +17,7 @@ def bn(c):
     return 2 * c
 
 
-# Hand-computed from SPEC.md's layer tables (MATLAB counts every bias; CNTK and DCGAN have none where stated).
+# Hand-computed from the layer lists in docs/reference-systems.md (MATLAB counts every bias; CNTK and DCGAN have none where stated).
 EXPECTED = {
     "flowers64": (
         (100 * 4 * 4 * 512 + 4 * 4 * 512)
