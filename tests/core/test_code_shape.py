@@ -18,7 +18,6 @@ KNOWN_POSITIONAL = {
     "data/source.py:load_images",
     "metrics/features.py:extract_features",
     "metrics/reference.py:cached_reference",
-    "metrics/reference.py:dataset_reference",
 }
 KNOWN_LONG = {
     "cli/presets.py:presets_command",
@@ -28,6 +27,7 @@ KNOWN_LONG = {
     "data/download.py:_receive",
     "data/download.py:install_dataset",
     "data/download.py:install_url",
+    "training/trainer.py:__init__",
     "training/trainer.py:_fit",
 }
 
