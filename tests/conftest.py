@@ -53,6 +53,7 @@ def tiny_config_dict(step: str = "simultaneous", iters: int = 6, **train) -> dic
     """A complete config for a seconds-long CPU run on the built-in shapes."""
     return {
         "preset": "quick",
+        "recipe": "faithful",  # quick itself defaults to the improved recipe
         "model": tiny_model(step),
         "data": {"name": "shapes", "size": 64},
         "train": {

@@ -32,10 +32,11 @@ def test_presets_show_what_the_improved_recipe_changes(cli):
     assert res.code == 0, res.text
     detail = json.loads(res.out)
     changes = {c["key"]: (c["preset"], c["recipe"]) for c in detail["recipe_changes"]}
-    assert changes["train.loss"] == ("bce", "hinge") and changes["model.spectral_norm"] == (False, True)
-    faithful = json.loads(cli("presets", "quick", "--json").out)
-    # spectral norm replaces D's batch norms: fewer D parameters under the improved recipe
-    assert detail["discriminator_params"] < faithful["discriminator_params"]
-    assert detail["generator_params"] == faithful["generator_params"]
+    assert changes["train.augment"] == ("", "translation,color")
+    assert changes["train.ema_half_life"] == (0, 10_000)
+    assert detail["config"]["train"]["augment"] == "translation,color"
+    faithful = json.loads(cli("presets", "quick", "--json", "--recipe", "faithful").out)
+    assert faithful["config"]["train"]["augment"] == "" and faithful["config"]["recipe"] == "faithful"
+    assert json.loads(cli("presets", "quick", "--json").out)["config"]["recipe"] == "improved"  # quick's own
     text = cli("presets", "flowers64").out
     assert "--recipe improved changes:" in " ".join(text.split())

@@ -186,12 +186,27 @@ def test_spectral_norm_replaces_batchnorm_and_bounds_d():
 
 def test_recipe_improved_turns_on_the_recipe_and_a_config_file_still_wins(tmp_path):
     cfg = config.resolve("flowers64", None, {"recipe": "improved"})
-    assert (cfg.recipe, cfg.train.loss, cfg.model.spectral_norm) == ("improved", "hinge", True)
-    assert cfg.train.ema_half_life > 0 and cfg.train.augment
+    assert (cfg.recipe, cfg.train.augment, cfg.train.ema_half_life) == (
+        "improved",
+        "translation,color",
+        10_000,
+    )
     override = tmp_path / "mine.yaml"
-    override.write_text("recipe: improved\ntrain: {loss: lsgan}\n")
+    override.write_text("recipe: improved\ntrain: {loss: lsgan, augment: translation}\n")
     cfg = config.resolve("flowers64", override, {})
-    assert (cfg.recipe, cfg.train.loss, cfg.model.spectral_norm) == ("improved", "lsgan", True)
+    assert (cfg.recipe, cfg.train.loss, cfg.train.augment, cfg.train.ema_half_life) == (
+        "improved",
+        "lsgan",
+        "translation",
+        10_000,
+    )
+    # quick is ours and defaults to the improved recipe; --recipe faithful gives it as written
+    assert config.resolve("quick", None, {}).train.augment == "translation,color"
+    plain = config.resolve("quick", None, {"recipe": "faithful"})
+    assert (plain.recipe, plain.train.augment, plain.train.ema_half_life) == ("faithful", "", 0)
+    assert config.to_dict(plain.train) == config.to_dict(
+        config.from_dict(config.raw_preset_dict("quick")).train
+    )
     faithful = config.resolve("flowers64", None, {})
     assert faithful.recipe == "faithful" and faithful.train.loss == "bce" and not faithful.model.spectral_norm
     assert config.to_dict(faithful.model) == config.to_dict(config.load_preset("flowers64").model)
@@ -277,7 +292,7 @@ def test_gan_train_recipe_flag_writes_an_improved_run(tmp_path, tiny_config_file
     )
     assert res.code == 0, res.text
     saved = config.from_dict(config.load_yaml_file(tmp_path / "run" / "config.yaml"))
-    assert (saved.recipe, saved.train.loss, saved.model.spectral_norm) == ("improved", "hinge", True)
+    assert (saved.recipe, saved.train.augment) == ("improved", "translation,color")
     assert "generator_ema" in load_checkpoint(find_checkpoint(tmp_path / "run"))
     res = run_cli("train", "--resume", str(tmp_path / "run"), "--recipe", "faithful", "--iters", "4")
     assert res.code == 2 and "--recipe" in res.text

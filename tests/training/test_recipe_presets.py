@@ -21,7 +21,7 @@ def test_every_preset_trains_with_the_improved_recipe(preset):
             "train.device": "cpu",
         },
     )
-    assert cfg.model.spectral_norm and cfg.train.ema_half_life > 0
+    assert cfg.train.augment and cfg.train.ema_half_life > 0
     m = cfg.model
     images = torch.randint(0, 256, (4, m.channels, m.resolution, m.resolution), dtype=torch.uint8)
     trainer = Trainer(cfg, images, torch.device("cpu"), None)

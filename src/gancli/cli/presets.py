@@ -14,8 +14,9 @@ from gancli.layer_math import LayerRow, discriminator_rows, generator_rows, para
 console = Console()
 
 
-def preset_summary(name: str, recipe: str = "faithful") -> dict:
-    """Name, resolution, channels, parameter counts and source of a preset (under `recipe`)."""
+def preset_summary(name: str, recipe: str | None = None) -> dict:
+    """Name, resolution, channels, parameter counts and source of a preset (under `recipe`;
+    None: the preset's own)."""
     cfg = config_mod.resolve(name, None, {"recipe": recipe})
     g, d = generator_rows(cfg.model), discriminator_rows(cfg.model)
     return {
@@ -26,7 +27,7 @@ def preset_summary(name: str, recipe: str = "faithful") -> dict:
         "discriminator_params": param_count(d),
         "description": cfg.description,
         "source": cfg.source,
-        "recipe": recipe,
+        "recipe": cfg.recipe,
         "recipe_changes": [
             {"key": k, "preset": a, "recipe": b} for k, a, b in config_mod.recipe_changes(name, "improved")
         ],
@@ -77,7 +78,7 @@ def _layer_table(title: str, rows: list[LayerRow]):
     return fit_table(f"{title}: {param_count(rows):,} parameters", cols, cells, console.width)
 
 
-def _show_preset(name: str, as_json: bool, recipe: str = "faithful") -> None:
+def _show_preset(name: str, as_json: bool, recipe: str | None = None) -> None:
     s = preset_summary(name, recipe)
     g, d = s["_rows"]
     cfg = s["_cfg"]
@@ -103,10 +104,12 @@ def _show_preset(name: str, as_json: bool, recipe: str = "faithful") -> None:
     changes = ", ".join(
         f"{c['key']} {shown(c['preset'])} -> {shown(c['recipe'])}" for c in s["recipe_changes"]
     )
-    if recipe == "faithful":
+    if s["recipe"] == "faithful":
         console.print(f"--recipe improved changes: {changes}", style="dim", highlight=False)
     else:
-        console.print(f"recipe {recipe}: {changes} (D's batch norms become identities)", highlight=False)
+        console.print(
+            f"recipe {s['recipe']} (--recipe faithful to train without): {changes}", highlight=False
+        )
 
 
 def presets_command(
@@ -114,8 +117,11 @@ def presets_command(
         None, help="A preset to show in detail (layer tables and training settings)."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
-    recipe: str = typer.Option(
-        "faithful", "--recipe", help="Show the preset under this recipe: faithful (as is) or improved."
+    recipe: str | None = typer.Option(
+        None,
+        "--recipe",
+        help="Show the preset under this recipe: faithful or improved (default: the preset's own; "
+        "quick uses improved, the presets that reproduce a reference system faithful).",
     ),
 ) -> None:
     """List the presets, or show one preset's layers and training settings.
