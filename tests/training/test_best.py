@@ -69,3 +69,17 @@ def test_sampling_uses_g_ema_and_best_when_asked(tmp_path):
     (run / "checkpoints" / BEST).unlink()
     with pytest.raises(UserError, match="--score-every"):
         load_generator(run, best=True)
+
+
+def test_gan_sample_best_draws_from_best_pt(tmp_path):
+    from conftest import run_cli
+    from PIL import Image
+
+    _trainer(tmp_path, [5.0, 3.0, 4.0]).fit()
+    run = tmp_path / "run"
+    assert run_cli("sample", str(run), "-n", "4", "--best", "--out", str(tmp_path / "best.png")).code == 0
+    assert run_cli("sample", str(run), "-n", "4", "--out", str(tmp_path / "last.png")).code == 0
+    assert Image.open(tmp_path / "best.png").tobytes() != Image.open(tmp_path / "last.png").tobytes()
+    (run / "checkpoints" / BEST).unlink()
+    res = run_cli("sample", str(run), "--best", "--out", str(tmp_path / "x.png"))
+    assert res.code == 2 and "--score-every" in res.text

@@ -31,6 +31,9 @@ def sample_command(
         help="Write latent walks instead: each row is K images between two random latents.",
     ),
     rows: int = typer.Option(1, "--rows", help="Number of walks with --interpolate."),
+    best: bool = typer.Option(
+        False, "--best", help="Draw from the run's best.pt (lowest FID; runs trained with --score-every)."
+    ),
     device: str = typer.Option(
         "auto",
         "--device",
@@ -46,6 +49,8 @@ def sample_command(
       gan sample --seed 7 -n 64 --out-dir images/
 
       gan sample runs/mine --interpolate 10 --rows 4 --out walk.png
+
+      gan sample runs/mine --best -n 16 --out best.png   (a run trained with --score-every)
     """
     if not 0 < n <= MAX_IMAGES:
         raise UserError(
@@ -63,7 +68,7 @@ def sample_command(
     from gancli.sampling import generate_from_latents, interpolation_latents, latents, load_generator
 
     dev = resolve_device(device)
-    generator, cfg = load_generator(run, dev)
+    generator, cfg = load_generator(run, dev, best=best)
     if interpolate:
         z = interpolation_latents(rows, interpolate, generator.latent_dim, seed)
         cols = interpolate
