@@ -11,7 +11,9 @@ import dataclasses
 import math
 import os
 import re
+import stat
 import types
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -21,6 +23,8 @@ import yaml
 
 from gancli.errors import UserError
 from gancli.limits import MAX_RESOLUTION, MAX_SEED
+
+DEFAULT_PRESET = "flowers64"  # without --preset, or a preset named in --config or a config mapping
 
 # Operations a network's layer list may use, with the keys each accepts (besides `op`).
 LAYER_KEYS: dict[str, set[str]] = {
@@ -142,7 +146,7 @@ class LogConfig:
 class RunConfig:
     """Everything a run needs; saved as config.yaml in the run folder."""
 
-    preset: str = "quick"
+    preset: str = DEFAULT_PRESET
     # faithful: the preset as its reference system trains it; improved: RECIPES["improved"] on top
     recipe: str = "faithful"
     description: str = ""
@@ -152,6 +156,56 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     log: LogConfig = field(default_factory=LogConfig)
 
+
+@dataclass(frozen=True)
+class Overrides:
+    """Settings given on the command line (None: not given), applied over the preset, the
+    --config file or a resumed run's saved config. One field per flag; `lr` sets both nets'."""
+
+    data: str | None = None
+    root: str | None = None
+    epochs: int | None = None
+    iters: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    device: str | None = None
+    seed: int | None = None
+    sample_every: int | None = None
+    checkpoint_every: int | None = None
+    log_every: int | None = None
+    amp: bool | None = None
+    compile: bool | None = None
+    sync_bn: bool | None = None
+    score_every: int | None = None
+    tensorboard: bool | None = None
+    recipe: str | None = None
+
+    def dotted(self) -> dict[str, Any]:
+        """The config keys these settings set ('train.lr_g': 1e-4, ...)."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if value is None:
+                continue
+            if f.name == "lr":
+                out["train.lr_g"] = out["train.lr_d"] = value
+            elif f.name == "recipe":
+                out["recipe"] = value  # resolve() layers the recipe under the --config file
+            elif f.name == "tensorboard":
+                out["log.tensorboard"] = value
+            else:
+                out[
+                    f"{'data' if f.name in ('data', 'root') else 'train'}.{_FLAG_KEY.get(f.name, f.name)}"
+                ] = value
+        # a total given one way replaces the preset's total given the other way
+        if self.iters is not None and self.epochs is None:
+            out["train.epochs"] = 0
+        if self.epochs is not None and self.iters is None:
+            out["train.iters"] = 0
+        return out
+
+
+_FLAG_KEY = {"data": "name"}
 
 CHOICES: dict[str, tuple[str, ...]] = {
     "model.init": ("dcgan", "normal", "glorot"),
@@ -238,7 +292,12 @@ def load_yaml_file(path: str | os.PathLike) -> dict:
     """Read a config file, refusing huge or unreadable ones with a message naming the file."""
     path = Path(path)
     try:
-        size = path.stat().st_size
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):  # a FIFO or device would block or never end
+            raise UserError(
+                f"Config file {path} is not a regular file (a pipe, device or folder); give the path of a YAML file."
+            )
+        size = info.st_size
         if size > MAX_CONFIG_BYTES:
             raise UserError(
                 f"Config file {path} is {size} bytes; a gan config is at most {MAX_CONFIG_BYTES} bytes."
@@ -542,6 +601,10 @@ def validate(cfg: RunConfig) -> None:
         raise UserError(f"Config key 'train.batch_size' is {t.batch_size}; at most 65536 is accepted.")
     for key in ("epochs", "iters", "score_every"):
         _positive(getattr(t, key), f"train.{key}", allow_zero=True)
+    if t.iters == 0 and t.epochs == 0:
+        raise UserError(
+            "The run has no length: train.iters and train.epochs are both 0. Give --iters or --epochs (more than 0)."
+        )
     for key in ("log_every", "sample_every", "checkpoint_every", "fixed_latents", "score_n"):
         _positive(getattr(t, key), f"train.{key}")
     for key in ("lr_g", "lr_d"):
@@ -578,6 +641,25 @@ def validate(cfg: RunConfig) -> None:
             )
 
 
+def check_global_batch(cfg: RunConfig, world: int) -> None:
+    """train.batch_size is the global batch; each of `world` processes takes an equal share."""
+    batch_size = cfg.train.batch_size
+    if world > 1 and batch_size % world:
+        lower, upper = batch_size // world * world, (batch_size // world + 1) * world
+        hint = f"{lower} or {upper}" if lower else f"{upper}"
+        raise UserError(
+            f"--batch-size {batch_size} is the global batch, split evenly across the {world} training processes, and {batch_size} does not divide by {world}. Use a multiple of {world} (for example {hint}), or change the number of processes."
+        )
+
+
+def check_dataset_size(cfg: RunConfig, n: int) -> None:
+    """A run needs at least one full batch of images."""
+    if n < cfg.train.batch_size:
+        raise UserError(
+            f"The dataset {cfg.data.name} has {n} usable images, fewer than one batch of {cfg.train.batch_size}. Use a smaller --batch-size or more images."
+        )
+
+
 # ---------------------------------------------------------------- presets
 
 
@@ -611,18 +693,27 @@ def load_preset(name: str) -> RunConfig:
 
 
 def resolve(
-    preset: str | None, config_file: str | os.PathLike | None, overrides: dict[str, Any]
+    preset: str | None, config_file: str | os.PathLike | None, overrides: Overrides | Mapping[str, Any]
 ) -> RunConfig:
-    """preset YAML -> --config file -> CLI overrides ('train.lr_g': 1e-4), validated."""
+    """preset YAML -> --config file -> overrides (flags, or config keys 'train.lr_g': 1e-4), validated."""
     file_data = load_yaml_file(config_file) if config_file else {}
-    name = preset or file_data.get("preset") or "flowers64"
-    base = raw_preset_dict(str(name))
-    recipe = overrides.get("recipe") or file_data.get("recipe") or base.get("recipe") or "faithful"
+    name = str(preset or file_data.get("preset") or DEFAULT_PRESET)
+    base = raw_preset_dict(name)
+    dotted = overrides.dotted() if isinstance(overrides, Overrides) else overrides
+    recipe = dotted.get("recipe") or file_data.get("recipe") or base.get("recipe") or "faithful"
     data = deep_merge(with_recipe(base, str(recipe)), file_data)
-    data["preset"] = str(name)
-    for dotted, value in overrides.items():
+    data["preset"] = name
+    return with_overrides(data, dotted)
+
+
+def with_overrides(data: dict, overrides: Overrides | Mapping[str, Any]) -> RunConfig:
+    """A config mapping (not changed) with overrides set, built and validated: the one place
+    flags meet a config, for new and resumed runs alike."""
+    dotted = overrides.dotted() if isinstance(overrides, Overrides) else overrides
+    data = copy.deepcopy(data)
+    for key, value in dotted.items():
         if value is not None:
-            set_dotted(data, dotted, value)
+            set_dotted(data, key, value)
     return from_dict(data)
 
 

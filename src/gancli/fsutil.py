@@ -11,6 +11,7 @@ import contextlib
 import errno
 import hashlib
 import os
+import re
 import tempfile
 import zipfile
 from collections.abc import Iterator, Sequence
@@ -25,6 +26,10 @@ DISK_FULL = frozenset({errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno
 NOT_WRITABLE = frozenset(
     {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.ENOENT, errno.EISDIR, errno.EEXIST}
 )
+# temporary files of atomic writes are named `.NAME.gantmp-XXXX.tmp`: a pattern no other tool
+# uses, so that stale ones can be removed without touching anybody else's `.*.tmp` files
+TEMP_TAG = ".gantmp-"
+_TEMP_NAME = re.compile(r"\..+\.gantmp-[A-Za-z0-9_]+\.tmp")
 
 
 def find_os_error(exc: BaseException | None) -> OSError | None:
@@ -83,7 +88,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
     kept = f"{path.name} was not changed." if path.exists() else ""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        fd, tmp = make_temp(path)
     except OSError as exc:
         raise (write_error(path, exc) or exc) from exc
     try:
@@ -124,17 +129,43 @@ def file_digests(path: str | os.PathLike, algorithms: Sequence[str] = ("sha256",
     return {name: hasher.hexdigest() for name, hasher in hashers.items()}
 
 
+def make_temp(path: str | os.PathLike) -> tuple[int, str]:
+    """A new temporary file beside ``path`` (fd, name), named in the pattern only gan makes."""
+    path = Path(path)
+    return tempfile.mkstemp(prefix=f".{path.name}{TEMP_TAG}", suffix=".tmp", dir=path.parent)
+
+
+def temp_name(path: str | os.PathLike, unique: str) -> Path:
+    """A fixed temporary name beside ``path`` in gan's own pattern (for a link or rename step)."""
+    path = Path(path)
+    return path.with_name(f".{path.name}{TEMP_TAG}{unique}.tmp")
+
+
 def remove_stale_temps(folder: str | os.PathLike) -> list[Path]:
-    """Delete the ``.NAME.*.tmp`` files that an atomic write killed mid-way (kill -9, power
-    loss) left in ``folder``. Only call it while holding the folder's lock: a live writer's
-    temporary file looks the same."""
+    """Delete the temporary files (gan's own name pattern only) that an atomic write killed
+    mid-way (kill -9, power loss) left in ``folder``. Only call it on a folder gan owns, while
+    holding its lock: a live writer's temporary file looks the same."""
     removed = []
-    for tmp in Path(folder).glob(".*.tmp"):
-        if tmp.is_file() and not tmp.is_symlink():
+    for tmp in Path(folder).glob(f".*{TEMP_TAG}*.tmp"):
+        if _TEMP_NAME.fullmatch(tmp.name) and tmp.is_file() and not tmp.is_symlink():
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
                 removed.append(tmp)
     return removed
+
+
+def open_nofollow(path: str | os.PathLike, flags: int, mode: int = 0o666) -> IO[bytes]:
+    """Open ``path`` (binary, unbuffered) without following a symbolic link at its last
+    component: a link is a UserError naming it, so nothing is written into a link's target."""
+    try:
+        fd = os.open(path, flags | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), mode)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP or (exc.errno == errno.EEXIST and os.path.islink(path)):
+            raise UserError(
+                f"{path} is a symbolic link (to {os.readlink(path)}); gan does not write through links in a run folder. Remove the link, or choose another folder."
+            ) from exc
+        raise
+    return os.fdopen(fd, "r+b" if flags & os.O_RDWR else ("ab" if flags & os.O_APPEND else "wb"), buffering=0)
 
 
 def zip_damage(path: str | os.PathLike) -> str | None:

@@ -11,26 +11,17 @@ from gancli.errors import UserError
 from gancli.limits import check_seed
 from gancli.models.dcgan import Generator, build_generator
 from gancli.reporting.grids import to_uint8
-from gancli.training.checkpoint import BEST, checkpoint_dir, find_checkpoint, load_checkpoint
-
-
-def latest_run(runs_dir: Path = Path("runs")) -> Path:
-    """The most recently modified run folder holding a checkpoint."""
-    candidates = [p for p in runs_dir.glob("*/checkpoints") if p.is_dir()] if runs_dir.is_dir() else []
-    if not candidates:
-        raise UserError(
-            f"No trained run found under {runs_dir}/. Train one with `gan train`, or give a run folder or checkpoint path."
-        )
-    return max(candidates, key=lambda p: p.stat().st_mtime).parent
+from gancli.runs import RunFolder, find_checkpoint, latest_run
+from gancli.training.checkpoint import load_checkpoint
 
 
 def best_checkpoint(path: str | Path | None) -> Path:
     """checkpoints/best.pt of a run folder (the lowest FID of a run trained with --score-every)."""
     run = Path(path) if path else latest_run()
-    best = checkpoint_dir(run) / BEST
+    best = RunFolder(run).best
     if not best.is_file():
         raise UserError(
-            f"{run} has no {BEST}: it is kept only by runs trained with --score-every (FID measured "
+            f"{run} has no {best.name}: it is kept only by runs trained with --score-every (FID measured "
             "during training). Drop --best to use the last checkpoint, or train with --score-every N."
         )
     return best

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 import yaml
 from conftest import tiny_config_dict
 from PIL import Image
@@ -90,7 +91,9 @@ def test_bad_inputs_get_one_clear_message(tmp_path, cli):
         assert "Traceback" not in res.text
 
 
-def test_sigint_stops_cleanly_with_a_checkpoint_and_resume_hint(tmp_path):
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_stops_cleanly_with_a_checkpoint_a_resume_hint_and_its_exit_code(tmp_path, sig, code):
+    """A stopped run is not a finished one: `gan train ... && next` must not carry on."""
     cfg = write_config(tmp_path, iters=100000)
     run = tmp_path / "run"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -105,9 +108,9 @@ def test_sigint_stops_cleanly_with_a_checkpoint_and_resume_hint(tmp_path):
     while time.time() < deadline and not (run / "metrics.jsonl").exists():
         time.sleep(0.2)
     time.sleep(1.0)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     out, _ = proc.communicate(timeout=120)
-    assert proc.returncode == 0, out
+    assert proc.returncode == code, out
     assert "gan train --resume" in out
     from gancli.training.checkpoint import load_checkpoint
 
@@ -154,11 +157,11 @@ def test_first_decoding_of_a_folder_shows_a_progress_bar_with_counts(tmp_path, m
 
 
 def test_cpu_with_amx_suggests_amp_once_and_not_when_it_is_on(tmp_path, cli, monkeypatch):
-    import gancli.cli.train as train_cli
+    import gancli.devices as devices
 
     config = write_config(tmp_path, iters=2)
     for amx, flags, shown in ((True, [], True), (True, ["--amp"], False), (False, [], False)):
-        monkeypatch.setattr(train_cli, "cpu_has_fast_bf16", lambda amx=amx: amx)
+        monkeypatch.setattr(devices, "cpu_has_fast_bf16", lambda amx=amx: amx)
         res = cli("train", "--config", config, "--out", tmp_path / f"run-{amx}-{bool(flags)}", *flags)
         assert res.code == 0, res.text
         assert ("--amp (bf16 autocast)" in res.text) == shown, (amx, flags, res.text)

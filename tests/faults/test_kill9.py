@@ -19,7 +19,8 @@ from pathlib import Path
 
 from faults.faultkit import assert_clean_error, temp_files
 
-from gancli.training.checkpoint import LAST, PREVIOUS, find_checkpoint, load_checkpoint
+from gancli.runs import LAST, PREVIOUS, find_checkpoint
+from gancli.training.checkpoint import load_checkpoint
 
 KILLS = ("in-write", "random", "in-write", "random", "random")  # bounded: 5 kills, about a second each
 FSYNC_DELAY = 0.05  # a slow disk: most of an iteration is spent writing its checkpoint

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -102,3 +103,15 @@ def downloading(
             bar.update(tasks[name], completed=done, total=total)
 
         yield update
+
+
+def show_data_notes(
+    console: Console, warnings: list[str], skipped: list[tuple[str, str]], limit: int = 5
+) -> None:
+    """Warnings about a dataset, and the files skipped while reading it (the first `limit` named)."""
+    for note in warnings:
+        console.print(f"[yellow]warning:[/] {escape(note)}", highlight=False)
+    if skipped:
+        listed = ", ".join(f"{f} ({why})" for f, why in skipped[:limit])
+        more = f" and {len(skipped) - limit} more" if len(skipped) > limit else ""
+        console.print(f"[yellow]{len(skipped)} files skipped:[/] {escape(listed)}{more}", highlight=False)

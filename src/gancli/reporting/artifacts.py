@@ -1,4 +1,4 @@
-"""Observer writing the run folder's pictures: sample grids, progress.gif, curves.png.
+"""Observer writing the run folder's pictures: sample grids, the progress animation, the curves.
 
 PNG encoding runs on one background thread so the training loop only pays for moving the
 grid to the host; the GIF and curves are redrawn at checkpoints and at the end.
@@ -14,14 +14,16 @@ import torch
 from gancli.reporting.curves import write_curves
 from gancli.reporting.gif import write_progress_gif
 from gancli.reporting.grids import make_grid, save_png
+from gancli.runs import RunFolder
 
 
 class ArtifactWriter:
-    """Writes samples/iter_XXXXXXX.png, progress.gif and curves.png under a run folder."""
+    """Writes a run folder's sample grids, progress animation and curves (paths: RunFolder)."""
 
     def __init__(self, run_dir: Path, metrics_log) -> None:
-        self.run_dir = run_dir
-        self.samples_dir = run_dir / "samples"
+        self.run = RunFolder(run_dir)
+        self.run_dir = self.run.path
+        self.samples_dir = self.run.samples
         self.samples_dir.mkdir(parents=True, exist_ok=True)
         self.metrics_log = metrics_log
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gan-artifacts")
@@ -35,14 +37,13 @@ class ArtifactWriter:
         self.pending.append(self.pool.submit(fn, *args))
 
     def on_samples(self, iteration: int, images: torch.Tensor) -> None:
-        path = self.samples_dir / f"iter_{iteration:07d}.png"
+        path = self.run.sample(iteration)
         self.last_sample = path
         self._submit(lambda: save_png(make_grid(images, cols=5 if images.shape[0] == 25 else None), path))
 
     def _redraw(self) -> None:
-        sample_paths = sorted(self.samples_dir.glob("iter_*.png"))
-        write_progress_gif(sample_paths, self.run_dir / "progress.gif")
-        write_curves(list(self.metrics_log.records), self.run_dir / "curves.png")
+        write_progress_gif(self.run.sample_paths(), self.run.progress_gif)
+        write_curves(list(self.metrics_log.records), self.run.curves)
 
     def on_checkpoint(self, iteration: int, path: Path) -> None:
         self._submit(self._redraw)

@@ -1,4 +1,4 @@
-"""metrics.jsonl: one JSON object per logged iteration, appended and flushed as it comes."""
+"""The metrics log: one JSON object per logged iteration, appended and flushed as it comes."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from gancli.fsutil import atomic_write_text, write_error
+from gancli.fsutil import atomic_write_text, open_nofollow, write_error
 
 
 def _valid_iteration(value: Any) -> bool:
@@ -42,7 +42,7 @@ def truncate_after(path: Path, iteration: int) -> None:
 
 
 class MetricsLog:
-    """Observer appending each metrics record to RUN_DIR/metrics.jsonl."""
+    """Observer appending each metrics record to a run's metrics log."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -52,8 +52,9 @@ class MetricsLog:
     def on_metrics(self, record: dict[str, Any]) -> None:
         try:
             if self.handle is None:
-                self.handle = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - kept open for the run, closed in close()
-            self.handle.write(json.dumps(record) + "\n")
+                # kept open for the run (closed in on_end); never through a link
+                self.handle = open_nofollow(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+            self.handle.write((json.dumps(record) + "\n").encode("utf-8"))
             self.handle.flush()
         except OSError as exc:
             raise (

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import tempfile
 import zipfile
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
@@ -17,7 +16,8 @@ from typing import Any
 import torch
 
 from gancli.errors import UserError
-from gancli.fsutil import remove_stale_temps, write_error, zip_damage
+from gancli.fsutil import make_temp, remove_stale_temps, temp_name, write_error, zip_damage
+from gancli.runs import BEST, RunFolder, find_checkpoint  # the run folder's names and paths
 from gancli.training.checkpoint_check import (
     FORMAT,
     LAST,
@@ -26,8 +26,6 @@ from gancli.training.checkpoint_check import (
     fallback_hint,
     validate_checkpoint,
 )
-
-BEST = "best.pt"  # the lowest FID of a run scored with --score-every
 
 __all__ = [
     "BEST",
@@ -41,19 +39,15 @@ __all__ = [
 ]
 
 
-def checkpoint_dir(run_dir: Path) -> Path:
-    """Where a run keeps its checkpoints."""
-    return Path(run_dir) / "checkpoints"
-
-
 def save_checkpoint(run_dir: Path, payload: dict[str, Any]) -> Path:
-    """Write last.pt atomically, keeping the former last.pt as previous.pt."""
-    folder = checkpoint_dir(run_dir)
-    last = folder / LAST
+    """Write last.pt atomically, keeping the former last.pt as previous.pt when it verifies (a
+    damaged last.pt is replaced, never rotated over a good previous.pt)."""
+    run = RunFolder(run_dir)
+    folder, last = run.checkpoints, run.last
     kept = f"The last checkpoint {last} is intact." if last.is_file() else "No checkpoint was replaced."
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".last.", suffix=".tmp", dir=folder)
+        fd, tmp = make_temp(last)
     except OSError as exc:
         raise (write_error(last, exc, kept) or exc) from exc
     try:
@@ -61,8 +55,8 @@ def save_checkpoint(run_dir: Path, payload: dict[str, Any]) -> Path:
             torch.save({"format": FORMAT, "version": VERSION, **payload}, handle)
             handle.flush()
             os.fsync(handle.fileno())
-        if last.exists():
-            _keep_as_previous(last, folder / PREVIOUS)
+        if last.exists() and _verifies(last):
+            _keep_as_previous(last, run.previous)
         os.replace(tmp, last)
     except BaseException as exc:
         if os.path.exists(tmp):
@@ -77,14 +71,14 @@ def save_checkpoint(run_dir: Path, payload: dict[str, Any]) -> Path:
 
 def save_best(run_dir: Path, payload: dict[str, Any]) -> Path:
     """Write best.pt atomically (a temporary file, fsynced, renamed over the former best)."""
-    folder = checkpoint_dir(run_dir)
-    best = folder / BEST
+    run = RunFolder(run_dir)
+    folder, best = run.checkpoints, run.best
     kept = (
         f"The former best checkpoint {best} is intact." if best.is_file() else "No checkpoint was replaced."
     )
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".best.", suffix=".tmp", dir=folder)
+        fd, tmp = make_temp(best)
     except OSError as exc:
         raise (write_error(best, exc, kept) or exc) from exc
     try:
@@ -164,7 +158,7 @@ class CheckpointWriter:
 def _keep_as_previous(last: Path, previous: Path) -> None:
     """Make previous.pt the current last.pt. A hard link renamed over previous.pt keeps last.pt
     in place all along (a reader never finds neither); without hard links, a rename."""
-    link = previous.with_name(f".{previous.name}.{os.getpid()}.tmp")
+    link = temp_name(previous, str(os.getpid()))
     try:
         if link.exists():
             link.unlink()
@@ -175,19 +169,12 @@ def _keep_as_previous(last: Path, previous: Path) -> None:
     os.replace(link, previous)
 
 
-def find_checkpoint(path: Path) -> Path:
-    """A checkpoint file from a run folder or a file path (last.pt, else previous.pt)."""
-    path = Path(path)
-    if path.is_file():
-        return path
-    if path.is_dir():
-        for candidate in (checkpoint_dir(path) / LAST, checkpoint_dir(path) / PREVIOUS, path / LAST):
-            if candidate.is_file():
-                return candidate
-        raise UserError(
-            f"{path} holds no checkpoint (looked for checkpoints/{LAST} and checkpoints/{PREVIOUS}). Give a run folder written by `gan train`, or a .pt checkpoint file."
-        )
-    raise UserError(f"{path} does not exist. Give a run folder written by `gan train` or a checkpoint file.")
+def _verifies(path: Path) -> bool:
+    """Whether a checkpoint file is a whole zip whose every member passes its CRC-32."""
+    try:
+        return zipfile.is_zipfile(path) and zip_damage(path) is None
+    except OSError:
+        return False
 
 
 # What a file that is not a checkpoint starts with: named in the refusal, so a mix-up is obvious.

@@ -25,11 +25,10 @@ from torch import nn
 from gancli.config import RunConfig, from_dict
 from gancli.errors import UserError
 from gancli.models.dcgan import Discriminator, Generator, build_discriminator, build_generator
+from gancli.runs import LAST, PREVIOUS
 
 FORMAT = "gancli-checkpoint"
 VERSION = 1
-LAST = "last.pt"
-PREVIOUS = "previous.pt"
 REQUIRED = ("config", "iteration", "generator", "discriminator", "opt_g", "opt_d", "rng")
 MAX_ITERATION = 1 << 53  # counters beyond what a float64 (metrics, elapsed time) holds exactly
 MAX_WORLD = 1 << 16

@@ -1,16 +1,21 @@
-"""Setting up a run folder and running a Trainer in it: shared by `gan train` and torchrun workers."""
+"""Planning a run folder for `gan train`: which folder a run writes, with which config, and the
+checkpoint it continues from; then, once its lock is held, preparing that folder for the run.
+
+The folder's layout and what makes a folder a run are `gancli.runs`'s; this module decides
+which folder a command line means and refuses the ones that must not be written.
+"""
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from gancli.config import RunConfig, dump_yaml, from_dict, load_yaml_file
+from gancli.config import Overrides, RunConfig, dump_yaml, load_yaml_file, to_dict, with_overrides
 from gancli.errors import UserError
-from gancli.fsutil import atomic_write_text, remove_stale_temps, write_error
+from gancli.fsutil import atomic_write_text
 from gancli.reporting.jsonl import truncate_after
-from gancli.training.checkpoint import find_checkpoint, load_checkpoint
+from gancli.runs import RunFolder, default_run_dir, latest_run
+from gancli.training.checkpoint import load_checkpoint
 
 
 @dataclass
@@ -21,66 +26,91 @@ class RunPlan:
     cfg: RunConfig
     resume_payload: dict | None = None
     resume_from: Path | None = None
+    # the run continues its own folder (False: a new folder, perhaps from a loose checkpoint)
+    in_place: bool = False
+    # the folder was named here (runs/<preset>-<timestamp>): other ranks adopt rank 0's name
+    named_here: bool = False
 
-
-def default_run_dir(preset: str, runs_dir: Path = Path("runs")) -> Path:
-    """runs/<preset>-<timestamp>, made unique."""
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    path = runs_dir / f"{preset}-{stamp}"
-    n = 1
-    while path.exists():
-        n += 1
-        path = runs_dir / f"{preset}-{stamp}-{n}"
-    return path
+    @property
+    def run(self) -> RunFolder:
+        """The run folder's paths."""
+        return RunFolder(self.run_dir)
 
 
 def plan_new_run(cfg: RunConfig, out: str | None) -> RunPlan:
-    """A fresh run folder; refuses one that already holds a run."""
+    """A fresh run folder; refuses one that holds a run or anything that is not gan's."""
     run_dir = Path(out) if out else default_run_dir(cfg.preset)
-    if (run_dir / "checkpoints").is_dir() and any((run_dir / "checkpoints").glob("*.pt")):
+    RunFolder(run_dir).check_new()
+    return RunPlan(run_dir, cfg, named_here=not out)
+
+
+def plan_resume(target: str | Path, overrides: Overrides, out: str | None = None) -> RunPlan:
+    """Continue a run folder (or one of its checkpoints) in place; a loose checkpoint file, one
+    that is not inside a gan run, starts a new run folder (--out, or the default) from its
+    weights and counters, so no folder gan did not make is ever written."""
+    target = latest_run() if str(target) == "latest" else Path(target)
+    if not target.exists():
         raise UserError(
-            f"{run_dir} already holds a training run. Continue it with `gan train --resume {run_dir}`, or choose another folder with --out."
+            f"--resume {target} does not exist. Give a run folder written by `gan train`, or a checkpoint file."
         )
-    if run_dir.exists() and not run_dir.is_dir():
-        raise UserError(f"--out {run_dir} is a file, not a folder.")
-    ancestor = run_dir.parent
-    while not ancestor.exists() and ancestor != ancestor.parent:
-        ancestor = ancestor.parent
-    if ancestor.exists() and not ancestor.is_dir():  # checked now, before the data is prepared
+    run = RunFolder.of_checkpoint(target) if target.is_file() else RunFolder(target)
+    if run is not None and not run.is_run():
         raise UserError(
-            f"--out {run_dir} cannot be created: {ancestor} is a file, not a folder. Choose another run folder."
+            f"--resume {target} is not a gan run folder (no {run.marker.name} marker and no checkpoint). Give a run folder written by `gan train`, or a checkpoint file."
         )
-    return RunPlan(run_dir, cfg)
-
-
-def plan_resume(run_dir: Path, overrides: dict) -> RunPlan:
-    """Continue a run: its saved config, the given overrides (totals, logging), its last checkpoint."""
-    from gancli.config import deep_merge, set_dotted, to_dict
-
-    ckpt = find_checkpoint(run_dir)
+    ckpt = target if target.is_file() else run.find_checkpoint()
     payload = load_checkpoint(ckpt)
-    saved = run_dir / "config.yaml"
-    base = load_yaml_file(saved) if saved.is_file() else payload["config"]
-    data = deep_merge(base, {})
-    for dotted, value in overrides.items():
-        if value is not None:
-            set_dotted(data, dotted, value)
-    cfg = from_dict(data)
+    if run is None:  # a loose checkpoint: its own config, in a new folder
+        cfg = _resumed_config(payload["config"], payload, overrides, ckpt)
+        plan = plan_new_run(cfg, out)
+        plan.resume_payload, plan.resume_from = payload, ckpt
+        return plan
+    if out is not None and Path(out).resolve() != run.path.resolve():
+        raise UserError(
+            f"--resume {target} continues the run folder {run.path} in place; --out {out} cannot move it. Drop --out (or resume from a copy of the run folder)."
+        )
+    base = read_run_config(run) if run.config.exists() else payload["config"]
+    cfg = _resumed_config(base, payload, overrides, ckpt, saved=run.config)
+    return RunPlan(run.path, cfg, payload, ckpt, in_place=True)
+
+
+def read_run_config(run: RunFolder) -> dict:
+    """A run's saved config mapping; an empty or unreadable one is named in the message."""
+    data = load_yaml_file(run.config)
+    if not data:
+        raise UserError(
+            f"The run's config file {run.config} is empty. Restore it, or delete it to continue with the config saved in the checkpoint."
+        )
+    return data
+
+
+def _resumed_config(
+    base: dict, payload: dict, overrides: Overrides, ckpt: Path, saved: Path | None = None
+) -> RunConfig:
+    try:
+        cfg = with_overrides(base, overrides)
+    except UserError as exc:
+        where = saved if saved is not None else f"the config saved in checkpoint {ckpt}"
+        raise UserError(f"{exc} (config of the resumed run: {where})") from exc
     if to_dict(cfg.model) != payload["config"]["model"]:
         raise UserError(
-            f"The model in {saved} differs from the one in checkpoint {ckpt}; a run cannot change its model when resumed. Start a new run instead."
+            f"The model in {saved or ckpt} differs from the one in checkpoint {ckpt}; a run cannot change its model when resumed. Start a new run instead."
         )
-    return RunPlan(run_dir if run_dir.is_dir() else ckpt.parent.parent, cfg, payload, ckpt)
+    return cfg
 
 
-def write_run_files(plan: RunPlan) -> None:
-    """config.yaml (the effective config), and a metrics log cut back to the resumed iteration."""
-    try:
-        plan.run_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise (write_error(plan.run_dir, exc) or exc) from exc
-    for folder in (plan.run_dir, plan.run_dir / "checkpoints", plan.run_dir / "samples"):
-        remove_stale_temps(folder)  # half-written files of a run killed mid-write (we hold the lock)
-    atomic_write_text(plan.run_dir / "config.yaml", dump_yaml(plan.cfg))
-    if plan.resume_payload is not None:
-        truncate_after(plan.run_dir / "metrics.jsonl", int(plan.resume_payload["iteration"]))
+def prepare_run_folder(plan: RunPlan) -> None:
+    """Make the folder this run's, under its lock: claimed (marker), no links, no stale temporary
+    files, the metrics log cut back to the resumed iteration (emptied for a fresh start, with the
+    pictures of an earlier attempt), and config.yaml saying what runs."""
+    run = plan.run
+    if not plan.in_place:
+        run.check_new()  # again, under the lock: nothing else may have started here meanwhile
+    run.check_no_links()
+    run.claim()
+    run.remove_stale_temps()  # half-written files of a run killed mid-write (we hold the lock)
+    if plan.in_place and plan.resume_payload is not None:
+        truncate_after(run.metrics, int(plan.resume_payload["iteration"]))
+    else:
+        run.start_over()
+    atomic_write_text(run.config, dump_yaml(plan.cfg))

@@ -10,9 +10,9 @@ import math
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import torch
 from torch import nn
@@ -33,16 +33,6 @@ from gancli.training.step import STEPS, Nets, StepInputs, r1_step
 METRIC_KEYS = ("loss_d", "loss_g", "score_d", "score_g")
 
 
-class Observer(Protocol):
-    """Reacts to training events; every method is optional."""
-
-    def on_start(self, trainer: Trainer) -> None: ...
-    def on_metrics(self, record: dict[str, Any]) -> None: ...
-    def on_samples(self, iteration: int, images: torch.Tensor) -> None: ...
-    def on_checkpoint(self, iteration: int, path: Path) -> None: ...
-    def on_end(self, outcome: Outcome) -> None: ...
-
-
 @dataclass
 class Outcome:
     """How training ended: 'finished', 'stopped' (a signal) or 'diverged' (NaN/inf)."""
@@ -61,7 +51,6 @@ class Counters:
     elapsed_s: float = 0.0
     best_fid: float | None = None  # the lowest FID measured by --score-every, and where
     best_iteration: int | None = None
-    extra: dict = field(default_factory=dict)
 
 
 def total_iterations(cfg: RunConfig, steps_per_epoch: int) -> int:
@@ -69,17 +58,10 @@ def total_iterations(cfg: RunConfig, steps_per_epoch: int) -> int:
     return cfg.train.iters if cfg.train.iters > 0 else cfg.train.epochs * steps_per_epoch
 
 
-def check_global_batch(batch_size: int, world: int) -> None:
-    """train.batch_size is the global batch; every rank takes an equal share of it."""
-    if world > 1 and batch_size % world:
-        lower, upper = batch_size // world * world, (batch_size // world + 1) * world
-        hint = f"{lower} or {upper}" if lower else f"{upper}"
-        raise UserError(
-            f"--batch-size {batch_size} is the global batch, split evenly across the {world} training processes, and {batch_size} does not divide by {world}. Use a multiple of {world} (for example {hint}), or change the number of processes."
-        )
-
-
 def _emit(observers: list, name: str, *args) -> None:
+    """Call `name` on each observer that has it. The events: on_start(trainer),
+    on_metrics(record), on_samples(iteration, uint8 images), on_checkpoint(iteration, path),
+    on_end(outcome); an observer implements the ones it needs."""
     for obs in observers:
         method = getattr(obs, name, None)
         if method is not None:
@@ -104,7 +86,6 @@ class Trainer:
         self.dist = dist or DistContext()
         self.scorer = scorer
         t, m = cfg.train, cfg.model
-        check_global_batch(t.batch_size, self.dist.world)
         # weights come from the seed alone, so every rank (and a resumed run) builds the same nets
         torch.manual_seed(t.seed)
         self.generator = build_generator(m).to(device)
@@ -317,12 +298,16 @@ class Trainer:
         if not self.dist.is_main:
             return
         if background:
-            self._written(self.writer.submit(self.run_dir, self.counters.iteration, self.state(rng_by_rank)))
+            self._announce_checkpoint(
+                self.writer.submit(self.run_dir, self.counters.iteration, self.state(rng_by_rank))
+            )
             return
-        self._written(self.writer.finish())
-        self._written((self.counters.iteration, save_checkpoint(self.run_dir, self.state(rng_by_rank))))
+        self._announce_checkpoint(self.writer.finish())
+        self._announce_checkpoint(
+            (self.counters.iteration, save_checkpoint(self.run_dir, self.state(rng_by_rank)))
+        )
 
-    def _health(self, means: torch.Tensor, weights: bool) -> torch.Tensor:
+    def _means_and_weights_flag(self, means: torch.Tensor, weights: bool) -> torch.Tensor:
         """The metric means, and before a checkpoint a fifth value, NaN when any weight is not
         finite: a step can go bad with finite losses (an inf gradient makes Adam's update NaN),
         and the losses only show it one step later, after the bad weights were saved. Read in
@@ -339,7 +324,7 @@ class Trainer:
         flag = torch.where(peaks.isfinite().all(), 1.0, math.nan).to(means.dtype)
         return torch.cat([means, flag.reshape(1)])
 
-    def _written(self, done: tuple[int, Path] | None) -> None:
+    def _announce_checkpoint(self, done: tuple[int, Path] | None) -> None:
         """Tell the observers about a checkpoint that is now on disk."""
         if done is not None:
             self.last_checkpoint = done[1]
@@ -347,7 +332,7 @@ class Trainer:
 
     def _end(self, outcome: Outcome) -> Outcome:
         """Every way out of the loop: the last checkpoint on disk first, then the observers."""
-        self._written(self.writer.finish())
+        self._announce_checkpoint(self.writer.finish())
         outcome.checkpoint = self.last_checkpoint
         _emit(self.observers, "on_end", outcome)
         return outcome
@@ -408,7 +393,7 @@ class Trainer:
                 extra = self._keep_best(self.scorer(self.sampling_generator(), it), it)
             if it % t.log_every == 0 or last or stopping:
                 values = self.dist.mean(
-                    self._health(acc / acc_steps, checkpoint_due)
+                    self._means_and_weights_flag(acc / acc_steps, checkpoint_due)
                 ).tolist()  # the host sync of the loop
                 now = time.perf_counter()
                 self.counters.elapsed_s = now - session_start
@@ -426,10 +411,10 @@ class Trainer:
                 finite = all(math.isfinite(v) for v in values)
                 if finite and self.dist.is_main:
                     _emit(self.observers, "on_metrics", record)
-                    self._written(self.writer.poll())
+                    self._announce_checkpoint(self.writer.poll())
             elif checkpoint_due:
                 # never checkpoint a NaN: check the steps since the last metrics line first
-                values = self.dist.mean(self._health(acc / max(acc_steps, 1), True)).tolist()
+                values = self.dist.mean(self._means_and_weights_flag(acc / max(acc_steps, 1), True)).tolist()
                 finite = all(math.isfinite(v) for v in values)
             else:
                 finite = True
@@ -441,7 +426,7 @@ class Trainer:
                     Outcome(
                         "diverged",
                         it,
-                        f"Training diverged at or before iteration {it} ({bad}). The last good checkpoint is kept; try a lower learning rate (--lr) or another seed.",
+                        f"Training diverged at or before iteration {it} ({bad}); try a lower learning rate (--lr) or another seed.",
                     )
                 )
             if (it == 1 or it % t.sample_every == 0 or last) and self.dist.is_main:
