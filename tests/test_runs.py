@@ -161,11 +161,11 @@ def test_nothing_is_written_through_a_link_in_a_run_folder(tmp_path, name):
     target = tmp_path / "victim"
     (run / name).rename(target)  # the real file or folder, reached through a link
     (run / name).symlink_to(target)
-    before = {p.name: p.read_bytes() for p in target.iterdir()} if target.is_dir() else target.read_text()
+    before = {p.name: p.read_bytes() for p in target.iterdir()} if target.is_dir() else target.read_bytes()
     res = run_cli("train", "--resume", run, "--iters", "6")
     assert res.code == 2, res.text
     assert f"{run / name} is a symbolic link" in " ".join(res.text.split())
-    after = {p.name: p.read_bytes() for p in target.iterdir()} if target.is_dir() else target.read_text()
+    after = {p.name: p.read_bytes() for p in target.iterdir()} if target.is_dir() else target.read_bytes()
     assert after == before
 
 

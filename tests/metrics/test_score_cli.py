@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from gancli.cli import score as score_cli
 from gancli.errors import UserError
 from gancli.metrics import reference as reference_mod
+from gancli.metrics import scoring as scoring_mod
 
 pytestmark = pytest.mark.slow
 
@@ -69,13 +70,13 @@ def ref_folder(tmp_path_factory):
 def counted(monkeypatch):
     """Count the images that go through the Inception network."""
     seen = []
-    original = score_cli.extract_features
+    original = scoring_mod.extract_features
 
     def wrapper(images, *args, **kwargs):
         seen.append(int(images.shape[0]))
         return original(images, *args, **kwargs)
 
-    monkeypatch.setattr(score_cli, "extract_features", wrapper)
+    monkeypatch.setattr(scoring_mod, "extract_features", wrapper)
     monkeypatch.setattr(reference_mod, "extract_features", wrapper)  # the reference's features
     return seen
 

@@ -1,0 +1,166 @@
+"""`gan score`'s work: the images of a target (a generator's or a folder's), a reference, and
+the metrics between them, as a report dict. No user interface: `warn` receives the notes."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gancli.devices import resolve_device
+from gancli.errors import UserError
+from gancli.metrics.api import check_reference, compute_metrics, parse_metrics
+from gancli.metrics.features import extract_features
+from gancli.metrics.inception import find_weights, load_inception
+from gancli.metrics.kid import DEFAULT_SUBSET_SIZE, DEFAULT_SUBSETS
+from gancli.metrics.reference import ReferenceStats, dataset_reference, export_npz, load_reference, weights_id
+from gancli.metrics.resize import RESIZE_MODES
+from gancli.runs import RunFolder
+
+DEFAULT_N = 10_000
+
+
+@dataclass
+class ScoreRequest:
+    """What to score against what (the options of `gan score`)."""
+
+    target: Path
+    ref: str
+    metrics: str | None = None  # None: all four (fid,is for a mu/sigma-only .npz reference)
+    n: int | None = None
+    ref_n: int = 0
+    batch_size: int = 50
+    device: str = "auto"
+    resize: str = "tf"
+    kid_subset_size: int = DEFAULT_SUBSET_SIZE
+    kid_subsets: int = DEFAULT_SUBSETS
+    weights: Path | None = None
+    seed: int = 0
+    resolution: int | None = None
+    root: Path | None = None
+    export_ref: Path | None = None
+
+
+def _check(request: ScoreRequest) -> set[str]:
+    chosen = parse_metrics(request.metrics or "fid,kid,is,pr")
+    if request.resize not in RESIZE_MODES:
+        raise UserError(f"--resize {request.resize} is not known; use one of: {', '.join(RESIZE_MODES)}.")
+    if request.batch_size <= 0 or (request.n is not None and request.n <= 0) or request.ref_n < 0:
+        raise UserError("--batch-size and -n must be positive, and --ref-n zero or positive.")
+    if not Path(request.target).exists():
+        raise UserError(
+            f"{request.target} does not exist. Give a run folder or checkpoint from `gan train`, or a folder of images."
+        )
+    return chosen
+
+
+def _no_progress(label: str) -> AbstractContextManager[Any]:
+    return nullcontext(None)
+
+
+def score(
+    request: ScoreRequest,
+    *,
+    warn: Callable[[str], None] = lambda text: None,
+    progress: Callable[[str], AbstractContextManager[Any]] = _no_progress,
+) -> dict[str, Any]:
+    """Score `request.target` against `request.ref`; the report `gan score --json` prints.
+    `progress(label)` gives a context yielding a progress(done, total) callback (or None)."""
+    r = request
+    chosen = _check(r)
+    dev = resolve_device(r.device)
+    weights_path = find_weights(str(r.weights) if r.weights else None, r.root)
+    # A statistics file is read first: if it cannot serve the metrics asked for, stop before any work.
+    real = _stats_file(r.ref)
+    if real is not None:
+        if r.metrics is None and real.pool is None:
+            # Only the default is narrowed; an explicit --metrics kid/pr is an error.
+            chosen -= {"kid", "pr"}
+            warn(f"note: {r.ref} holds only mu/sigma, so KID and precision/recall are skipped.")
+        check_reference(real, chosen)
+    model = load_inception(weights_path).to(dev)
+    wid = weights_id(weights_path)
+    fake_images, channels, res, target_kind = _target_images(r, dev)
+    with progress("Inception: reference") as counted:
+        if real is None:
+            real = dataset_reference(
+                r.ref,
+                resolution=res,
+                channels=channels,
+                metric_resize=r.resize,
+                weights=wid,
+                model=model,
+                device=dev,
+                batch_size=r.batch_size,
+                root=r.root,
+                need_features=bool(chosen & {"kid", "pr"}),
+                progress=counted,
+                subset=r.ref_n,
+            )
+    if r.export_ref is not None:
+        export_npz(real, r.export_ref)
+    with progress("Inception: generated") as counted:
+        fake = extract_features(fake_images, model, r.resize, dev, progress=counted, batch_size=r.batch_size)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        results = compute_metrics(real, fake, chosen, r.kid_subset_size, r.kid_subsets)
+    for w in caught:
+        warn(f"warning: {w.message}")
+    report = {
+        "target": str(r.target), "target_kind": target_kind, "reference": str(r.ref),
+        "n": len(fake), "n_ref": real.n, "resolution": res, "channels": channels, "resize": r.resize,
+        "weights": str(weights_path), "weights_sha256_prefix": wid,
+        "kid_subset_size": r.kid_subset_size if "kid" in chosen else None,
+        "kid_subsets": r.kid_subsets if "kid" in chosen else None,
+        "metrics": results,
+    }  # fmt: skip
+    if r.export_ref is not None:
+        report["exported_ref"] = str(r.export_ref)
+    return report
+
+
+def _target_images(r: ScoreRequest, dev: torch.device) -> tuple[torch.Tensor, int, int, str]:
+    """(uint8 images, channels, resolution, kind) of a run folder / checkpoint (generated) or an image folder."""
+    target = Path(r.target)
+    if target.is_file() or RunFolder(target).is_run():
+        from gancli.sampling import generate_images, load_generator
+
+        generator, cfg = load_generator(target, dev)
+        images = generate_images(generator, r.n or DEFAULT_N, r.seed, dev, r.batch_size)
+        return images, cfg.model.channels, cfg.model.resolution, "generator"
+    from gancli.data.source import load_images
+
+    res = r.resolution or _first_image_size(target)
+    # Channels: 3 (RGB). A grayscale folder decodes to equal R, G and B, which is exactly what
+    # the Inception input gets for grayscale images (repeated channels), so nothing is lost.
+    prepared = load_images(str(target), res, 3, root=str(r.root) if r.root else None)
+    images = prepared.images
+    if r.n is not None:
+        images = images[: r.n]
+    return images, 3, res, "folder"
+
+
+def _first_image_size(folder: Path) -> int:
+    from gancli.data.folder import image_side, scan_images
+
+    entries = scan_images(folder)
+    if not entries:
+        raise UserError(
+            f"No image files were found under {folder}. Give a folder of images, or a run folder/checkpoint."
+        )
+    return image_side(folder / entries[0][0])  # bounded: the header is untrusted
+
+
+def _stats_file(ref: str) -> ReferenceStats | None:
+    """The statistics in ``ref`` when it names a .npz file; None for a dataset or folder."""
+    if not ref.endswith(".npz"):
+        return None
+    path = Path(ref).expanduser()
+    if not path.is_file():
+        raise UserError(f"Reference statistics file {ref} does not exist.")
+    return load_reference(path)
