@@ -295,7 +295,7 @@ def load_yaml_file(path: str | os.PathLike) -> dict:
         info = path.stat()
         if not stat.S_ISREG(info.st_mode):  # a FIFO or device would block or never end
             raise UserError(
-                f"Config file {path} is not a regular file (a pipe, device or folder); give the path of a YAML file."
+                f"Config file {path} cannot be read: it is not a regular file (a pipe, device or folder). Give the path of a YAML file."
             )
         size = info.st_size
         if size > MAX_CONFIG_BYTES:
@@ -586,6 +586,13 @@ def _validate_model(m: ModelConfig) -> None:
     _check_net_size(m.discriminator, (m.channels, m.resolution, m.resolution), "model.discriminator")
 
 
+def _check_run_length(t: TrainConfig) -> None:
+    if t.iters == 0 and t.epochs == 0:  # a run of nothing would leave a folder of config.yaml only
+        raise UserError(
+            "The run has no length: train.iters and train.epochs are both 0. Give --iters or --epochs (more than 0)."
+        )
+
+
 def validate(cfg: RunConfig) -> None:
     """Refuse values that cannot work, naming the key and what is accepted."""
     _validate_recipe_parts(cfg)
@@ -601,10 +608,7 @@ def validate(cfg: RunConfig) -> None:
         raise UserError(f"Config key 'train.batch_size' is {t.batch_size}; at most 65536 is accepted.")
     for key in ("epochs", "iters", "score_every"):
         _positive(getattr(t, key), f"train.{key}", allow_zero=True)
-    if t.iters == 0 and t.epochs == 0:
-        raise UserError(
-            "The run has no length: train.iters and train.epochs are both 0. Give --iters or --epochs (more than 0)."
-        )
+    _check_run_length(t)
     for key in ("log_every", "sample_every", "checkpoint_every", "fixed_latents", "score_n"):
         _positive(getattr(t, key), f"train.{key}")
     for key in ("lr_g", "lr_d"):

@@ -68,12 +68,12 @@ def test_help_says_the_batch_is_global(cli):
 
 
 def test_nproc_passes_the_same_options_to_every_process(tmp_path, config_file, cli, monkeypatch):
-    from gancli.cli import train as train_cli
+    from gancli.training import session
 
     launched = {}
     monkeypatch.setattr(
-        train_cli,
-        "_launch",
+        session,
+        "_torchrun",
         lambda nproc, argv, run_dir: launched.update(nproc=nproc, argv=argv, run_dir=run_dir),
     )
     cfg = config_file(tiny_config_dict())

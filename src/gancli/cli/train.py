@@ -182,7 +182,8 @@ def train_command(
             raise typer.Exit(exc.exit_code) from exc
         return
     result = session.train(request, _ConsoleUI(console))
-    console.print(escape(result.message), highlight=False)
+    if result.message:  # only rank 0's result has one
+        console.print(escape(result.message), highlight=False)
     sys.stdout.flush()
     if result.exit_code:
         raise typer.Exit(result.exit_code)

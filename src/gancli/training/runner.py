@@ -56,7 +56,7 @@ def plan_resume(target: str | Path, overrides: Overrides, out: str | None = None
     run = RunFolder.of_checkpoint(target) if target.is_file() else RunFolder(target)
     if run is not None and not run.is_run():
         raise UserError(
-            f"--resume {target} is not a gan run folder (no {run.marker.name} marker and no checkpoint). Give a run folder written by `gan train`, or a checkpoint file."
+            f"--resume {target} holds no checkpoint and is not a gan run folder (no {run.marker.name} marker). Give a run folder written by `gan train`, or a checkpoint file."
         )
     ckpt = target if target.is_file() else run.find_checkpoint()
     payload = load_checkpoint(ckpt)

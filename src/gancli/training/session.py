@@ -192,7 +192,7 @@ def _session(ctx: Any, the_plan: RunPlan, ui: SessionUI, timeout_s: float | None
     if done >= total:  # nothing to do: the run folder is left as it is
         ctx.close()
         message = f"{the_plan.run_dir} has already run {done} of {total} iterations. Pass a larger --iters or --epochs to continue."
-        return SessionResult("already_done", the_plan.run_dir, done, message)
+        return SessionResult("already_done", the_plan.run_dir, done, message if ctx.is_main else "")
     if cfg.log.tensorboard and ctx.is_main:
         from gancli.reporting.tensorboard import require_tensorboard
 
@@ -306,6 +306,14 @@ def _fit(trainer: Any, the_plan: RunPlan) -> tuple[Any, str | None]:
 
 
 def _result(ctx: Any, the_plan: RunPlan, outcome: Any, signal_name: str | None) -> SessionResult:
+    """The session's result; only rank 0's carries a message (one report per job)."""
+    result = _outcome_result(ctx, the_plan, outcome, signal_name)
+    if not ctx.is_main:
+        result.message = ""
+    return result
+
+
+def _outcome_result(ctx: Any, the_plan: RunPlan, outcome: Any, signal_name: str | None) -> SessionResult:
     run = the_plan.run
     if outcome.status == "diverged":
         if not ctx.is_main:  # rank 0 prints the full message; the others name the cause only
