@@ -586,13 +586,6 @@ def _validate_model(m: ModelConfig) -> None:
     _check_net_size(m.discriminator, (m.channels, m.resolution, m.resolution), "model.discriminator")
 
 
-def _check_run_length(t: TrainConfig) -> None:
-    if t.iters == 0 and t.epochs == 0:  # a run of nothing would leave a folder of config.yaml only
-        raise UserError(
-            "The run has no length: train.iters and train.epochs are both 0. Give --iters or --epochs (more than 0)."
-        )
-
-
 def validate(cfg: RunConfig) -> None:
     """Refuse values that cannot work, naming the key and what is accepted."""
     _validate_recipe_parts(cfg)
@@ -608,7 +601,6 @@ def validate(cfg: RunConfig) -> None:
         raise UserError(f"Config key 'train.batch_size' is {t.batch_size}; at most 65536 is accepted.")
     for key in ("epochs", "iters", "score_every"):
         _positive(getattr(t, key), f"train.{key}", allow_zero=True)
-    _check_run_length(t)
     for key in ("log_every", "sample_every", "checkpoint_every", "fixed_latents", "score_n"):
         _positive(getattr(t, key), f"train.{key}")
     for key in ("lr_g", "lr_d"):
@@ -653,6 +645,14 @@ def check_global_batch(cfg: RunConfig, world: int) -> None:
         hint = f"{lower} or {upper}" if lower else f"{upper}"
         raise UserError(
             f"--batch-size {batch_size} is the global batch, split evenly across the {world} training processes, and {batch_size} does not divide by {world}. Use a multiple of {world} (for example {hint}), or change the number of processes."
+        )
+
+
+def check_run_length(cfg: RunConfig) -> None:
+    """A run to start needs a length (a partial config, e.g. a model only, need not have one)."""
+    if cfg.train.iters == 0 and cfg.train.epochs == 0:  # it would leave a folder of config.yaml only
+        raise UserError(
+            "The run has no length: train.iters and train.epochs are both 0. Give --iters or --epochs (more than 0)."
         )
 
 

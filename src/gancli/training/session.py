@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from gancli.config import Overrides, RunConfig, check_dataset_size, check_global_batch
+from gancli.config import Overrides, RunConfig, check_dataset_size, check_global_batch, check_run_length
 from gancli.errors import UserError
 from gancli.training.runner import RunPlan, plan_new_run, plan_resume, prepare_run_folder
 
@@ -90,6 +90,12 @@ class SilentUI:
 
 def plan(request: TrainRequest) -> RunPlan:
     """The run folder and config of a request, checked before any data is touched."""
+    the_plan = _plan(request)
+    check_run_length(the_plan.cfg)
+    return the_plan
+
+
+def _plan(request: TrainRequest) -> RunPlan:
     if request.resume:
         if request.preset or request.config or request.overrides.recipe:
             raise UserError(
