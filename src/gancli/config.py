@@ -157,46 +157,41 @@ class RunConfig:
     log: LogConfig = field(default_factory=LogConfig)
 
 
+def _flag(*keys: str) -> Any:
+    """An Overrides field: not given by default, setting these config keys when given."""
+    return field(default=None, metadata={"keys": keys})
+
+
 @dataclass(frozen=True)
 class Overrides:
     """Settings given on the command line (None: not given), applied over the preset, the
-    --config file or a resumed run's saved config. One field per flag; `lr` sets both nets'."""
+    --config file or a resumed run's saved config. Each field names the config keys it sets."""
 
-    data: str | None = None
-    root: str | None = None
-    epochs: int | None = None
-    iters: int | None = None
-    batch_size: int | None = None
-    lr: float | None = None
-    device: str | None = None
-    seed: int | None = None
-    sample_every: int | None = None
-    checkpoint_every: int | None = None
-    log_every: int | None = None
-    amp: bool | None = None
-    compile: bool | None = None
-    sync_bn: bool | None = None
-    score_every: int | None = None
-    tensorboard: bool | None = None
-    recipe: str | None = None
+    data: str | None = _flag("data.name")
+    root: str | None = _flag("data.root")
+    epochs: int | None = _flag("train.epochs")
+    iters: int | None = _flag("train.iters")
+    batch_size: int | None = _flag("train.batch_size")
+    lr: float | None = _flag("train.lr_g", "train.lr_d")
+    device: str | None = _flag("train.device")
+    seed: int | None = _flag("train.seed")
+    sample_every: int | None = _flag("train.sample_every")
+    checkpoint_every: int | None = _flag("train.checkpoint_every")
+    log_every: int | None = _flag("train.log_every")
+    amp: bool | None = _flag("train.amp")
+    compile: bool | None = _flag("train.compile")
+    sync_bn: bool | None = _flag("train.sync_bn")
+    score_every: int | None = _flag("train.score_every")
+    tensorboard: bool | None = _flag("log.tensorboard")
+    recipe: str | None = _flag("recipe")  # resolve() layers the recipe under the --config file
 
     def dotted(self) -> dict[str, Any]:
         """The config keys these settings set ('train.lr_g': 1e-4, ...)."""
         out: dict[str, Any] = {}
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if value is None:
-                continue
-            if f.name == "lr":
-                out["train.lr_g"] = out["train.lr_d"] = value
-            elif f.name == "recipe":
-                out["recipe"] = value  # resolve() layers the recipe under the --config file
-            elif f.name == "tensorboard":
-                out["log.tensorboard"] = value
-            else:
-                out[
-                    f"{'data' if f.name in ('data', 'root') else 'train'}.{_FLAG_KEY.get(f.name, f.name)}"
-                ] = value
+            if value is not None:
+                out.update(dict.fromkeys(f.metadata["keys"], value))
         # a total given one way replaces the preset's total given the other way
         if self.iters is not None and self.epochs is None:
             out["train.epochs"] = 0
@@ -204,8 +199,6 @@ class Overrides:
             out["train.iters"] = 0
         return out
 
-
-_FLAG_KEY = {"data": "name"}
 
 CHOICES: dict[str, tuple[str, ...]] = {
     "model.init": ("dcgan", "normal", "glorot"),

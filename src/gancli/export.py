@@ -27,6 +27,7 @@ from torch import nn
 from gancli import __version__
 from gancli.errors import UserError
 from gancli.fsutil import atomic_write_bytes
+from gancli.runs import CHECKPOINTS
 from gancli.sampling import best_checkpoint, latents, load_generator
 from gancli.training.checkpoint import find_checkpoint
 
@@ -65,7 +66,7 @@ class ExportResult:
 def default_out(source: Path, fmt: str) -> Path:
     """RUN/export/generator.<ext>, beside the run's checkpoints."""
     ckpt = find_checkpoint(source)
-    run_dir = ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt.parent
+    run_dir = ckpt.parent.parent if ckpt.parent.name == CHECKPOINTS else ckpt.parent
     return run_dir / "export" / f"generator{FORMATS[fmt]}"
 
 

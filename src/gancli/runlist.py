@@ -18,16 +18,7 @@ from gancli.config import load_yaml_file
 from gancli.errors import UserError
 from gancli.fsutil import atomic_write_text
 from gancli.reporting.jsonl import read_metrics
-
-# The run-folder names this module reads; one place, to switch to gancli.runs.RunFolder once it lands.
-CONFIG, METRICS, LOCK, STATE, CHECKPOINTS = (
-    "config.yaml",
-    "metrics.jsonl",
-    ".lock",
-    "state.json",
-    "checkpoints",
-)
-TENSORBOARD = "tensorboard"
+from gancli.runs import CHECKPOINTS, CONFIG, LOCK, METRICS, STATE, TENSORBOARD  # noqa: F401 - re-exported
 
 
 @dataclass

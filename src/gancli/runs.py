@@ -38,6 +38,7 @@ BEST = "best.pt"
 PROGRESS_GIF = "progress.gif"
 CURVES = "curves.png"
 TENSORBOARD = "tensorboard"
+STATE = "state.json"  # how the last session ended (`gan runs`)
 SAMPLE_PREFIX = "iter_"
 DEFAULT_RUNS_DIR = Path("runs")
 _SAMPLE_NAME = re.compile(rf"{SAMPLE_PREFIX}\d{{7,}}\.png")
@@ -108,6 +109,11 @@ class RunFolder:
     def curves(self) -> Path:
         """Loss and score curves."""
         return self.path / CURVES
+
+    @property
+    def state(self) -> Path:
+        """How the last session ended: running, finished, stopped or diverged."""
+        return self.path / STATE
 
     @property
     def tensorboard(self) -> Path:
@@ -207,7 +213,8 @@ class RunFolder:
     def check_no_links(self) -> None:
         """Refuse a run in which an entry gan writes is a symbolic link (a write would land elsewhere)."""
         entries = [self.marker, self.lock, self.config, self.metrics, self.samples, self.checkpoints]
-        entries += [self.progress_gif, self.curves, self.tensorboard, self.last, self.previous, self.best]
+        entries += [self.progress_gif, self.curves, self.tensorboard, self.state]
+        entries += [self.last, self.previous, self.best]
         for path in entries:
             if path.is_symlink():
                 raise UserError(
@@ -226,7 +233,7 @@ class RunFolder:
 
     def start_over(self) -> None:
         """A fresh run in this (claimed) folder: what an earlier attempt logged and drew is gone."""
-        for path in [self.metrics, self.progress_gif, self.curves, *self.sample_paths()]:
+        for path in [self.metrics, self.progress_gif, self.curves, self.state, *self.sample_paths()]:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
 

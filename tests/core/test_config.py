@@ -89,3 +89,34 @@ def test_atomic_writes_get_normal_file_permissions(tmp_path):
     finally:
         os.umask(old)
     assert (tmp_path / "config.yaml").stat().st_mode & 0o777 == 0o644  # not mkstemp's 0o600
+
+
+def test_every_command_line_override_reaches_its_config_key():
+    """Overrides (the flags of `gan train`) name real config keys, and --lr sets both nets'."""
+    given = config.Overrides(
+        data="photos", root="/data", iters=7, batch_size=16, lr=1e-3, device="cpu", seed=5,
+        sample_every=3, checkpoint_every=4, log_every=2, amp=True, compile=True, sync_bn=True,
+        score_every=9, tensorboard=True, recipe="improved",
+    )  # fmt: skip
+    cfg = config.resolve("quick", None, given)
+    t = cfg.train
+    assert (cfg.data.name, cfg.data.root, cfg.recipe, cfg.log.tensorboard) == (
+        "photos",
+        "/data",
+        "improved",
+        True,
+    )
+    assert (t.iters, t.epochs, t.batch_size, t.lr_g, t.lr_d, t.device, t.seed) == (
+        7,
+        0,
+        16,
+        1e-3,
+        1e-3,
+        "cpu",
+        5,
+    )
+    assert (t.sample_every, t.checkpoint_every, t.log_every, t.score_every) == (3, 4, 2, 9)
+    assert (t.amp, t.compile, t.sync_bn) == (True, True, True)
+    assert (
+        config.resolve("quick", None, config.Overrides(epochs=2)).train.iters == 0
+    )  # one total replaces the other
