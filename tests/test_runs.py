@@ -279,3 +279,17 @@ def test_config_that_is_a_fifo_is_refused_not_waited_on(tmp_path):
     os.mkfifo(fifo)
     res = run_cli("train", "--config", fifo, "--out", tmp_path / "run")
     assert res.code == 2 and "not a regular file" in " ".join(res.text.split()), res.text
+
+
+def test_a_checkpoint_write_leaves_other_writers_temporary_files_alone(tmp_path):
+    """best.pt is written on the training thread while last.pt is written on another: stale
+    temporary files are removed only when a session starts, never by a concurrent write."""
+    from gancli.training.checkpoint import save_checkpoint
+
+    run = RunFolder(tmp_path / "run")
+    run.checkpoints.mkdir(parents=True)
+    live = run.checkpoints / ".best.pt.gantmp-live01.tmp"
+    live.write_bytes(b"being written")
+    save_checkpoint(run.path, {"iteration": 1})
+    assert live.read_bytes() == b"being written"
+    assert run.last.is_file()

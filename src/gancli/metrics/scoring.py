@@ -78,11 +78,7 @@ def score(
     # A statistics file is read first: if it cannot serve the metrics asked for, stop before any work.
     real = _stats_file(r.ref)
     if real is not None:
-        if r.metrics is None and real.pool is None:
-            # Only the default is narrowed; an explicit --metrics kid/pr is an error.
-            chosen -= {"kid", "pr"}
-            warn(f"note: {r.ref} holds only mu/sigma, so KID and precision/recall are skipped.")
-        check_reference(real, chosen)
+        chosen = _servable(real, chosen, r, warn)
     model = load_inception(weights_path).to(dev)
     wid = weights_id(weights_path)
     fake_images, channels, res, target_kind = _target_images(r, dev)
@@ -122,6 +118,18 @@ def score(
     if r.export_ref is not None:
         report["exported_ref"] = str(r.export_ref)
     return report
+
+
+def _servable(
+    real: ReferenceStats, chosen: set[str], r: ScoreRequest, warn: Callable[[str], None]
+) -> set[str]:
+    """The metrics a statistics file can serve: only the default set is narrowed to fid,is for
+    a mu/sigma-only file; an explicit --metrics kid/pr against one is an error."""
+    if r.metrics is None and real.pool is None:
+        chosen = chosen - {"kid", "pr"}
+        warn(f"note: {r.ref} holds only mu/sigma, so KID and precision/recall are skipped.")
+    check_reference(real, chosen)
+    return chosen
 
 
 def _target_images(r: ScoreRequest, dev: torch.device) -> tuple[torch.Tensor, int, int, str]:

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from gancli.errors import UserError
-from gancli.fsutil import make_temp, remove_stale_temps, temp_name, write_error, zip_damage
+from gancli.fsutil import make_temp, temp_name, write_error, zip_damage
 from gancli.runs import BEST, RunFolder, find_checkpoint  # the run folder's names and paths
 from gancli.training.checkpoint_check import (
     FORMAT,
@@ -65,7 +65,6 @@ def save_checkpoint(run_dir: Path, payload: dict[str, Any]) -> Path:
         if error is not None:
             raise error from exc
         raise
-    remove_stale_temps(folder)  # left by a run killed mid-write (only the lock holder writes here)
     return last
 
 
