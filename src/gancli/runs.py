@@ -158,13 +158,6 @@ class RunFolder:
         run = cls(file.parent.parent)
         return run if run.is_run() else None
 
-    def previous_hint(self, checkpoint: Path) -> str:
-        """For a damaged `checkpoint`: which one may still be good."""
-        if Path(checkpoint).name == LAST and (Path(checkpoint).parent / PREVIOUS).is_file():
-            good = Path(checkpoint).parent / PREVIOUS
-            return f" The previous checkpoint {good} may still be good: pass it instead (`gan train --resume {good}`, `gan sample {good}`)."
-        return ""
-
     # ------------------------------------------------------------ claiming and guarding
 
     def check_new(self) -> None:
