@@ -58,6 +58,7 @@ def save_checkpoint(run_dir: Path, payload: dict[str, Any]) -> Path:
         if last.exists() and _verifies(last):
             _keep_as_previous(last, run.previous)
         os.replace(tmp, last)
+        _WRITTEN_HERE[str(last)] = _identity(last)
     except BaseException as exc:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -168,9 +169,21 @@ def _keep_as_previous(last: Path, previous: Path) -> None:
     os.replace(link, previous)
 
 
+# last.pt files this process wrote (path -> inode, mtime): trusted without reading them again
+_WRITTEN_HERE: dict[str, tuple[int, int]] = {}
+
+
+def _identity(path: Path) -> tuple[int, int]:
+    info = os.stat(path)
+    return info.st_ino, info.st_mtime_ns
+
+
 def _verifies(path: Path) -> bool:
-    """Whether a checkpoint file is a whole zip whose every member passes its CRC-32."""
+    """Whether a checkpoint file is whole: written by this process, or a zip whose every member
+    passes its CRC-32 (read once per session, e.g. a last.pt damaged since an earlier one)."""
     try:
+        if _WRITTEN_HERE.get(str(path)) == _identity(path):
+            return True
         return zipfile.is_zipfile(path) and zip_damage(path) is None
     except OSError:
         return False
