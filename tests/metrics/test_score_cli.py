@@ -202,3 +202,24 @@ def test_bad_options(app, ref_folder, weights_file, tmp_path):
         app, tmp_path / "missing", "--ref", ref_folder, "--weights", weights_file, "--root", tmp_path
     )
     assert isinstance(result.exception, UserError) and "does not exist" in str(result.exception)
+
+
+def test_best_scores_the_runs_best_checkpoint(app, run_dir, ref_folder, weights_file, tmp_path):
+    from gancli.training.checkpoint import load_checkpoint, save_best
+
+    args = [run_dir, "--ref", ref_folder, "-n", 10, "--batch-size", 10, "--metrics", "fid"]
+    args += ["--weights", weights_file, "--device", "cpu", "--root", tmp_path, "--json"]
+    missing = invoke(app, *args, "--best")
+    assert isinstance(missing.exception, UserError) and "--score-every" in str(missing.exception)
+    payload = load_checkpoint(run_dir / "checkpoints" / "last.pt")
+    payload["generator"] = {
+        k: v * 0.5 if v.is_floating_point() else v for k, v in payload["generator"].items()
+    }
+    save_best(run_dir, {k: v for k, v in payload.items() if k not in ("format", "version")})
+    try:
+        last = json.loads(invoke(app, *args).stdout)["metrics"]["fid"]["value"]
+        best = invoke(app, *args, "--best")
+        assert best.exit_code == 0, best.output
+        assert json.loads(best.stdout)["metrics"]["fid"]["value"] != last
+    finally:
+        (run_dir / "checkpoints" / "best.pt").unlink()

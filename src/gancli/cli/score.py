@@ -64,6 +64,9 @@ def score_command(
         help="FID Inception weights file (pt_inception-2015-12-05-6726825d.pth). Default: $GAN_INCEPTION_WEIGHTS, else `gan download inception`'s copy.",
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of the generator's latents."),
+    best: bool = typer.Option(
+        False, "--best", help="Score the run's best.pt (lowest FID; runs trained with --score-every)."
+    ),
     resolution: int | None = typer.Option(
         None,
         "--resolution",
@@ -98,7 +101,7 @@ def score_command(
     request = ScoreRequest(
         target=target, ref=ref, metrics=metrics, n=n, ref_n=ref_n, batch_size=batch_size, device=device,
         resize=resize, weights=weights,
-        seed=seed, resolution=resolution, root=root, export_ref=export_ref,
+        seed=seed, resolution=resolution, root=root, export_ref=export_ref, best=best,
     )  # fmt: skip
     if kid_subset_size is not None:
         request.kid_subset_size = kid_subset_size

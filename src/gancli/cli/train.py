@@ -113,9 +113,10 @@ def train_command(
     recipe: str | None = typer.Option(
         None,
         "--recipe",
-        help="faithful: train as the preset's reference system does (the seed presets' default); improved: "
-        "spectral norm + hinge loss + DiffAugment + an EMA generator on top of any preset, measured to give "
-        "better pictures at equal steps (`gan presets NAME --recipe improved` shows what it changes).",
+        help="faithful: train as the preset's reference system does (the default of the presets that "
+        "reproduce one); improved: DiffAugment (translation, color) and an EMA generator on top of any "
+        "preset, measured to give better pictures at equal steps (quick's default). `gan presets NAME "
+        "--recipe improved` shows what it changes.",
     ),
     tensorboard: bool | None = typer.Option(
         None,

@@ -44,6 +44,7 @@ class ScoreRequest:
     resolution: int | None = None
     root: Path | None = None
     export_ref: Path | None = None
+    best: bool = False  # a run's best.pt instead of its last checkpoint
 
 
 def _check(request: ScoreRequest) -> set[str]:
@@ -135,10 +136,10 @@ def _servable(
 def _target_images(r: ScoreRequest, dev: torch.device) -> tuple[torch.Tensor, int, int, str]:
     """(uint8 images, channels, resolution, kind) of a run folder / checkpoint (generated) or an image folder."""
     target = Path(r.target)
-    if target.is_file() or RunFolder(target).is_run():
+    if target.is_file() or RunFolder(target).is_run() or r.best:
         from gancli.sampling import generate_images, load_generator
 
-        generator, cfg = load_generator(target, dev)
+        generator, cfg = load_generator(target, dev, best=r.best)
         images = generate_images(generator, r.n or DEFAULT_N, r.seed, dev, r.batch_size)
         return images, cfg.model.channels, cfg.model.resolution, "generator"
     from gancli.data.source import load_images
