@@ -10,7 +10,7 @@ import math
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +53,22 @@ class Counters:
     best_iteration: int | None = None
 
 
+@dataclass
+class _Window:
+    """What the loop gathers between two metrics lines: loss sums (on the device until read),
+    steps, images and their start time, and scores to add to the next line."""
+
+    acc: torch.Tensor
+    steps: int = 0
+    start: float = field(default_factory=time.perf_counter)
+    images: int = 0
+    extra: dict = field(default_factory=dict)
+
+    def restart(self, now: float) -> None:
+        self.acc.zero_()
+        self.steps, self.start, self.images, self.extra = 0, now, 0, {}
+
+
 def total_iterations(cfg: RunConfig, steps_per_epoch: int) -> int:
     """The run's total: train.iters when set, else epochs x steps per epoch."""
     return cfg.train.iters if cfg.train.iters > 0 else cfg.train.epochs * steps_per_epoch
@@ -86,42 +102,12 @@ class Trainer:
         self.dist = dist or DistContext()
         self.scorer = scorer
         t, m = cfg.train, cfg.model
-        # weights come from the seed alone, so every rank (and a resumed run) builds the same nets
-        torch.manual_seed(t.seed)
-        self.generator = build_generator(m).to(device)
-        self.discriminator = build_discriminator(m).to(device)
-        if device.type == "cuda":
-            # every step has the same shapes: let cuDNN time its algorithms once and keep the fastest
-            # (CUDA runs are not bitwise reproducible anyway; see the README on seeds)
-            torch.backends.cudnn.benchmark = True
-        self.channels_last = use_channels_last(t.channels_last, device)
-        if self.channels_last:
-            self.generator.to(memory_format=torch.channels_last)
-            self.discriminator.to(memory_format=torch.channels_last)
-        flags = adam_flags(device)
-        self.opt_g = torch.optim.Adam(
-            self.generator.parameters(), lr=t.lr_g, betas=(t.beta1, t.beta2), **flags
-        )
-        self.opt_d = torch.optim.Adam(
-            self.discriminator.parameters(), lr=t.lr_d, betas=(t.beta1, t.beta2), **flags
-        )
+        self._build_nets()
         g_run, d_run = self.dist.wrap(self.generator, self.discriminator, t.sync_bn)
         if t.compile:
             g_run, d_run = _compile(g_run, d_run, t.step)
-        # DiffAugment draws from its own stream, per rank like the latents
-        self.augment = (
-            DiffAugment(t.augment, device, t.seed * 49_979_687 + 4 + self.dist.rank) if t.augment else None
-        )
         self.nets = Nets(g_run, d_run, self.opt_g, self.opt_d, OBJECTIVES[t.loss])
-        if self.augment is not None:
-            self.nets.augment = self.augment
-        self.ema = (
-            GeneratorEMA(
-                self.generator, half_life_images=t.ema_half_life, rampup=t.ema_rampup, bn_stats=t.ema_bn
-            )
-            if t.ema_half_life > 0
-            else None
-        )
+        self._add_recipe_parts()
         self.step_fn = STEPS[t.step]
 
         self.batches = BatchSource(
@@ -138,6 +124,39 @@ class Trainer:
         self.writer = CheckpointWriter()
         self.last_checkpoint: Path | None = None
         self.autocast = torch.autocast(device.type, dtype=torch.bfloat16) if t.amp else nullcontext()
+
+    def _build_nets(self) -> None:
+        """G, D and their Adam optimisers, in the device's layout."""
+        t, m, device = self.cfg.train, self.cfg.model, self.device
+        # weights come from the seed alone, so every rank (and a resumed run) builds the same nets
+        torch.manual_seed(t.seed)
+        self.generator = build_generator(m).to(device)
+        self.discriminator = build_discriminator(m).to(device)
+        if device.type == "cuda":
+            # every step has the same shapes: let cuDNN time its algorithms once and keep the fastest
+            # (CUDA runs are not bitwise reproducible anyway; see the README on seeds)
+            torch.backends.cudnn.benchmark = True
+        self.channels_last = use_channels_last(t.channels_last, device)
+        if self.channels_last:
+            self.generator.to(memory_format=torch.channels_last)
+            self.discriminator.to(memory_format=torch.channels_last)
+        flags = adam_flags(device)
+        betas = (t.beta1, t.beta2)
+        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=t.lr_g, betas=betas, **flags)
+        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=t.lr_d, betas=betas, **flags)
+
+    def _add_recipe_parts(self) -> None:
+        """DiffAugment in front of D and G_ema beside G, when the config asks for them."""
+        t = self.cfg.train
+        self.augment = None
+        if t.augment:  # its own stream, per rank like the latents
+            self.augment = DiffAugment(t.augment, self.device, t.seed * 49_979_687 + 4 + self.dist.rank)
+            self.nets.augment = self.augment
+        self.ema = None
+        if t.ema_half_life > 0:
+            self.ema = GeneratorEMA(
+                self.generator, half_life_images=t.ema_half_life, rampup=t.ema_rampup, bn_stats=t.ema_bn
+            )
 
     # ------------------------------------------------------------ state
 
@@ -362,20 +381,10 @@ class Trainer:
         self.generator.train()
         self.discriminator.train()
         _emit(self.observers, "on_start", self)
-        acc = torch.zeros(len(METRIC_KEYS), device=self.device)
-        acc_steps = 0
-        window_start, window_images = time.perf_counter(), 0
+        window = _Window(torch.zeros(len(METRIC_KEYS), device=self.device))
         session_start = time.perf_counter() - self.counters.elapsed_s
-        extra: dict[str, Any] = {}
         while self.counters.iteration < self.total:
-            inputs = self._inputs(self.counters.iteration)
-            with self.autocast:
-                losses = self.step_fn(self.nets, inputs, t.d_loss_scale)
-            self._after_step(inputs, self.counters.iteration + 1)
-            acc += torch.stack([v.float() for v in losses])
-            acc_steps += 1
-            window_images += t.batch_size
-            self.counters.iteration += 1
+            self._train_step(window)
             it = self.counters.iteration
             last = it == self.total
             if self.dist.active:  # a collective, so only at log points
@@ -383,67 +392,74 @@ class Trainer:
             else:
                 stopping = stop.requested
             checkpoint_due = it % t.checkpoint_every == 0 or last or stopping
-
             if (
                 self.scorer is not None
                 and t.score_every
                 and (it % t.score_every == 0 or last)
                 and self.dist.is_main
             ):
-                extra = self._keep_best(self.scorer(self.sampling_generator(), it), it)
-            if it % t.log_every == 0 or last or stopping:
-                values = self.dist.mean(
-                    self._means_and_weights_flag(acc / acc_steps, checkpoint_due)
-                ).tolist()  # the host sync of the loop
-                now = time.perf_counter()
-                self.counters.elapsed_s = now - session_start
-                record = {
-                    "iteration": it,
-                    "epoch": (it - 1) // self.batches.steps_per_epoch + 1,
-                    **{k: v for k, v in zip(METRIC_KEYS, values)},
-                    "images_per_s": window_images / max(now - window_start, 1e-9),
-                    "elapsed_s": self.counters.elapsed_s,
-                    **extra,
-                }
-                extra = {}
-                acc.zero_()
-                acc_steps, window_start, window_images = 0, now, 0
-                finite = all(math.isfinite(v) for v in values)
-                if finite and self.dist.is_main:
-                    _emit(self.observers, "on_metrics", record)
-                    self._announce_checkpoint(self.writer.poll())
-            elif checkpoint_due:
-                # never checkpoint a NaN: check the steps since the last metrics line first
-                values = self.dist.mean(self._means_and_weights_flag(acc / max(acc_steps, 1), True)).tolist()
-                finite = all(math.isfinite(v) for v in values)
-            else:
-                finite = True
-            if not finite:
+                window.extra = self._keep_best(self.scorer(self.sampling_generator(), it), it)
+            log = it % t.log_every == 0 or last or stopping
+            values = self._read_window(window, it, log, checkpoint_due, session_start)
+            if values is not None and not all(math.isfinite(v) for v in values):
                 bad = ", ".join(
                     f"{k}={v}" for k, v in zip((*METRIC_KEYS, "weights"), values) if not math.isfinite(v)
                 )
-                return self._end(
-                    Outcome(
-                        "diverged",
-                        it,
-                        f"Training diverged at or before iteration {it} ({bad}); try a lower learning rate (--lr) or another seed.",
-                    )
-                )
+                why = f"Training diverged at or before iteration {it} ({bad}); try a lower learning rate (--lr) or another seed."
+                return self._end(Outcome("diverged", it, why))
             if (it == 1 or it % t.sample_every == 0 or last) and self.dist.is_main:
                 _emit(self.observers, "on_samples", it, self.sample_fixed())
             if checkpoint_due:
                 self.checkpoint(background=not (last or stopping))
             if stopping:
+                who = stop.signal_name or "a signal on another rank"
                 return self._end(
-                    Outcome(
-                        "stopped",
-                        it,
-                        f"Stopped by {stop.signal_name or 'a signal on another rank'} at iteration {it} of {self.total}.",
-                    )
+                    Outcome("stopped", it, f"Stopped by {who} at iteration {it} of {self.total}.")
                 )
-        return self._end(
-            Outcome("finished", self.counters.iteration, f"Finished {self.counters.iteration} iterations.")
-        )
+        done = self.counters.iteration
+        return self._end(Outcome("finished", done, f"Finished {done} iterations."))
+
+    def _train_step(self, window: _Window) -> None:
+        """One update of both nets (and what follows it), its losses added to the window."""
+        inputs = self._inputs(self.counters.iteration)
+        with self.autocast:
+            losses = self.step_fn(self.nets, inputs, self.cfg.train.d_loss_scale)
+        self._after_step(inputs, self.counters.iteration + 1)
+        window.acc += torch.stack([v.float() for v in losses])
+        window.steps += 1
+        window.images += self.cfg.train.batch_size
+        self.counters.iteration += 1
+
+    def _read_window(
+        self, window: _Window, it: int, log: bool, checkpoint_due: bool, session_start: float
+    ) -> list[float] | None:
+        """At a log point, the metrics line (the host sync of the loop), emitted when finite;
+        before a checkpoint between log points, the same means read to never checkpoint a NaN;
+        else None (nothing read)."""
+        if not log:
+            if not checkpoint_due:
+                return None
+            return self.dist.mean(
+                self._means_and_weights_flag(window.acc / max(window.steps, 1), True)
+            ).tolist()
+        values = self.dist.mean(
+            self._means_and_weights_flag(window.acc / window.steps, checkpoint_due)
+        ).tolist()
+        now = time.perf_counter()
+        self.counters.elapsed_s = now - session_start
+        record = {
+            "iteration": it,
+            "epoch": (it - 1) // self.batches.steps_per_epoch + 1,
+            **{k: v for k, v in zip(METRIC_KEYS, values)},
+            "images_per_s": window.images / max(now - window.start, 1e-9),
+            "elapsed_s": self.counters.elapsed_s,
+            **window.extra,
+        }
+        window.restart(now)
+        if all(math.isfinite(v) for v in values) and self.dist.is_main:
+            _emit(self.observers, "on_metrics", record)
+            self._announce_checkpoint(self.writer.poll())
+        return values
 
 
 def _match_optimizer_to(opt: torch.optim.Optimizer, net: nn.Module, flags: dict[str, bool]) -> None:
