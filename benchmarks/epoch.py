@@ -92,7 +92,7 @@ def our_epoch(folder: Path, cfg, data_root: Path, out: Path, splits: dict[str, l
 
     start = time.perf_counter()
     prepared = load_images(
-        str(folder), cfg.model.resolution, cfg.model.channels, cfg.data.resize, str(data_root)
+        str(folder), cfg.model.resolution, cfg.model.channels, cfg.data.resize, root=str(data_root)
     )
     if not prepared.from_cache:
         raise RuntimeError("the prepared cache should be warm here")
@@ -159,7 +159,7 @@ def main() -> None:
 
         start = time.perf_counter()
         cold = load_images(
-            str(folder), cfg.model.resolution, cfg.model.channels, cfg.data.resize, str(data_root)
+            str(folder), cfg.model.resolution, cfg.model.channels, cfg.data.resize, root=str(data_root)
         )
         n = cold.images.shape[0]
         print(

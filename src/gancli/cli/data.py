@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from gancli.cli.progress import dataset_label, preparing
+from gancli.cli.progress import dataset_label, preparing, show_data_notes
 from gancli.units import format_size
 
 console = Console()
@@ -60,7 +60,7 @@ def info_command(
             f"--channels must be 1 or 3 (got {channels}), --resize resize or center-crop (got {resize}), --resolution between 1 and 4096 (got {resolution}), -n positive (got {n})."
         )
     with preparing(console, dataset_label(spec, resolution)) as progress:
-        prepared = load_images(spec, resolution, channels, resize, root, progress=progress)
+        prepared = load_images(spec, resolution, channels, resize, root=root, progress=progress)
     images = prepared.images
     size = images.numel() * images.element_size()
     summary = {
@@ -110,13 +110,4 @@ def _print_summary(summary: dict, warnings: list[str]) -> None:
     for key, label in (("source", "source"), ("cache_file", "cache file"), ("preview", "preview")):
         if summary.get(key):
             console.print(f"{label}: {escape(str(summary[key]))}", soft_wrap=True)
-    for note in warnings:
-        console.print(f"[yellow]warning:[/] {escape(note)}")
-    skipped = summary["skipped"]
-    if skipped:
-        console.print(
-            f"[yellow]{len(skipped)} files skipped:[/] "
-            + escape(", ".join(f"{s['file']} ({s['reason']})" for s in skipped[:10])),
-            highlight=False,
-            soft_wrap=True,
-        )
+    show_data_notes(console, warnings, [(s["file"], s["reason"]) for s in summary["skipped"]], limit=10)

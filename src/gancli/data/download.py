@@ -569,6 +569,21 @@ def _registry_limits(ds: DatasetInfo, limits: extract.ExtractLimits) -> extract.
     )
 
 
+def _already_installed(name: str, source_label: str, root: str | os.PathLike | None) -> InstallResult | None:
+    """The dataset `name` when it is installed from the same source; a clash with another source
+    is an error (`--force` replaces it)."""
+    existing = registry.find_downloaded(name, root)
+    if existing is None:
+        return None
+    marker = registry.read_marker(existing) or {}
+    if marker.get("source") != source_label:
+        raise UserError(
+            f"{name!r} is already used by {marker.get('source')!r} in {existing}. Choose another --name, "
+            f"or add --force to replace it."
+        )
+    return InstallResult(name, existing, already_present=True, images=marker.get("images"))
+
+
 def install_url(
     url: str | None,
     name: str,
@@ -586,15 +601,8 @@ def install_url(
     _check_url_request(url, name, sha256, from_file)
     say, warn = info or _quiet, warn or _quiet
     source_label = url or str(from_file)
-    existing = registry.find_downloaded(name, root)
-    if existing is not None and not force:
-        marker = registry.read_marker(existing) or {}
-        if marker.get("source") != source_label:
-            raise UserError(
-                f"{name!r} is already used by {marker.get('source')!r} in {existing}. Choose another --name, "
-                f"or add --force to replace it."
-            )
-        return InstallResult(name, existing, already_present=True, images=marker.get("images"))
+    if not force and (present := _already_installed(name, source_label, root)) is not None:
+        return present
     checksum = ("sha256", sha256.lower()) if sha256 else None
     filename = _filename_from_url(url) if url else Path(from_file).name  # type: ignore[arg-type]
     remote = RemoteFile(filename=filename, url=source_label, sha256=checksum[1] if checksum else None)

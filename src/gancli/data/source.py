@@ -16,6 +16,7 @@ def load_images(
     resolution: int,
     channels: int,
     resize_mode: str = "resize",
+    *,
     root: str | None = None,
     progress: Progress | None = None,
     size: int = 0,

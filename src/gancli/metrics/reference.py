@@ -161,6 +161,7 @@ def cached_reference(
     resize: str,
     weights: str,
     compute: Callable[[], Features],
+    *,
     root: str | os.PathLike | None = None,
     need_features: bool = True,
 ) -> ReferenceStats:

@@ -167,7 +167,7 @@ def _prepare_data(ctx: Any, cfg: RunConfig, ui: SessionUI) -> Any:
                 cfg.model.resolution,
                 cfg.model.channels,
                 cfg.data.resize,
-                cfg.data.root or None,
+                root=cfg.data.root or None,
                 progress=progress,
                 size=cfg.data.size,
             )
