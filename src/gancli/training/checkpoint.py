@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import pickle
 import zipfile
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
@@ -43,58 +44,53 @@ def save_checkpoint(run_dir: Path, payload: dict[str, Any]) -> Path:
     """Write last.pt atomically, keeping the former last.pt as previous.pt when it verifies (a
     damaged last.pt is replaced, never rotated over a good previous.pt)."""
     run = RunFolder(run_dir)
-    folder, last = run.checkpoints, run.last
+    last = run.last
     kept = f"The last checkpoint {last} is intact." if last.is_file() else "No checkpoint was replaced."
+
+    def rotate() -> None:
+        if last.exists() and _verifies(last):
+            _keep_as_previous(last, run.previous)
+
+    _write_atomically(last, payload, kept, before_replace=rotate)
+    _WRITTEN_HERE[str(last)] = _identity(last)
+    return last
+
+
+def save_best(run_dir: Path, payload: dict[str, Any]) -> Path:
+    """Write best.pt atomically (a host copy of `payload`, fsynced, renamed over the former best)."""
+    best = RunFolder(run_dir).best
+    kept = (
+        f"The former best checkpoint {best} is intact." if best.is_file() else "No checkpoint was replaced."
+    )
+    _write_atomically(best, snapshot(payload), kept)
+    return best
+
+
+def _write_atomically(
+    path: Path, payload: dict[str, Any], kept: str, before_replace: Callable[[], None] | None = None
+) -> None:
+    """torch.save to a temporary name beside `path`, fsync, then rename over it; on any failure
+    the temporary file goes and `path` is as it was (`kept` says so in the error)."""
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = make_temp(last)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = make_temp(path)
     except OSError as exc:
-        raise (write_error(last, exc, kept) or exc) from exc
+        raise (write_error(path, exc, kept) or exc) from exc
     try:
         with os.fdopen(fd, "wb") as handle:
             torch.save({"format": FORMAT, "version": VERSION, **payload}, handle)
             handle.flush()
             os.fsync(handle.fileno())
-        if last.exists() and _verifies(last):
-            _keep_as_previous(last, run.previous)
-        os.replace(tmp, last)
-        _WRITTEN_HERE[str(last)] = _identity(last)
+        if before_replace is not None:
+            before_replace()
+        os.replace(tmp, path)
     except BaseException as exc:
         if os.path.exists(tmp):
             os.unlink(tmp)
-        error = write_error(last, exc, kept) if isinstance(exc, Exception) else None
+        error = write_error(path, exc, kept) if isinstance(exc, Exception) else None
         if error is not None:
             raise error from exc
         raise
-    return last
-
-
-def save_best(run_dir: Path, payload: dict[str, Any]) -> Path:
-    """Write best.pt atomically (a temporary file, fsynced, renamed over the former best)."""
-    run = RunFolder(run_dir)
-    folder, best = run.checkpoints, run.best
-    kept = (
-        f"The former best checkpoint {best} is intact." if best.is_file() else "No checkpoint was replaced."
-    )
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = make_temp(best)
-    except OSError as exc:
-        raise (write_error(best, exc, kept) or exc) from exc
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save({"format": FORMAT, "version": VERSION, **snapshot(payload)}, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, best)
-    except BaseException as exc:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        error = write_error(best, exc, kept) if isinstance(exc, Exception) else None
-        if error is not None:
-            raise error from exc
-        raise
-    return best
 
 
 def snapshot(payload: Any) -> Any:
