@@ -28,6 +28,19 @@ def human_age(seconds: float) -> str:
     return f"{int(seconds // 86400)} d"
 
 
+def human_duration(seconds: float) -> str:
+    """A duration for people: '85 ms', '4.2 s', '12 min 5 s', '3 h 20 min', '2 d 5 h'."""
+    if seconds < 1:
+        return f"{seconds * 1000:.3g} ms"
+    if seconds < 60:
+        return f"{seconds:.3g} s"
+    whole = round(seconds)
+    for limit, big, small, names in ((3600, 60, 1, ("min", "s")), (86400, 3600, 60, ("h", "min"))):
+        if whole < limit:
+            return f"{whole // big} {names[0]} {whole % big // small} {names[1]}"
+    return f"{whole // 86400} d {whole % 86400 // 3600} h"
+
+
 @dataclass
 class Col:
     """A table column: `wrap` lets long text wrap at spaces; `drop` ranks which to leave out when

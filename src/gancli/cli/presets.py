@@ -6,6 +6,7 @@ import json
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
 from gancli import config as config_mod
 from gancli.cli.fmt import Col, fit_table
@@ -72,7 +73,8 @@ def _list_presets(as_json: bool) -> None:
     console.print("Details: gan presets NAME. Train: gan train --preset NAME", style="dim")
 
 
-def _layer_table(title: str, rows: list[LayerRow]):
+def layer_table(title: str, rows: list[LayerRow]) -> Table:
+    """A layer table titled with its parameter count, fitted to the terminal."""
     cols = [Col("#", "right"), Col("layer"), Col("output (C, H, W)"), Col("params", "right")]
     cells = [[str(r.index), r.op, "x".join(map(str, r.output_shape)), f"{r.params:,}"] for r in rows]
     return fit_table(f"{title}: {param_count(rows):,} parameters", cols, cells, console.width)
@@ -87,8 +89,8 @@ def _show_preset(name: str, as_json: bool, recipe: str | None = None) -> None:
         print(json.dumps({**detail, "config": config_mod.to_dict(cfg)}, indent=2))
         return
     console.print(f"[bold]{name}[/]: {cfg.description}\nsource: {cfg.source}", highlight=False)
-    console.print(_layer_table("Generator", g))
-    table = _layer_table("Discriminator", d)
+    console.print(layer_table("Generator", g))
+    table = layer_table("Discriminator", d)
     table.caption = "The final sigmoid is applied inside the losses (stable, same math)."
     console.print(table)
     t = cfg.train

@@ -128,6 +128,11 @@ def train_command(
         "--dist-timeout",
         help="Distributed runs: seconds a process waits for the others before the job ends with an error (a dead or stuck process). Default: 300.",
     ),
+    dry_run: bool = typer.Option(
+        False,
+        "--dry-run",
+        help="Resolve the config and data as the run would, time a few training steps, and print the config, layers, data, device, iterations and projected time; writes nothing.",
+    ),
 ) -> None:
     """Train a GAN from a preset or a YAML config, with a live display, samples and checkpoints.
 
@@ -140,6 +145,8 @@ def train_command(
       gan train --preset flowers64 --data ~/photos --iters 2000 --out runs/mine
 
       gan train --resume runs/mine --iters 4000
+
+      gan train --preset flowers64 --data flowers --dry-run   (what it would run, and how long)
 
       gan train --preset faces256 --data ~/faces --nproc 4   (4 GPUs of this machine)
 
@@ -176,6 +183,9 @@ def train_command(
     request = session.TrainRequest(
         preset=preset, config=config, overrides=overrides, out=out, resume=resume, dist_timeout_s=dist_timeout
     )
+    if dry_run:
+        _show_dry_run(request, nproc or 1)
+        return
     if nproc is not None and nproc > 1:
         try:
             session.launch(request, nproc, _worker_argv(invocation))
@@ -188,6 +198,54 @@ def train_command(
     sys.stdout.flush()
     if result.exit_code:
         raise typer.Exit(result.exit_code)
+
+
+def _show_dry_run(request: Any, world: int) -> None:
+    """Print what the run would be (`--dry-run`); nothing is written."""
+    from gancli.cli.presets import layer_table
+    from gancli.training.dryrun import dry_run
+
+    with console.status("Timing a few training steps..."):
+        report = dry_run(request, world=world)
+    console.print(escape(report.yaml), highlight=False, soft_wrap=True, end="")
+    console.print(layer_table("Generator", report.generator))
+    console.print(layer_table("Discriminator", report.discriminator))
+    for line in _dry_run_lines(report):
+        console.print(escape(line), highlight=False)
+
+
+def _dry_run_lines(report: Any) -> list[str]:
+    """The run folder, data, device, iterations, step time and projection of a dry run."""
+    from gancli.cli.fmt import human_duration as took
+
+    data = report.data
+    count = f"{data.images:,} images" if data.images is not None else "images"
+    if data.download:
+        found = f"{data.source} ({count}) is not downloaded yet; `{data.download}` fetches it"
+    elif not data.ready:
+        found = (
+            f"{count} in {data.source}, not prepared at this size yet (the run decodes and caches them first)"
+        )
+    else:
+        found = f"{count} of {data.source}"
+    lines = [f"run folder: {report.run_dir} (not created)", f"data: {found}", f"device: {report.device}"]
+    if report.iterations is None:
+        lines.append("iterations: epochs x images / batch, once the dataset's size is known")
+    else:
+        left = max(report.iterations - report.done, 0)
+        resumed = f" ({report.done:,} done, {left:,} to go)" if report.done else ""
+        lines.append(f"iterations: {report.iterations:,}{resumed}, batch {report.batch_size}")
+    on = "random images of the data's shape" if report.random_images else "a slice of the data"
+    lines.append(
+        f"step time: {took(report.step_s)} (median of {report.steps_timed} steps after a warm-up, on {on})"
+    )
+    if report.projected_s is not None:
+        lines.append(
+            f"projected: {left:,} x {took(report.step_s)} = {took(report.projected_s)} of training steps "
+            "(samples, checkpoints and scoring add to it)"
+        )
+    lines.append("Dry run: nothing was written. Drop --dry-run to start the run.")
+    return lines
 
 
 class _ConsoleUI:

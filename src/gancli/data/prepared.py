@@ -138,18 +138,11 @@ def check_images_memory(n: int, channels: int, resolution: int, what: str, sourc
     )
 
 
-def prepare_folder(
-    folder: Path,
-    resolution: int,
-    channels: int,
-    resize: str,
-    cache_dir: Path,
-    progress: Progress | None = None,
-    *,
-    workers: int | None = None,
-) -> PreparedImages:
-    """Decode a folder once into a cached uint8 tensor; reuse the cache while the folder is unchanged."""
-    folder = Path(folder)
+def folder_cache(
+    folder: Path, resolution: int, channels: int, resize: str, cache_dir: Path
+) -> tuple[Path, str, list]:
+    """The cache file a folder's images are prepared into, its key, and the image files found
+    (scanned, not decoded); a missing or imageless folder is a UserError."""
     if not folder.is_dir():
         raise UserError(f"Image folder {folder} does not exist or is not a folder.")
     entries = scan_images(folder)
@@ -166,7 +159,22 @@ def prepare_folder(
             "resize": resize,
         }
     )
-    path = cache_dir / f"{_slug(folder)}-{resolution}px-{channels}ch-{resize}-{key}.pt"
+    return cache_dir / f"{_slug(folder)}-{resolution}px-{channels}ch-{resize}-{key}.pt", key, entries
+
+
+def prepare_folder(
+    folder: Path,
+    resolution: int,
+    channels: int,
+    resize: str,
+    cache_dir: Path,
+    progress: Progress | None = None,
+    *,
+    workers: int | None = None,
+) -> PreparedImages:
+    """Decode a folder once into a cached uint8 tensor; reuse the cache while the folder is unchanged."""
+    folder = Path(folder)
+    path, key, entries = folder_cache(folder, resolution, channels, resize, cache_dir)
     payload, notes = _load_or_note(path, key)
     if payload is not None:
         return PreparedImages(
@@ -189,10 +197,10 @@ def prepare_folder(
     return prepared
 
 
-def prepare_array(
+def array_cache(
     array_file: Path, resolution: int, channels: int, resize: str, cache_dir: Path, name: str
-) -> PreparedImages:
-    """A downloaded dataset stored as images.npy (N, H, W, C uint8) -> prepared tensor, cached."""
+) -> tuple[Path, str]:
+    """The cache file a downloaded images.npy is prepared into, and its key."""
     st = array_file.stat()
     key = cache_key(
         {
@@ -204,10 +212,11 @@ def prepare_array(
             "resize": resize,
         }
     )
-    path = cache_dir / f"{name}-{resolution}px-{channels}ch-{resize}-{key}.pt"
-    payload, notes = _load_or_note(path, key)
-    if payload is not None:
-        return PreparedImages(payload["images"], name, path, [], True, notes)
+    return cache_dir / f"{name}-{resolution}px-{channels}ch-{resize}-{key}.pt", key
+
+
+def open_array(array_file: Path, name: str) -> np.ndarray:
+    """A downloaded images.npy, memory-mapped (only its header is read until used)."""
     try:
         array = np.load(array_file, allow_pickle=False, mmap_mode="r")
     except (OSError, ValueError) as exc:
@@ -218,6 +227,18 @@ def prepare_array(
         raise UserError(
             f"The dataset file {array_file} is not a uint8 (N, H, W, C) array. Download it again with `gan download {name} --force`."
         )
+    return array
+
+
+def prepare_array(
+    array_file: Path, resolution: int, channels: int, resize: str, cache_dir: Path, name: str
+) -> PreparedImages:
+    """A downloaded dataset stored as images.npy (N, H, W, C uint8) -> prepared tensor, cached."""
+    path, key = array_cache(array_file, resolution, channels, resize, cache_dir, name)
+    payload, notes = _load_or_note(path, key)
+    if payload is not None:
+        return PreparedImages(payload["images"], name, path, [], True, notes)
+    array = open_array(array_file, name)
     n, h, w, c = array.shape
     check_images_memory(n, max(channels, c), max(resolution, 1), name, source_bytes=n * h * w * c * 5)
     images = convert_array(

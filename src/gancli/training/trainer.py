@@ -419,6 +419,15 @@ class Trainer:
         done = self.counters.iteration
         return self._end(Outcome("finished", done, f"Finished {done} iterations."))
 
+    def train_steps(self, n: int) -> None:
+        """`n` updates of both nets and nothing else (no metrics, samples or checkpoints): what
+        `gan train --dry-run` times."""
+        self.generator.train()
+        self.discriminator.train()
+        window = _Window(torch.zeros(len(METRIC_KEYS), device=self.device))
+        for _ in range(n):
+            self._train_step(window)
+
     def _train_step(self, window: _Window) -> None:
         """One update of both nets (and what follows it), its losses added to the window."""
         inputs = self._inputs(self.counters.iteration)
