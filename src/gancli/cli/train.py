@@ -228,7 +228,8 @@ def _dry_run_lines(report: Any) -> list[str]:
         )
     else:
         found = f"{count} of {data.source}"
-    lines = [f"run folder: {report.run_dir} (not created)", f"data: {found}", f"device: {report.device}"]
+    folder = f"{report.run_dir} ({'resumed in place' if report.in_place else 'not created'})"
+    lines = [f"run folder: {folder}", f"data: {found}", f"device: {report.device}"]
     if report.iterations is None:
         lines.append("iterations: epochs x images / batch, once the dataset's size is known")
     else:
@@ -239,7 +240,9 @@ def _dry_run_lines(report: Any) -> list[str]:
     lines.append(
         f"step time: {took(report.step_s)} (median of {report.steps_timed} steps after a warm-up, on {on})"
     )
-    if report.projected_s is not None:
+    if report.projected_s is not None and not report.projected_s:
+        lines.append("projected: nothing left to do; pass a larger --iters or --epochs to continue")
+    elif report.projected_s is not None:
         lines.append(
             f"projected: {left:,} x {took(report.step_s)} = {took(report.projected_s)} of training steps "
             "(samples, checkpoints and scoring add to it)"

@@ -26,7 +26,8 @@ class DryRunReport:
     yaml: str  # the effective config, as the run folder's config.yaml would hold it
     generator: list[LayerRow]
     discriminator: list[LayerRow]
-    run_dir: Path  # the folder the run would write (not created)
+    run_dir: Path  # the folder the run would write (not created, unless a run resumed in place)
+    in_place: bool  # a resumed run, continuing its own folder
     data: DataLook
     device: str
     batch_size: int
@@ -73,6 +74,7 @@ def dry_run(request: TrainRequest, *, world: int = 1, timed_steps: int = 3) -> D
         generator=g_rows,
         discriminator=d_rows,
         run_dir=the_plan.run_dir,
+        in_place=the_plan.in_place,
         data=data,
         device=str(dev),
         batch_size=cfg.train.batch_size,
