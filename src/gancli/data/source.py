@@ -92,7 +92,7 @@ class DataLook:
 
 
 def look_at(
-    spec: str, resolution: int, channels: int, resize_mode: str = "resize", root: str | None = None
+    spec: str, resolution: int, channels: int, resize_mode: str = "resize", *, root: str | None = None
 ) -> DataLook:
     """Where `load_images` would take its images from, and whether it would have to decode them
     first (a UserError for the data it would refuse)."""

@@ -92,15 +92,11 @@ def _data(cfg: RunConfig) -> tuple[DataLook, Any]:
     from gancli.data.source import load_images
 
     m, batch = cfg.model, cfg.train.batch_size
-    look = look_at(cfg.data.name, m.resolution, m.channels, cfg.data.resize, cfg.data.root or None)
+    root = cfg.data.root or None
+    look = look_at(cfg.data.name, m.resolution, m.channels, cfg.data.resize, root=root)
     if look.ready:  # built in, or prepared already: loading it reads the cache and writes nothing
         prepared = load_images(
-            cfg.data.name,
-            m.resolution,
-            m.channels,
-            cfg.data.resize,
-            cfg.data.root or None,
-            size=cfg.data.size,
+            cfg.data.name, m.resolution, m.channels, cfg.data.resize, root=root, size=cfg.data.size
         )
         count = prepared.images.shape[0]
         return DataLook(prepared.source, count, True), prepared.images[: 2 * batch]
