@@ -9,6 +9,7 @@ raising the signals from inside the checkpoint write.
 
 from __future__ import annotations
 
+import re
 import signal
 
 import pytest
@@ -71,9 +72,13 @@ def test_second_ctrl_c_during_the_final_checkpoint_leaves_the_last_one_whole(
 ):
     run = tmp_path / "run"
     res = cli("train", "--config", write_config(iters=1000, checkpoint_every=2), "--out", run)
+    # the first Ctrl-C comes from the background write of iteration 4's checkpoint: the loop
+    # sees it after step 5, or after step 6 when that thread is scheduled late (a race the test
+    # cannot fix); either way the final checkpoint is the one interrupted
+    stopped_at = re.search(r"Interrupted by a second Ctrl-C at iteration (\d+)", " ".join(res.text.split()))
+    assert stopped_at and int(stopped_at.group(1)) in (5, 6), res.text
     assert_clean_error(
         res,
-        "Interrupted by a second Ctrl-C at iteration 5",
         f"{run / 'checkpoints' / 'last.pt'}, is intact",
         f"gan train --resume {run}",
         code=130,
@@ -91,6 +96,8 @@ def test_under_torchrun_a_forwarded_ctrl_c_does_not_skip_the_final_checkpoint(
     run = tmp_path / "run"
     res = cli("train", "--config", write_config(iters=1000, checkpoint_every=2), "--out", run)
     assert res.code == 130, res.text  # stopped, not finished
-    assert "Stopped by SIGINT at iteration 5" in " ".join(res.out.split())
-    assert load_checkpoint(run / "checkpoints" / "last.pt")["iteration"] == 5
+    # after step 5, or 6 when the writing thread raised the signal late (see the test above)
+    stopped_at = re.search(r"Stopped by SIGINT at iteration (\d+)", " ".join(res.out.split()))
+    assert stopped_at and int(stopped_at.group(1)) in (5, 6), res.text
+    assert load_checkpoint(run / "checkpoints" / "last.pt")["iteration"] == int(stopped_at.group(1))
     assert not temp_files(run)
