@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -11,6 +10,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 from gancli.config import LayerSpec, ModelConfig
 from gancli.errors import UserError
+from gancli.layer_math import LayerRow  # the row type of layer tables, built or computed
 from gancli.models.frame import plan_turned_frame, run_turned
 from gancli.models.init import initialise
 from gancli.models.layers import FlattenLinear, Project, SameConv2d, SameConvTranspose2d
@@ -152,16 +152,6 @@ def build_discriminator(cfg: ModelConfig) -> Discriminator:
             if isinstance(module, (nn.Conv2d, nn.Linear)):
                 spectral_norm(module)
     return net
-
-
-@dataclass
-class LayerRow:
-    """One row of a layer table."""
-
-    index: int
-    op: str
-    output_shape: tuple[int, ...]
-    params: int
 
 
 def layer_table(net: Generator | Discriminator) -> list[LayerRow]:
