@@ -10,12 +10,10 @@ from __future__ import annotations
 import io
 import json
 import os
-import struct
-import zlib
 
 import pytest
 import torch
-from faults.faultkit import assert_clean_error, png_bytes
+from faults.faultkit import assert_clean_error, png_bytes, png_with_header
 from PIL import Image
 
 # ---------------------------------------------------------------- checkpoints
@@ -129,21 +127,6 @@ def test_config_that_is_not_a_text_file_is_refused(tmp_path, cli):
 
 
 # ---------------------------------------------------------------- images
-
-
-def png_with_header(width: int, height: int) -> bytes:
-    """A tiny PNG whose header claims width x height (a decompression bomb by its dimensions)."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", ihdr)
-        + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
-        + chunk(b"IEND", b"")
-    )
 
 
 def test_image_folder_bombs_fakes_and_broken_files_are_skipped_and_listed(tmp_path, cli):

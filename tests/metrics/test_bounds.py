@@ -4,31 +4,15 @@ an image header that claims a huge side, a decompression bomb, a .npz that decla
 from __future__ import annotations
 
 import io
-import struct
 import zipfile
-import zlib
 
 import numpy as np
 import pytest
 from conftest import run_cli
+from faults.faultkit import png_with_header
 
 from gancli.errors import UserError
 from gancli.metrics.fid import load_stats_npz, save_stats_npz
-
-
-def png_claiming(width: int, height: int) -> bytes:
-    """A ~100-byte PNG whose header claims width x height."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", ihdr)
-        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
-        + chunk(b"IEND", b"")
-    )
 
 
 @pytest.mark.parametrize(
@@ -44,7 +28,7 @@ def test_score_folder_does_not_trust_the_first_image_header(width, height, needl
 
     folder = tmp_path / "fakes"
     folder.mkdir()
-    (folder / "a.png").write_bytes(png_claiming(width, height))
+    (folder / "a.png").write_bytes(png_with_header(width, height))
     res = run_cli("score", folder, "--ref", "shapes", "--weights", weights_file, "--metrics", "fid")
     assert_clean_error(res, str(folder / "a.png"), *needles, code=2)
 
