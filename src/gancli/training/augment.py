@@ -13,8 +13,6 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from gancli.config import AUGMENT_OPS
-
 TRANSLATION_RATIO = 0.125  # shifts of up to 1/8 of the image, as in DiffAugment
 CUTOUT_RATIO = 0.5  # a square of half the image side, zeroed (grey in [-1, 1])
 
@@ -69,7 +67,7 @@ OPS: dict[str, Callable[[torch.Tensor, torch.Generator], torch.Tensor]] = {
 def parse_policy(policy: str) -> list[str]:
     """'translation,cutout' -> the ops in the canonical order color, translation, cutout."""
     names = {part.strip() for part in policy.split(",") if part.strip()}
-    return [op for op in ("color", "translation", "cutout") if op in names and op in AUGMENT_OPS]
+    return [op for op in ("color", "translation", "cutout") if op in names]
 
 
 class DiffAugment:
