@@ -71,6 +71,22 @@ def tiny_config_dict(step: str = "simultaneous", iters: int = 6, **train) -> dic
     }
 
 
+def tiny_fast_config_dict(arch: str = "fastgan", step: str = "d_then_g", iters: int = 6, **train) -> dict:
+    """A seconds-long run of a FastGAN-class arch (fastgan or projected) at 32x32, width 2."""
+    cfg = tiny_config_dict(step, iters=iters, **train)
+    cfg["model"] = {
+        "arch": arch,
+        "resolution": 32,
+        "channels": 3,
+        "latent_dim": 8,
+        "width": 2,
+        "spectral_norm": arch == "fastgan",
+    }
+    cfg["train"].setdefault("loss", "hinge")
+    cfg["train"]["label_flip_prob"] = train.get("label_flip_prob", 0.0)
+    return cfg
+
+
 @pytest.fixture
 def tiny_config_file(tmp_path) -> Path:
     path = tmp_path / "tiny.yaml"

@@ -21,8 +21,10 @@ from typing import Any, Union, get_args, get_origin, get_type_hints
 
 import yaml
 
+from gancli.archs import ARCHS, FAST_ARCHS, FAST_RESOLUTIONS, discriminator_plan, generator_blocks
 from gancli.errors import UserError
 from gancli.limits import MAX_RESOLUTION, MAX_SEED
+from gancli.units import parse_duration
 
 DEFAULT_PRESET = "flowers64"  # without --preset, or a preset named in --config or a config mapping
 
@@ -68,9 +70,17 @@ class ModelConfig:
     """Both networks. The discriminator's last layer outputs a logit: the reference's final
     sigmoid is applied inside the losses and scores, which is the same math, computed stably."""
 
+    # dcgan: the layer lists below (the reference systems'); fastgan: FastGAN-lite G and its
+    # self-supervised D; projected: FastGAN-lite G and a projected D on pretrained features
+    # (gancli/archs.py). Only dcgan reads the layer lists; the others build from `width`.
+    arch: str = "dcgan"
     resolution: int = 64
     channels: int = 3
     latent_dim: int = 100
+    width: int = 0  # fastgan/projected: channels scale (16 x width at 4x4, halved per doubling)
+    d_width: int = 0  # the discriminator's channels scale (0: width)
+    # projected: the side the feature network sees (0: the image's own; Projected GAN uses 224)
+    projected_size: int = 0
     # dcgan: conv weights N(0,0.02), batch-norm scale N(1,0.02) (pytorch/examples, PyTorch-GAN);
     # normal: every weight N(0,0.02), biases 0 (CNTK); glorot: MATLAB's defaults (Glorot uniform, zero bias).
     init: str = "dcgan"
@@ -102,6 +112,9 @@ class TrainConfig:
     step: str = "simultaneous"
     epochs: int = 0  # total epochs of the run (0: use iters)
     iters: int = 0  # total iterations of the run (overrides epochs when > 0)
+    # wall-clock budget of the run's training loop over all its sessions, in seconds; YAML and
+    # --time also take 90s, 30m, 2h, 1h30m (0: none). With iters/epochs, whichever comes first.
+    time: float = field(default=0.0, metadata={"parse": parse_duration})
     batch_size: int = 128  # the global batch: split across ranks under torch.distributed
     lr_g: float = 2e-4
     lr_d: float = 2e-4
@@ -125,6 +138,9 @@ class TrainConfig:
     loss: str = "bce"  # bce (non-saturating, the references') | hinge | lsgan
     # DiffAugment policy applied to every image D sees: any of translation, cutout, color
     augment: str = ""
+    # probability that each augmentation applies to an image: 1 (DiffAugment), a number in [0, 1],
+    # or auto (ADA, Karras et al. 2020: from 0, steered so that E[sign(D(real))] stays near 0.6)
+    augment_p: float | str = 1.0
     # half-life of the generator's exponential moving average, in images (0: no EMA)
     ema_half_life: int = 0
     # the half-life is at most this fraction of the images seen so far (helps short runs)
@@ -171,6 +187,7 @@ class Overrides:
     root: str | None = _flag("data.root")
     epochs: int | None = _flag("train.epochs")
     iters: int | None = _flag("train.iters")
+    time: str | None = _flag("train.time")
     batch_size: int | None = _flag("train.batch_size")
     lr: float | None = _flag("train.lr_g", "train.lr_d")
     device: str | None = _flag("train.device")
@@ -192,15 +209,19 @@ class Overrides:
             value = getattr(self, f.name)
             if value is not None:
                 out.update(dict.fromkeys(f.metadata["keys"], value))
-        # a total given one way replaces the preset's total given the other way
+        # a total given one way replaces the preset's total given the other way (a time
+        # budget alone replaces both: the run is as long as the time allows)
         if self.iters is not None and self.epochs is None:
             out["train.epochs"] = 0
         if self.epochs is not None and self.iters is None:
             out["train.iters"] = 0
+        if self.time is not None and self.iters is None and self.epochs is None:
+            out["train.iters"] = out["train.epochs"] = 0
         return out
 
 
 CHOICES: dict[str, tuple[str, ...]] = {
+    "model.arch": ARCHS,
     "model.init": ("dcgan", "normal", "glorot"),
     "data.resize": ("resize", "center-crop"),
     "train.step": ("simultaneous", "d_then_g", "g_then_d"),
@@ -386,11 +407,14 @@ def _build(cls: type, data: dict, prefix: str) -> Any:
                     f"Config key '{prefix}.{key}' does not apply to a '{op}' layer; "
                     f"it accepts: {', '.join(names)}."
                 )
+    parsers = {f.name: f.metadata["parse"] for f in dataclasses.fields(cls) if "parse" in f.metadata}
     kwargs = {}
     for key, value in data.items():
         full = f"{prefix}.{key}" if prefix else str(key)
         if key not in hints:
             raise UserError(f"Unknown config key '{full}'. Accepted keys here: {', '.join(names)}.")
+        if key in parsers and isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            value = parsers[key](value, option=f"Config key '{full}'")
         kwargs[key] = _convert(value, hints[key], full)
     return cls(**kwargs)
 
@@ -398,6 +422,8 @@ def _build(cls: type, data: dict, prefix: str) -> Any:
 def from_dict(data: dict) -> RunConfig:
     """Build and validate a RunConfig from plain data."""
     cfg = _build(RunConfig, data, "")
+    if cfg.model.arch in FAST_ARCHS:  # built from model.width: a preset's layer lists do not apply
+        cfg.model.generator, cfg.model.discriminator = [], []
     validate(cfg)
     return cfg
 
@@ -550,6 +576,10 @@ def _validate_recipe_parts(cfg: RunConfig) -> None:
                 f"Config key 'train.augment' names '{op}'; accepted: any of {', '.join(AUGMENT_OPS)}, "
                 "comma-separated (empty: no augmentation)."
             )
+    if not (t.augment_p == "auto" or (isinstance(t.augment_p, float) and 0.0 <= t.augment_p <= 1.0)):
+        raise UserError(
+            f"Config key 'train.augment_p' is {t.augment_p!r}; give a probability from 0 to 1, or auto (ADA)."
+        )
     _positive(t.ema_half_life, "train.ema_half_life", allow_zero=True)
     _positive(t.r1_gamma, "train.r1_gamma", allow_zero=True)
     _positive(t.r1_every, "train.r1_every")
@@ -557,6 +587,42 @@ def _validate_recipe_parts(cfg: RunConfig) -> None:
         raise UserError(
             f"Config key 'train.ema_rampup' is {t.ema_rampup}; it must be in [0, 1] (0: no ramp-up)."
         )
+
+
+def _validate_fast_model(m: ModelConfig) -> None:
+    """fastgan/projected: a power-of-two resolution they have blocks for, a width, and sizes
+    bounded from the architecture's plan before anything is built."""
+    if m.resolution not in FAST_RESOLUTIONS:
+        raise UserError(
+            f"Config key 'model.resolution' is {m.resolution}; arch {m.arch} accepts "
+            f"{', '.join(map(str, FAST_RESOLUTIONS))}."
+        )
+    if not 1 <= m.width <= 1024:
+        raise UserError(
+            f"Config key 'model.width' is {m.width}; arch {m.arch} needs a width from 1 to 1024 "
+            "(its 4x4 map has 16 x width channels; fast64 uses 8)."
+        )
+    if not 0 <= m.d_width <= 1024:
+        raise UserError(
+            f"Config key 'model.d_width' is {m.d_width}; give 0 (model.width) or a width up to 1024."
+        )
+    if m.projected_size and not (32 <= m.projected_size <= 1024 and m.projected_size % 32 == 0):
+        raise UserError(
+            f"Config key 'model.projected_size' is {m.projected_size}; give 0 (the image's own size) "
+            "or a multiple of 32 from 32 to 1024 (Projected GAN uses 224)."
+        )
+    for where, blocks in (
+        ("model.generator", generator_blocks(m)),
+        ("model.discriminator", discriminator_plan(m)),
+    ):
+        if sum(b.params for b in blocks) > MAX_PARAMS:
+            raise UserError(
+                f"Arch {m.arch} at width {m.width} has more than {MAX_PARAMS:,} parameters in {where}; use a smaller model.width."
+            )
+        if max(math.prod(b.shape) for b in blocks) > MAX_ACTIVATION:
+            raise UserError(
+                f"Arch {m.arch} at width {m.width} makes more than {MAX_ACTIVATION:,} values per image in {where}; use a smaller model.width."
+            )
 
 
 def _validate_model(m: ModelConfig) -> None:
@@ -571,6 +637,13 @@ def _validate_model(m: ModelConfig) -> None:
             f"Config key 'model.resolution' is {m.resolution}; at most {MAX_RESOLUTION} is accepted."
         )
     _positive(m.latent_dim, "model.latent_dim")
+    if m.arch in FAST_ARCHS:
+        if m.latent_dim > MAX_WIDTH:
+            raise UserError(
+                f"Config key 'model.latent_dim' is {m.latent_dim}; at most {MAX_WIDTH} is accepted."
+            )
+        _validate_fast_model(m)
+        return
     _check_layers(m.generator, "model.generator")
     _check_layers(m.discriminator, "model.discriminator")
     if m.latent_dim <= MAX_WIDTH:  # (a larger one is refused below, naming its key)
@@ -592,7 +665,7 @@ def validate(cfg: RunConfig) -> None:
     _positive(t.batch_size, "train.batch_size")
     if t.batch_size > 1 << 16:
         raise UserError(f"Config key 'train.batch_size' is {t.batch_size}; at most 65536 is accepted.")
-    for key in ("epochs", "iters", "score_every"):
+    for key in ("epochs", "iters", "score_every", "time"):
         _positive(getattr(t, key), f"train.{key}", allow_zero=True)
     for key in ("log_every", "sample_every", "checkpoint_every", "fixed_latents", "score_n"):
         _positive(getattr(t, key), f"train.{key}")
@@ -643,9 +716,10 @@ def check_global_batch(cfg: RunConfig, world: int) -> None:
 
 def check_run_length(cfg: RunConfig) -> None:
     """A run to start needs a length (a partial config, e.g. a model only, need not have one)."""
-    if cfg.train.iters == 0 and cfg.train.epochs == 0:  # it would leave a folder of config.yaml only
+    t = cfg.train
+    if t.iters == 0 and t.epochs == 0 and t.time == 0:  # it would leave a folder of config.yaml only
         raise UserError(
-            "The run has no length: train.iters and train.epochs are both 0. Give --iters or --epochs (more than 0)."
+            "The run has no length: train.iters, train.epochs and train.time are all 0. Give --iters, --epochs or --time (more than 0)."
         )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from gancli.archs import FAST_ARCHS, Block, discriminator_plan, generator_blocks
 from gancli.config import LayerSpec, ModelConfig
 from gancli.errors import UserError
 
@@ -80,15 +81,25 @@ def layer_rows(specs: list[LayerSpec], in_shape: tuple[int, ...], where: str) ->
     return rows
 
 
+def _arch_rows(blocks: list[Block]) -> list[LayerRow]:
+    return [LayerRow(i, b.name, b.shape, b.params) for i, b in enumerate(blocks)]
+
+
 def generator_rows(model: ModelConfig) -> list[LayerRow]:
-    """The generator's layer table (its input: a flat latent, or a 1x1 map for a conv first layer)."""
+    """The generator's layer table (its input: a flat latent, or a 1x1 map for a conv first
+    layer); for the fastgan/projected archs, one row per block of their plan."""
+    if model.arch in FAST_ARCHS:
+        return _arch_rows(generator_blocks(model))
     flat = model.generator[0].op in ("project", "linear")
     latent = (model.latent_dim,) if flat else (model.latent_dim, 1, 1)
     return layer_rows(model.generator, latent, "model.generator")
 
 
 def discriminator_rows(model: ModelConfig) -> list[LayerRow]:
-    """The discriminator's layer table (with spectral norm, its batch norms are identities: no parameters)."""
+    """The discriminator's layer table (dcgan with spectral norm: its batch norms are identities,
+    no parameters); for the fastgan/projected archs, one row per block of their plan."""
+    if model.arch in FAST_ARCHS:
+        return _arch_rows(discriminator_plan(model))
     rows = layer_rows(
         model.discriminator, (model.channels, model.resolution, model.resolution), "model.discriminator"
     )

@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from gancli.config import RunConfig, from_dict
 from gancli.errors import UserError
 from gancli.limits import check_seed
-from gancli.models.dcgan import Generator, build_generator
+from gancli.models.build import build_generator
 from gancli.reporting.grids import to_uint8
 from gancli.runs import RunFolder, find_checkpoint, latest_run
 from gancli.training.checkpoint import load_checkpoint
@@ -29,7 +30,7 @@ def best_checkpoint(path: str | Path | None) -> Path:
 
 def load_generator(
     path: str | Path | None, device: torch.device | str = "cpu", *, best: bool = False
-) -> tuple[Generator, RunConfig]:
+) -> tuple[nn.Module, RunConfig]:
     """The generator of a run folder or checkpoint file, in eval mode on `device`: G_ema when
     the run keeps one (the improved recipe), else G; `best`: from the run's best.pt."""
     ckpt = best_checkpoint(path) if best else find_checkpoint(Path(path) if path else latest_run())
@@ -48,7 +49,7 @@ def latents(n: int, dim: int, seed: int) -> torch.Tensor:
 
 @torch.no_grad()
 def generate_from_latents(
-    generator: Generator, z: torch.Tensor, device: torch.device | str = "cpu", batch_size: int = 256
+    generator: nn.Module, z: torch.Tensor, device: torch.device | str = "cpu", batch_size: int = 256
 ) -> torch.Tensor:
     """uint8 (N, C, H, W) images of the given latents."""
     out = [to_uint8(generator(z[i : i + batch_size].to(device))) for i in range(0, z.shape[0], batch_size)]
@@ -56,7 +57,7 @@ def generate_from_latents(
 
 
 def generate_images(
-    generator: Generator, n: int, seed: int = 0, device: torch.device | str = "cpu", batch_size: int = 256
+    generator: nn.Module, n: int, seed: int = 0, device: torch.device | str = "cpu", batch_size: int = 256
 ) -> torch.Tensor:
     """n images as uint8 (n, C, H, W) from seeded latents."""
     return generate_from_latents(generator, latents(n, generator.latent_dim, seed), device, batch_size)

@@ -36,3 +36,39 @@ def parse_size(text: str, *, option: str = "size") -> int:
     if size <= 0:
         raise UserError(f"{option} {text!r} must be more than 0 bytes, e.g. 500M or 4G.")
     return size
+
+
+_DURATION_RE = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?$")
+MAX_DURATION_S = 366 * 24 * 3600.0
+
+
+def parse_duration(text: str | float | int, *, option: str = "--time") -> float:
+    """``'90s'``, ``'30m'``, ``'2h'``, ``'1h30m'`` (or a number of seconds) -> seconds."""
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        seconds = float(text)
+    else:
+        compact = str(text).strip().lower().replace(" ", "")
+        match = _DURATION_RE.match(compact)
+        if compact and re.fullmatch(r"\d+(?:\.\d+)?", compact):
+            seconds = float(compact)
+        elif not compact or match is None or not any(match.groups()):
+            raise UserError(
+                f"{option} {str(text)!r} is not a duration: give a number with h, m or s, "
+                "e.g. 90s, 30m, 2h or 1h30m (a bare number is seconds)."
+            )
+        else:
+            h, m, s = (float(g) if g else 0.0 for g in match.groups())
+            seconds = h * 3600 + m * 60 + s
+    if not 0 <= seconds <= MAX_DURATION_S:  # NaN fails this too
+        raise UserError(f"{option} {str(text)!r} must be from 0 (no limit) to 366 days.")
+    return seconds
+
+
+def format_duration(seconds: float) -> str:
+    """3725 -> '1h02m05s', 95 -> '1m35s', 42.3 -> '42s'."""
+    whole = int(round(seconds))
+    h, rest = divmod(whole, 3600)
+    m, s = divmod(rest, 60)
+    if h:
+        return f"{h}h{m:02d}m{s:02d}s"
+    return f"{m}m{s:02d}s" if m else f"{s}s"

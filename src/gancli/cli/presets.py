@@ -11,6 +11,7 @@ from rich.table import Table
 from gancli import config as config_mod
 from gancli.cli.fmt import Col, fit_table
 from gancli.layer_math import LayerRow, discriminator_rows, generator_rows, param_count
+from gancli.units import format_duration
 
 console = Console()
 
@@ -94,9 +95,13 @@ def _show_preset(name: str, as_json: bool, recipe: str | None = None) -> None:
     table.caption = "The final sigmoid is applied inside the losses (stable, same math)."
     console.print(table)
     t = cfg.train
-    schedule = f"{t.iters} iterations" if t.iters else f"{t.epochs} epochs"
+    schedule = f"{t.iters} iterations" if t.iters else f"{t.epochs} epochs" if t.epochs else ""
+    if t.time:
+        budget = f"{format_duration(t.time)} of training"
+        schedule = f"{schedule} or {budget}, whichever comes first" if schedule else budget
+    arch = "" if cfg.model.arch == "dcgan" else f"arch {cfg.model.arch}, {t.loss} loss, "
     console.print(
-        f"training: {t.step} step, {schedule}, batch {t.batch_size}, Adam lr G {t.lr_g} D {t.lr_d}, "
+        f"training: {arch}{t.step} step, {schedule}, batch {t.batch_size}, Adam lr G {t.lr_g} D {t.lr_d}, "
         f"betas ({t.beta1}, {t.beta2}), label flip p={t.label_flip_prob}, D loss scale {t.d_loss_scale}, init {cfg.model.init}\n"
         f"data: {cfg.data.name or '(required: --data PATH)'}, {cfg.data.resize}, flips {'on' if cfg.data.flip else 'off'}; "
         f"samples every {t.sample_every}, checkpoints every {t.checkpoint_every}",

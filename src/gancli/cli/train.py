@@ -49,6 +49,11 @@ def train_command(
     iters: int | None = typer.Option(
         None, "--iters", help="Total iterations of the run; takes precedence over epochs."
     ),
+    time_budget: str | None = typer.Option(
+        None,
+        "--time",
+        help="Wall-clock budget of the run's training, e.g. 90s, 30m, 2h, 1h30m: it stops at the first step past it and ends finished, with its final checkpoint and pictures. A total over sessions like --iters (--resume with a larger value continues); alone it replaces the preset's length, with --iters/--epochs whichever comes first.",
+    ),
     batch_size: int | None = typer.Option(
         None,
         "--batch-size",
@@ -140,6 +145,8 @@ def train_command(
 
       gan train --preset quick
 
+      gan train --preset fast64 --data ~/photos --time 20m   (20 minutes of training)
+
       gan train --preset flowers64 --data flowers --device cuda
 
       gan train --preset flowers64 --data ~/photos --iters 2000 --out runs/mine
@@ -164,6 +171,7 @@ def train_command(
         root=root,
         epochs=epochs,
         iters=iters,
+        time=time_budget,
         batch_size=batch_size,
         lr=lr,
         device=device,
@@ -217,6 +225,7 @@ def _show_dry_run(request: Any, world: int) -> None:
 def _dry_run_lines(report: Any) -> list[str]:
     """The run folder, data, device, iterations, step time and projection of a dry run."""
     from gancli.cli.fmt import human_duration as took
+    from gancli.units import format_duration
 
     data = report.data
     count = f"{data.images:,} images" if data.images is not None else "images"
@@ -230,7 +239,9 @@ def _dry_run_lines(report: Any) -> list[str]:
         found = f"{count} of {data.source}"
     folder = f"{report.run_dir} ({'resumed in place' if report.in_place else 'not created'})"
     lines = [f"run folder: {folder}", f"data: {found}", f"device: {report.device}"]
-    if report.iterations is None:
+    if report.time_budget and not report.iterations:
+        lines.append(f"iterations: as many as fit in the time budget, batch {report.batch_size}")
+    elif report.iterations is None:
         lines.append("iterations: epochs x images / batch, once the dataset's size is known")
     else:
         left = max(report.iterations - report.done, 0)
@@ -240,11 +251,18 @@ def _dry_run_lines(report: Any) -> list[str]:
     lines.append(
         f"step time: {took(report.step_s)} (median of {report.steps_timed} steps after a warm-up, on {on})"
     )
-    if report.projected_s is not None and not report.projected_s:
-        lines.append("projected: nothing left to do; pass a larger --iters or --epochs to continue")
-    elif report.projected_s is not None:
+    if report.steps_in_budget is not None:
         lines.append(
-            f"projected: {left:,} x {took(report.step_s)} = {took(report.projected_s)} of training steps "
+            f"time budget: {format_duration(report.time_budget)} of training"
+            + (f" ({format_duration(report.elapsed_s)} spent)" if report.elapsed_s else "")
+            + f": about {report.steps_in_budget:,} steps fit in {format_duration(max(report.time_budget - report.elapsed_s, 0))} at this step time"
+        )
+    if report.projected_s is not None and not report.projected_s:
+        lines.append("projected: nothing left to do; pass a larger --iters, --epochs or --time to continue")
+    elif report.projected_s is not None:
+        steps = f"{left:,} x {took(report.step_s)} = " if report.iterations and not report.time_budget else ""
+        lines.append(
+            f"projected: {steps}{took(report.projected_s)} of training steps "
             "(samples, checkpoints and scoring add to it)"
         )
     lines.append("Dry run: nothing was written. Drop --dry-run to start the run.")
@@ -280,6 +298,7 @@ class _ConsoleUI:
             trainer.batches.steps_per_epoch,
             trainer.counters.iteration,
             trainer.cfg.preset,
+            time_budget=trainer.cfg.train.time,
         )
 
 

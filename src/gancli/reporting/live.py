@@ -21,6 +21,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from gancli.units import format_duration
+
 
 class LiveDisplay:
     """Observer rendering training progress to a rich console."""
@@ -32,9 +34,11 @@ class LiveDisplay:
         steps_per_epoch: int,
         start_iteration: int = 0,
         title: str = "training",
+        time_budget: float = 0.0,
     ) -> None:
         self.console = console
         self.total, self.steps_per_epoch = total, max(steps_per_epoch, 1)
+        self.time_budget = time_budget  # seconds of training in all (0: none)
         self.progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -46,7 +50,8 @@ class LiveDisplay:
             TimeRemainingColumn(),
             console=console,
         )
-        self.task = self.progress.add_task(title, total=total, completed=start_iteration, speed="")
+        # a run with a time budget only has no total: the bar then counts without an end
+        self.task = self.progress.add_task(title, total=total or None, completed=start_iteration, speed="")
         self.record: dict[str, Any] | None = None
         self.fid: float | None = None  # the latest --score-every measurement
         self.samples = ""
@@ -55,25 +60,30 @@ class LiveDisplay:
 
     def _stats(self) -> Table:
         table = Table(box=None, show_header=True, header_style="dim", pad_edge=False)
-        for name in ("epoch", "loss D", "loss G", "score D", "score G", "FID", "last grid"):
+        names = ("epoch", "loss D", "loss G", "score D", "score G", "FID", "last grid")
+        for name in names + (("time left",) if self.time_budget else ()):
             table.add_column(name, justify="right")
         r = self.record or {}
 
         def fmt(key: str) -> str:
             return f"{r[key]:.4f}" if isinstance(r.get(key), float) else "-"
 
-        epochs = -(-self.total // self.steps_per_epoch)
+        epochs = -(-self.total // self.steps_per_epoch) if self.total else "-"
         fid = f"{self.fid:.2f}" if self.fid is not None else "-"
-        table.add_row(
+        cells = [
             f"{r.get('epoch', '-')}/{epochs}",
             fmt("loss_d"),
             fmt("loss_g"),
             fmt("score_d"),
             fmt("score_g"),
-            fid,
-            self.samples,
-        )
+        ]
+        table.add_row(*cells, fid, self.samples, *((self._time_left(),) if self.time_budget else ()))
         return table
+
+    def _time_left(self) -> str:
+        """What is left of the run's time budget at the last metrics line."""
+        elapsed = (self.record or {}).get("elapsed_s", 0.0)
+        return format_duration(max(self.time_budget - elapsed, 0.0))
 
     def _render(self) -> Group:
         return Group(self.progress, self._stats())
@@ -95,10 +105,12 @@ class LiveDisplay:
         )
         if self.live is not None:
             self.live.update(self._render())
-        elif time.monotonic() - self.last_plain > 5 or record["iteration"] >= self.total:
+        elif time.monotonic() - self.last_plain > 5 or record["iteration"] >= self.total > 0:
             self.last_plain = time.monotonic()
+            of_total = f"/{self.total}" if self.total else ""
+            left = f" time left {self._time_left()}" if self.time_budget else ""
             self.console.print(
-                f"iter {record['iteration']}/{self.total} epoch {record['epoch']} "
+                f"iter {record['iteration']}{of_total} epoch {record['epoch']}{left} "
                 f"loss_d {record['loss_d']:.4f} loss_g {record['loss_g']:.4f} "
                 f"score_d {record['score_d']:.4f} score_g {record['score_g']:.4f} "
                 f"{record['images_per_s']:.1f} img/s"

@@ -71,15 +71,21 @@ def parse_policy(policy: str) -> list[str]:
 
 
 class DiffAugment:
-    """Callable(images) -> augmented images, drawing from its own seeded generator."""
+    """Callable(images) -> augmented images, drawing from its own seeded generator. Each op
+    applies to each image with probability `p` (1: always, DiffAugment's way; ADA steers it)."""
 
-    def __init__(self, policy: str, device: torch.device, seed: int) -> None:
+    def __init__(self, policy: str, device: torch.device, seed: int, p: float = 1.0) -> None:
         self.ops = parse_policy(policy)
         self.generator = torch.Generator(device=device).manual_seed(seed)
+        self.p = p
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         for op in self.ops:
-            x = OPS[op](x, self.generator)
+            if self.p >= 1.0:  # no draw for the mask: p = 1 is exactly DiffAugment
+                x = OPS[op](x, self.generator)
+            else:
+                chosen = _uniform(x, self.generator) < self.p
+                x = torch.where(chosen, OPS[op](x, self.generator), x)
         return x
 
     def state(self) -> torch.Tensor:
@@ -89,3 +95,19 @@ class DiffAugment:
     def load_state(self, state: torch.Tensor) -> None:
         """Continue the saved stream."""
         self.generator.set_state(state)
+
+
+ADA_TARGET = 0.6  # Karras et al. 2020: E[sign(D(real))] above this means D is overfitting
+ADA_INTERVAL = 4  # steps between adjustments of p
+# images over which p may move by 1: ADA's 500k suits GPU runs of millions of images; a CPU run
+# sees 50k-500k, so p must be able to move within it
+ADA_SPEED_IMAGES = 20_000
+
+
+def ada_adjust(p: float, real_sign: float, batch: int, target: float = ADA_TARGET) -> float:
+    """ADA's update of the augmentation probability after ADA_INTERVAL steps of `batch` images
+    whose real logits had mean sign `real_sign`: up when D is too sure of the reals, down when
+    not, by at most ADA_INTERVAL * batch / ADA_SPEED_IMAGES, kept in [0, 1]."""
+    step = ADA_INTERVAL * batch / ADA_SPEED_IMAGES
+    direction = (real_sign > target) - (real_sign < target)
+    return min(max(p + direction * step, 0.0), 1.0)

@@ -24,7 +24,7 @@ from torch import nn
 
 from gancli.config import RunConfig, from_dict
 from gancli.errors import UserError
-from gancli.models.dcgan import Discriminator, Generator, build_discriminator, build_generator
+from gancli.models.build import build_discriminator, build_generator, trainable
 from gancli.runs import LAST, PREVIOUS
 
 FORMAT = "gancli-checkpoint"
@@ -90,7 +90,7 @@ def _config(data: Any, path: Path) -> RunConfig:
         raise UserError(f"Checkpoint {path} carries a config this gancli cannot use: {exc}") from exc
 
 
-def expected_nets(cfg: RunConfig) -> tuple[Generator, Discriminator]:
+def expected_nets(cfg: RunConfig) -> tuple[nn.Module, nn.Module]:
     """G and D of `cfg` as training builds them (spectral norm included), on the meta device:
     shapes only, no memory."""
     with torch.device("meta"):
@@ -105,7 +105,7 @@ def _check_parts(payload: dict, cfg: RunConfig) -> None:
             check_state_dict(key, payload[key], generator)
     check_state_dict("discriminator", payload["discriminator"], discriminator)
     check_optimizer("opt_g", payload["opt_g"], generator.parameters())
-    check_optimizer("opt_d", payload["opt_d"], discriminator.parameters())
+    check_optimizer("opt_d", payload["opt_d"], trainable(discriminator))
     _rng("rng", payload["rng"])
     by_rank = payload.get("rng_by_rank")
     if by_rank is not None:
@@ -126,6 +126,10 @@ def _counters(payload: dict) -> None:
             _int(key, payload[key], low, high)
     if "elapsed_s" in payload:
         _number("elapsed_s", payload["elapsed_s"])
+    if "augment_p" in payload:
+        _number("augment_p", payload["augment_p"])
+        if payload["augment_p"] > 1:
+            raise Damage(f"augment_p is {_show(payload['augment_p'])}, expected a probability from 0 to 1")
     if payload.get("best_fid") is not None:
         _number("best_fid", payload["best_fid"])
     if payload.get("best_iteration") is not None:

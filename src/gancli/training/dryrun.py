@@ -35,6 +35,15 @@ class DryRunReport:
     done: int  # iterations already done by the run resumed
     step_s: float  # median time of one training step
     steps_timed: int
+    time_budget: float = 0.0  # train.time: seconds of training in all (0: none)
+    elapsed_s: float = 0.0  # seconds the run resumed has trained already
+
+    @property
+    def steps_in_budget(self) -> int | None:
+        """How many more steps fit in what is left of the time budget (None: no budget)."""
+        if not self.time_budget:
+            return None
+        return int(max(self.time_budget - self.elapsed_s, 0.0) // self.step_s)
 
     @property
     def random_images(self) -> bool:
@@ -43,8 +52,13 @@ class DryRunReport:
 
     @property
     def projected_s(self) -> float | None:
-        """Time of the iterations left, at the measured step time (training steps only)."""
-        return None if self.iterations is None else max(self.iterations - self.done, 0) * self.step_s
+        """Time of the iterations left, at the measured step time (training steps only), at
+        most what is left of the time budget."""
+        left = None if not self.iterations else max(self.iterations - self.done, 0) * self.step_s
+        if self.time_budget:
+            budget_left = max(self.time_budget - self.elapsed_s, 0.0)
+            return budget_left if left is None else min(left, budget_left)
+        return left
 
 
 def dry_run(request: TrainRequest, *, world: int = 1, timed_steps: int = 3) -> DryRunReport:
@@ -82,6 +96,8 @@ def dry_run(request: TrainRequest, *, world: int = 1, timed_steps: int = 3) -> D
         done=int(payload["iteration"]) if payload is not None else 0,
         step_s=_time_steps(cfg, images, dev, timed_steps),
         steps_timed=timed_steps,
+        time_budget=cfg.train.time,
+        elapsed_s=float(payload.get("elapsed_s", 0.0)) if payload is not None else 0.0,
     )
 
 

@@ -22,13 +22,19 @@ class StepLosses(NamedTuple):
     loss_g: torch.Tensor
     score_d: torch.Tensor
     score_g: torch.Tensor
+    real_sign: torch.Tensor | None = None  # mean sign of D's real logits (ADA's overfitting measure)
 
 
 def flip_real_logits(logit_real: torch.Tensor, flip: torch.Tensor | None) -> torch.Tensor:
     """Replace Y_real by 1 - Y_real where `flip` is true (the reference's label noise)."""
     if flip is None:
         return logit_real
-    return torch.where(flip, -logit_real, logit_real)
+    return torch.where(_per_image(flip, logit_real), -logit_real, logit_real)
+
+
+def _per_image(flags: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    """One flag per image, shaped to cover that image's logits (a projected D gives several)."""
+    return flags.view(-1, *([1] * (logits.dim() - 1)))
 
 
 def discriminator_loss(
@@ -43,6 +49,11 @@ def discriminator_loss(
 def generator_loss(logit_fake: torch.Tensor) -> torch.Tensor:
     """Non-saturating generator loss: -mean(log(Y_gen))."""
     return F.softplus(-logit_fake).mean()
+
+
+def real_sign(logit_real: torch.Tensor) -> torch.Tensor:
+    """E[sign(D(real))]: near 1 when D is sure of every real image (ADA's r_t)."""
+    return logit_real.detach().float().sign().mean()
 
 
 def scores(logit_real: torch.Tensor, logit_fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -73,7 +84,9 @@ def lsgan_discriminator_loss(
 ) -> torch.Tensor:
     """scale * (mean((D(real) - 1)^2) + mean(D(fake)^2)) / 2 (Mao et al. 2017, targets 1 and 0);
     a flipped real takes the fake target 0."""
-    target = torch.ones_like(logit_real) if flip is None else (~flip).to(logit_real.dtype)
+    target = (
+        torch.ones_like(logit_real) if flip is None else (~_per_image(flip, logit_real)).to(logit_real.dtype)
+    )
     real = (logit_real - target).square().mean()
     fake = logit_fake.square().mean()
     return (real + fake) * (0.5 * scale)

@@ -184,7 +184,7 @@ def _prepare_data(ctx: Any, cfg: RunConfig, ui: SessionUI) -> Any:
 def _session(ctx: Any, the_plan: RunPlan, ui: SessionUI, timeout_s: float | None) -> SessionResult:
     from gancli.devices import resolve_device
     from gancli.distributed import DEFAULT_TIMEOUT_S
-    from gancli.training.trainer import total_iterations
+    from gancli.training.trainer import length_reached, total_iterations
 
     cfg = the_plan.cfg
     ui = ui if ctx.is_main else SilentUI()  # only rank 0 talks; errors still reach stderr
@@ -193,11 +193,12 @@ def _session(ctx: Any, the_plan: RunPlan, ui: SessionUI, timeout_s: float | None
     if ctx.active:
         _agree_on_folder(ctx, the_plan)
     prepared = _prepare_data(ctx, cfg, ui)
-    done = int(the_plan.resume_payload["iteration"]) if the_plan.resume_payload is not None else 0
+    payload = the_plan.resume_payload or {}
+    done, elapsed = int(payload.get("iteration", 0)), float(payload.get("elapsed_s", 0.0))
     total = total_iterations(cfg, prepared.images.shape[0] // cfg.train.batch_size)
-    if done >= total:  # nothing to do: the run folder is left as it is
+    if length_reached(cfg, total, done, elapsed):  # nothing to do: the run folder is left as it is
         ctx.close()
-        message = f"{the_plan.run_dir} has already run {done} of {total} iterations. Pass a larger --iters or --epochs to continue."
+        message = _already_done(the_plan.run_dir, cfg, done, total)
         return SessionResult("already_done", the_plan.run_dir, done, message if ctx.is_main else "")
     if cfg.log.tensorboard and ctx.is_main:
         from gancli.reporting.tensorboard import require_tensorboard
@@ -275,6 +276,17 @@ def _continue_from(trainer: Any, the_plan: RunPlan, ui: SessionUI) -> None:
             ui.info(f"Learning rate {key} changed from {saved[key]:g} to {value:g} for the rest of the run.")
 
 
+def _already_done(run_dir: Path, cfg: RunConfig, done: int, total: int) -> str:
+    from gancli.units import format_duration
+
+    if total and done >= total:
+        return f"{run_dir} has already run {done} of {total} iterations. Pass a larger --iters or --epochs to continue."
+    return (
+        f"{run_dir} has already spent its time budget of {format_duration(cfg.train.time)} ({done} iterations). "
+        "Pass a larger --time to continue."
+    )
+
+
 def _banner(ctx: Any, the_plan: RunPlan, ui: SessionUI, prepared: Any, trainer: Any) -> None:
     from gancli.devices import cpu_has_fast_bf16
 
@@ -283,12 +295,22 @@ def _banner(ctx: Any, the_plan: RunPlan, ui: SessionUI, prepared: Any, trainer: 
     ui.info(
         f"{cfg.preset} on {dev.type}: {prepared.images.shape[0]} images of {cfg.data.name} ({prepared.source}), "
         f"batch {cfg.train.batch_size}{procs}, {trainer.batches.steps_per_epoch} iterations/epoch, "
-        f"{trainer.total} iterations in all -> {the_plan.run_dir}"
+        f"{_length(cfg, trainer.total)} -> {the_plan.run_dir}"
     )
     if dev.type == "cpu" and not cfg.train.amp and cpu_has_fast_bf16():
         ui.info(
             "This CPU has AMX: --amp (bf16 autocast) can train much faster (1.75x per flowers64 epoch on a 2-core AMX Xeon), at bf16 precision inside the convolutions."
         )
+
+
+def _length(cfg: RunConfig, total: int) -> str:
+    """'3000 iterations in all', 'for 5m00s of training', or both, whichever comes first."""
+    from gancli.units import format_duration
+
+    budget = f"{format_duration(cfg.train.time)} of training"
+    if total and cfg.train.time > 0:
+        return f"{total} iterations or {budget} in all, whichever comes first"
+    return f"{total} iterations in all" if total else f"{budget} in all"
 
 
 def _fit(trainer: Any, the_plan: RunPlan) -> tuple[Any, str | None]:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from gancli.training.losses import OBJECTIVES, Objective, StepLosses, r1_penalty, scores
+from gancli.training.losses import OBJECTIVES, Objective, StepLosses, r1_penalty, real_sign, scores
 
 
 def _unchanged(images: torch.Tensor) -> torch.Tensor:
@@ -27,11 +27,13 @@ def _unchanged(images: torch.Tensor) -> torch.Tensor:
 
 @dataclass
 class StepInputs:
-    """What one step consumes: a real batch in [-1, 1], latents, and the real-label flips."""
+    """What one step consumes: a real batch in [-1, 1], latents, the real-label flips, and for a
+    discriminator that reconstructs (FastGAN's), the quarter of each real image it rebuilds."""
 
     real: torch.Tensor
     latents: torch.Tensor
     flip: torch.Tensor | None
+    parts: torch.Tensor | None = None
 
 
 @dataclass
@@ -47,6 +49,16 @@ class Nets:
     augment: Callable[[torch.Tensor], torch.Tensor] = _unchanged
 
 
+def judge_real(
+    D: nn.Module, images: torch.Tensor, parts: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor | float]:
+    """D's logits for real images and, for a D with decoders (given `parts`), its reconstruction
+    loss, which joins D's loss unscaled (0.0 for any other D)."""
+    if parts is None:
+        return D(images), 0.0
+    return D(images, parts)
+
+
 def unsynced(net: nn.Module) -> AbstractContextManager:
     """For a forward whose backward must not all-reduce `net`'s gradients: DDP's no_sync
     (reached through torch.compile's wrapper too), nothing for a plain module."""
@@ -58,10 +70,10 @@ def simultaneous_step(nets: Nets, batch: StepInputs, d_loss_scale: float = 1.0) 
     """MATLAB's step: one forward pass (D on real, G, D on generated, all in training mode);
     both gradients from that pass, then both networks updated."""
     G, D, see = nets.generator, nets.discriminator, nets.augment
-    logit_real = D(see(batch.real))
+    logit_real, rebuilt = judge_real(D, see(batch.real), batch.parts)
     fake = G(batch.latents)
     logit_fake = D(see(fake))
-    loss_d = nets.objective.discriminator(logit_real, logit_fake, batch.flip, d_loss_scale)
+    loss_d = nets.objective.discriminator(logit_real, logit_fake, batch.flip, d_loss_scale) + rebuilt
     loss_g = nets.objective.generator(logit_fake)
     # dlossD/dθD and dlossG/dθG only: `inputs=` makes autograd skip G's branch for the first
     # and D's weight gradients for the second. The graph is kept alive once, for the second.
@@ -73,7 +85,7 @@ def simultaneous_step(nets: Nets, batch: StepInputs, d_loss_scale: float = 1.0) 
     nets.opt_d.step()
     nets.opt_g.step()
     score_d, score_g = scores(logit_real, logit_fake)
-    return StepLosses(loss_d.detach(), loss_g.detach(), score_d, score_g)
+    return StepLosses(loss_d.detach(), loss_g.detach(), score_d, score_g, real_sign(logit_real))
 
 
 def d_then_g_step(nets: Nets, batch: StepInputs, d_loss_scale: float = 1.0) -> StepLosses:
@@ -81,9 +93,9 @@ def d_then_g_step(nets: Nets, batch: StepInputs, d_loss_scale: float = 1.0) -> S
     through D separately), then G through the updated D."""
     G, D, see = nets.generator, nets.discriminator, nets.augment
     fake = G(batch.latents)
-    logit_real = D(see(batch.real))
+    logit_real, rebuilt = judge_real(D, see(batch.real), batch.parts)
     logit_fake_d = D(see(fake.detach()))
-    loss_d = nets.objective.discriminator(logit_real, logit_fake_d, batch.flip, d_loss_scale)
+    loss_d = nets.objective.discriminator(logit_real, logit_fake_d, batch.flip, d_loss_scale) + rebuilt
     nets.opt_d.zero_grad(set_to_none=True)
     loss_d.backward()
     nets.opt_d.step()
@@ -95,7 +107,7 @@ def d_then_g_step(nets: Nets, batch: StepInputs, d_loss_scale: float = 1.0) -> S
     loss_g.backward()
     nets.opt_g.step()
     score_d, score_g = scores(logit_real, logit_fake_d)
-    return StepLosses(loss_d.detach(), loss_g.detach(), score_d, score_g)
+    return StepLosses(loss_d.detach(), loss_g.detach(), score_d, score_g, real_sign(logit_real))
 
 
 def g_then_d_step(nets: Nets, batch: StepInputs, d_loss_scale: float = 0.5) -> StepLosses:
@@ -110,14 +122,14 @@ def g_then_d_step(nets: Nets, batch: StepInputs, d_loss_scale: float = 0.5) -> S
     loss_g.backward()
     nets.opt_g.step()
 
-    logit_real = D(see(batch.real))
+    logit_real, rebuilt = judge_real(D, see(batch.real), batch.parts)
     logit_fake = D(see(fake.detach()))
-    loss_d = nets.objective.discriminator(logit_real, logit_fake, batch.flip, d_loss_scale)
+    loss_d = nets.objective.discriminator(logit_real, logit_fake, batch.flip, d_loss_scale) + rebuilt
     nets.opt_d.zero_grad(set_to_none=True)
     loss_d.backward()
     nets.opt_d.step()
     score_d, score_g = scores(logit_real, logit_fake)
-    return StepLosses(loss_d.detach(), loss_g.detach(), score_d, score_g)
+    return StepLosses(loss_d.detach(), loss_g.detach(), score_d, score_g, real_sign(logit_real))
 
 
 STEPS: dict[str, Callable[[Nets, StepInputs, float], StepLosses]] = {

@@ -22,13 +22,14 @@ from gancli.data.batches import BatchSource
 from gancli.devices import use_channels_last
 from gancli.distributed import DistContext
 from gancli.errors import UserError
-from gancli.models.dcgan import build_discriminator, build_generator
-from gancli.training.augment import DiffAugment
+from gancli.models.build import build_discriminator, build_generator, trainable
+from gancli.training.augment import ADA_INTERVAL, DiffAugment, ada_adjust
 from gancli.training.checkpoint import CheckpointWriter, save_best, save_checkpoint
 from gancli.training.ema import GeneratorEMA
 from gancli.training.losses import OBJECTIVES
 from gancli.training.signals import StopRequest
 from gancli.training.step import STEPS, Nets, StepInputs, r1_step
+from gancli.units import format_duration
 
 METRIC_KEYS = ("loss_d", "loss_g", "score_d", "score_g")
 
@@ -70,8 +71,17 @@ class _Window:
 
 
 def total_iterations(cfg: RunConfig, steps_per_epoch: int) -> int:
-    """The run's total: train.iters when set, else epochs x steps per epoch."""
+    """The run's total: train.iters when set, else epochs x steps per epoch (0: none, the run
+    is as long as its time budget, train.time)."""
     return cfg.train.iters if cfg.train.iters > 0 else cfg.train.epochs * steps_per_epoch
+
+
+def length_reached(cfg: RunConfig, total: int, iteration: int, elapsed_s: float) -> bool:
+    """Whether a run at `iteration` after `elapsed_s` seconds of training is done: its total
+    iterations reached, or its time budget spent (whichever comes first)."""
+    if total and iteration >= total:
+        return True
+    return cfg.train.time > 0 and elapsed_s >= cfg.train.time
 
 
 def _emit(observers: list, name: str, *args) -> None:
@@ -121,6 +131,7 @@ class Trainer:
             t.seed * 32_452_843 + 3 + self.dist.rank
         )  # dropout and other global draws, per rank
         self.counters = Counters()
+        self.clock = time.perf_counter  # the run's elapsed time and its time budget read this
         self.writer = CheckpointWriter()
         self.last_checkpoint: Path | None = None
         self.autocast = torch.autocast(device.type, dtype=torch.bfloat16) if t.amp else nullcontext()
@@ -143,15 +154,20 @@ class Trainer:
         flags = adam_flags(device)
         betas = (t.beta1, t.beta2)
         self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=t.lr_g, betas=betas, **flags)
-        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=t.lr_d, betas=betas, **flags)
+        # a projected D's frozen feature network is not among them (nor in its state_dict)
+        self.opt_d = torch.optim.Adam(trainable(self.discriminator), lr=t.lr_d, betas=betas, **flags)
+        self.reconstructs = getattr(self.discriminator, "reconstructs", False)
 
     def _add_recipe_parts(self) -> None:
         """DiffAugment in front of D and G_ema beside G, when the config asks for them."""
         t = self.cfg.train
         self.augment = None
+        self.ada = bool(t.augment) and t.augment_p == "auto"
         if t.augment:  # its own stream, per rank like the latents
-            self.augment = DiffAugment(t.augment, self.device, t.seed * 49_979_687 + 4 + self.dist.rank)
+            p = 0.0 if self.ada else float(t.augment_p)
+            self.augment = DiffAugment(t.augment, self.device, t.seed * 49_979_687 + 4 + self.dist.rank, p)
             self.nets.augment = self.augment
+        self.ada_sum = torch.zeros((), device=self.device)
         self.ema = None
         if t.ema_half_life > 0:
             self.ema = GeneratorEMA(
@@ -197,6 +213,8 @@ class Trainer:
             payload["generator_ema"] = self.ema.state_dict()
         if rng_by_rank is not None:
             payload["rng_by_rank"] = rng_by_rank
+        if self.ada:
+            payload["augment_p"] = self.augment.p
         if self.counters.best_fid is not None:
             payload["best_fid"] = self.counters.best_fid
             payload["best_iteration"] = self.counters.best_iteration
@@ -221,6 +239,8 @@ class Trainer:
         if self.ema is not None:
             # a run that turned EMA on when resumed starts its average from the current G
             self.ema.load_state_dict(payload.get("generator_ema", payload["generator"]))
+        if self.ada and "augment_p" in payload:
+            self.augment.p = float(payload["augment_p"])
         self.counters.iteration = int(payload["iteration"])
         self.counters.elapsed_s = float(payload.get("elapsed_s", 0.0))
         if "best_fid" in payload:
@@ -303,7 +323,10 @@ class Trainer:
         flip = None
         if self.cfg.train.label_flip_prob > 0:
             flip = torch.rand(n, device=self.device, generator=self.noise) < self.cfg.train.label_flip_prob
-        return StepInputs(real, latents, flip)
+        parts = None
+        if self.reconstructs:
+            parts = torch.randint(4, (n,), device=self.device, generator=self.noise)
+        return StepInputs(real, latents, flip, parts)
 
     def checkpoint(self, background: bool = True) -> None:
         """Write a checkpoint (rank 0 writes; every rank calls it, with the same run_dir, since
@@ -382,11 +405,13 @@ class Trainer:
         self.discriminator.train()
         _emit(self.observers, "on_start", self)
         window = _Window(torch.zeros(len(METRIC_KEYS), device=self.device))
-        session_start = time.perf_counter() - self.counters.elapsed_s
-        while self.counters.iteration < self.total:
+        session_start = self.clock() - self.counters.elapsed_s
+        # the same on every rank (from the checkpoint); after that, each step's `last` decides
+        last = length_reached(self.cfg, self.total, self.counters.iteration, self.counters.elapsed_s)
+        while not last:
             self._train_step(window)
             it = self.counters.iteration
-            last = it == self.total
+            last = self._last_step(it, session_start)
             if self.dist.active:  # a collective, so only at log points
                 stopping = self.dist.any_flag(stop.requested) if (it % t.log_every == 0 or last) else False
             else:
@@ -414,10 +439,33 @@ class Trainer:
             if stopping:
                 who = stop.signal_name or "a signal on another rank"
                 return self._end(
-                    Outcome("stopped", it, f"Stopped by {who} at iteration {it} of {self.total}.")
+                    Outcome("stopped", it, f"Stopped by {who} at iteration {it}{self._of_total()}.")
                 )
         done = self.counters.iteration
-        return self._end(Outcome("finished", done, f"Finished {done} iterations."))
+        return self._end(Outcome("finished", done, f"Finished {done} iterations{self._why_done()}."))
+
+    def _of_total(self) -> str:
+        return f" of {self.total}" if self.total else ""
+
+    def _why_done(self) -> str:
+        """' (its time budget of 5m00s spent)' when the clock, not the total, ended the run."""
+        if self.cfg.train.time > 0 and not (self.total and self.counters.iteration >= self.total):
+            return f" (the time budget of {format_duration(self.cfg.train.time)} spent)"
+        return ""
+
+    def _last_step(self, it: int, session_start: float) -> bool:
+        """Whether step `it` ends the run: the total reached, or the time budget spent (by every
+        rank's account under torch.distributed, where the clocks are compared at log points, so
+        all stop at the same step). The elapsed time is kept to the step, for the next check."""
+        if self.total and it >= self.total:
+            return True
+        if self.cfg.train.time <= 0:
+            return False
+        self.counters.elapsed_s = self.clock() - session_start
+        over = self.counters.elapsed_s >= self.cfg.train.time
+        if self.dist.active:
+            return self.dist.any_flag(over) if it % self.cfg.train.log_every == 0 else False
+        return over
 
     def train_steps(self, n: int) -> None:
         """`n` updates of both nets and nothing else (no metrics, samples or checkpoints): what
@@ -434,10 +482,21 @@ class Trainer:
         with self.autocast:
             losses = self.step_fn(self.nets, inputs, self.cfg.train.d_loss_scale)
         self._after_step(inputs, self.counters.iteration + 1)
-        window.acc += torch.stack([v.float() for v in losses])
+        if self.ada:
+            self._steer_augmentation(losses.real_sign, self.counters.iteration + 1)
+        window.acc += torch.stack([v.float() for v in losses[: len(METRIC_KEYS)]])
         window.steps += 1
         window.images += self.cfg.train.batch_size
         self.counters.iteration += 1
+
+    def _steer_augmentation(self, real_sign: torch.Tensor, iteration: int) -> None:
+        """ADA: every ADA_INTERVAL steps, p follows the mean sign of D's real logits (averaged
+        over ranks, so every rank keeps the same p); a host sync then, as ADA's own."""
+        self.ada_sum += real_sign
+        if iteration % ADA_INTERVAL == 0:
+            mean = self.dist.mean(self.ada_sum.reshape(1) / ADA_INTERVAL).item()
+            self.augment.p = ada_adjust(self.augment.p, mean, self.cfg.train.batch_size)
+            self.ada_sum.zero_()
 
     def _read_window(
         self, window: _Window, it: int, log: bool, checkpoint_due: bool, session_start: float
@@ -454,7 +513,7 @@ class Trainer:
         values = self.dist.mean(
             self._means_and_weights_flag(window.acc / window.steps, checkpoint_due)
         ).tolist()
-        now = time.perf_counter()
+        now = self.clock()
         self.counters.elapsed_s = now - session_start
         record = {
             "iteration": it,
@@ -462,6 +521,7 @@ class Trainer:
             **{k: v for k, v in zip(METRIC_KEYS, values)},
             "images_per_s": window.images / max(now - window.start, 1e-9),
             "elapsed_s": self.counters.elapsed_s,
+            **({"augment_p": self.augment.p} if self.ada else {}),
             **window.extra,
         }
         window.restart(now)

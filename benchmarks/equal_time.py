@@ -1,0 +1,366 @@
+"""Architectures at equal time on real pictures (emoji) and on the built-in shapes.
+
+Each arm is a preset plus config overrides, trained with `Trainer` exactly as `gan train`
+does, for the same CPU time: one thread per worker process, and every arm's iterations are
+its time budget divided by its own step time, measured first for all arms interleaved in one
+process (so a busy machine slows every arm alike, and the comparison does not depend on what
+else ran during the long runs). Each run also reports the CPU time it actually used.
+
+The judge is a small classifier trained (once, seeded) on each dataset's own labels, never on
+ImageNet: emoji's 98 subcategories and 9 categories, shapes' kind, colour, size, position and
+background. A discriminator that sees ImageNet features could lower an ImageNet-feature FID
+without better pictures (Kynkaanniemi et al. 2023). FID, precision and recall (k = 3) are
+computed on its 128-d features between generated images and the training images; before the
+judge is trusted it is calibrated: held-out real pictures (the floor), and the same held-out
+pictures blurred or with their colours scrambled, must score in that order.
+
+    python benchmarks/equal_time.py                           # both datasets, 3 seeds
+    python benchmarks/equal_time.py --dataset emoji --minutes 7.5 --seeds 0,1,2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import statistics
+import time
+from pathlib import Path
+
+import benchlib as bl
+import torch
+import torch.nn.functional as F
+from emoji import prepare as prepare_emoji
+from quality import ShapeClassifier, load_classifier, train_classifier
+from torch import nn
+
+from gancli import config
+from gancli.data.builtin import shapes
+from gancli.metrics.fid import fid_from_features
+from gancli.metrics.prdc import precision_recall
+from gancli.reporting.grids import make_grid
+from gancli.sampling import generate_images
+from gancli.training.trainer import Trainer
+
+FAKE_SEED = 4242
+EVALS = 6  # scored at 1/6, 2/6, ... of the budget; the short budget is the point at 1/3
+SHORT = 2  # the short budget is EVALS // 3 evaluation points in
+
+ARMS: dict[str, tuple[str, dict]] = {
+    "quick-improved": ("quick", {"recipe": "improved"}),
+    "fast64": ("fast64", {}),
+    "fast64-projected": ("fast64", {"model.arch": "projected", "model.d_width": 16}),
+    "fast64-w4": ("fast64", {"model.width": 4}),
+    "dcgan64-improved": ("dcgan64", {"recipe": "improved", "train.batch_size": 32}),
+}
+DEFAULT_ARMS = {"emoji": "quick-improved,fast64,fast64-projected", "shapes": "quick-improved,fast64"}
+
+
+# ---------------------------------------------------------------- data and judges
+
+
+def dataset(name: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(training images, held-out images), uint8 (N, 3, 64, 64)."""
+    if name == "emoji":
+        data = prepare_emoji()
+        return data["images"][~data["held_out"]], data["images"][data["held_out"]]
+    return shapes(4096, 64), shapes(1000, 64, seed=4096 + 7)
+
+
+class EmojiClassifier(ShapeClassifier):
+    """The shapes judge's body (128-d features) with heads for emoji subcategory and category."""
+
+    def __init__(self, subcategories: int, categories: int) -> None:
+        super().__init__()
+        self.kind = nn.Linear(128, subcategories)
+        self.regress = nn.Linear(128, categories)
+
+
+def _jitter(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """Training augmentation of the judge: shifts of up to 4 px and a brightness change."""
+    dy, dx = (int(v) for v in torch.randint(-4, 5, (2,), generator=g))
+    x = torch.roll(x.float(), (dy, dx), dims=(2, 3))
+    return (x * (0.8 + 0.4 * torch.rand(x.shape[0], 1, 1, 1, generator=g))).clamp(0, 255)
+
+
+def train_emoji_judge(path: Path, epochs: int = 12) -> dict[str, float]:
+    """Train the emoji judge on the training split; report its held-out accuracies."""
+    data = prepare_emoji()
+    train, held = ~data["held_out"], data["held_out"]
+    torch.manual_seed(0)
+    net = EmojiClassifier(len(data["subcategories"]), len(data["categories"]))
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    images, sub, cat = data["images"][train], data["subcategory"][train], data["category"][train]
+    g = torch.Generator().manual_seed(1)
+    for _ in range(epochs):
+        for idx in torch.randperm(len(images), generator=g).split(64):
+            sub_logits, cat_logits = net(_jitter(images[idx], g))
+            loss = F.cross_entropy(sub_logits, sub[idx]) + F.cross_entropy(cat_logits, cat[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    net.eval()
+    with torch.no_grad():
+        sub_logits, cat_logits = net(data["images"][held])
+    torch.save(net.state_dict(), path)
+    return {
+        "held_out_subcategory_accuracy": (sub_logits.argmax(1) == data["subcategory"][held])
+        .float()
+        .mean()
+        .item(),
+        "held_out_category_accuracy": (cat_logits.argmax(1) == data["category"][held]).float().mean().item(),
+    }
+
+
+def judge(name: str, out: Path) -> nn.Module:
+    path = out / f"judge-{name}.pt"
+    if not path.is_file():
+        report = train_emoji_judge(path) if name == "emoji" else train_classifier(path)
+        print(f"judge {name}: {report}", flush=True)
+    if name == "shapes":
+        return load_classifier(path)
+    data = prepare_emoji()
+    net = EmojiClassifier(len(data["subcategories"]), len(data["categories"]))
+    net.load_state_dict(torch.load(path, weights_only=True))
+    return net.eval()
+
+
+@torch.no_grad()
+def features(net: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    return torch.cat([net.features(chunk) for chunk in images.split(500)])
+
+
+def score(net: nn.Module, real: torch.Tensor, images: torch.Tensor) -> dict[str, float]:
+    fake = features(net, images)
+    precision, recall = precision_recall(real[: len(fake)], fake, k=3)
+    return {
+        "fid": fid_from_features(real.double().numpy(), fake.double().numpy()),
+        "precision": precision,
+        "recall": recall,
+    }
+
+
+def calibration(net: nn.Module, real: torch.Tensor, held: torch.Tensor) -> dict[str, dict[str, float]]:
+    """The judge on real pictures it must rank: held-out as they are, blurred, colour-scrambled."""
+    blurred = F.avg_pool2d(held.float(), 5, 1, 2, count_include_pad=False).round().to(torch.uint8)
+    perm = torch.randperm(3, generator=torch.Generator().manual_seed(3))
+    scrambled = held[:, perm].flip(2)  # channels swapped, upside down: the right colours, wrong places
+    return {
+        "held-out real": score(net, real, held),
+        "held-out blurred (5x5 box)": score(net, real, blurred),
+        "held-out, channels swapped, flipped": score(net, real, scrambled),
+    }
+
+
+# ---------------------------------------------------------------- arms
+
+
+def arm_config(arm: str, seed: int, iters: int, score_every: int) -> config.RunConfig:
+    preset, overrides = ARMS[arm]
+    return config.resolve(
+        preset,
+        None,
+        {
+            **overrides,
+            "train.iters": iters,
+            "train.seed": seed,
+            "train.device": "cpu",
+            "train.score_every": score_every,
+            "data.name": "shapes",  # the images are given to Trainer directly
+        },
+    )
+
+
+def step_times(arms: list[str], images: torch.Tensor, rounds: int = 3, steps: int = 6) -> dict[str, float]:
+    """CPU seconds per training step of each arm, one thread, interleaved (median of rounds)."""
+    torch.set_num_threads(1)
+    trainers = {}
+    for arm in arms:
+        trainers[arm] = Trainer(arm_config(arm, 0, 10_000, 0), images, torch.device("cpu"), None)
+        trainers[arm].train_steps(3)  # warm-up
+    times: dict[str, list[float]] = {arm: [] for arm in arms}
+    for _ in range(rounds):
+        for arm in arms:
+            start = time.thread_time()
+            trainers[arm].train_steps(steps)
+            times[arm].append((time.thread_time() - start) / steps)
+    return {arm: statistics.median(t) for arm, t in times.items()}
+
+
+def train_one(job: dict) -> dict:
+    """One arm, one seed, in this one-thread process, scored EVALS times along its budget."""
+    torch.set_num_threads(1)
+    out = Path(job["out"])
+    net = judge(job["dataset"], out)
+    real = torch.load(out / f"real-{job['dataset']}.pt", weights_only=True)
+    images, held = dataset(job["dataset"])
+    cfg = arm_config(job["arm"], job["seed"], job["iters"], job["score_every"])
+    curve: list[dict] = []
+    trainer: Trainer | None = None
+    start = time.thread_time()
+
+    def scorer(generator: nn.Module, iteration: int) -> dict:
+        generator.eval()
+        fake = generate_images(generator, len(held), FAKE_SEED, "cpu", 250)
+        curve.append({"iteration": iteration, "cpu_s": time.thread_time() - start, **score(net, real, fake)})
+        if job["seed"] == 0 and len(curve) in (SHORT, EVALS):
+            name = f"grid-{job['dataset']}-{job['arm']}-{'short' if len(curve) == SHORT else 'long'}.png"
+            make_grid(trainer.sample_fixed(), cols=5).save(out / name)
+        return {}
+
+    trainer = Trainer(cfg, images, torch.device("cpu"), None, scorer=scorer)
+    outcome = trainer.fit()
+    return {**job, "status": outcome.status, "cpu_s": time.thread_time() - start, "curve": curve}
+
+
+# ---------------------------------------------------------------- summary
+
+
+def _minutes_to(runs: list[dict], target: float, minutes: float) -> str:
+    """When the mean FID curve over seeds first reaches `target` (linear between points)."""
+    points = [statistics.fmean(r["curve"][i]["fid"] for r in runs) for i in range(EVALS)]
+    times = [minutes * (i + 1) / EVALS for i in range(EVALS)]
+    prev_t, prev_f = 0.0, None
+    for t, f in zip(times, points):
+        if f <= target:
+            if prev_f is None or prev_f == f:
+                return f"{t:.1f}"
+            return f"{prev_t + (t - prev_t) * (prev_f - target) / (prev_f - f):.1f}"
+        prev_t, prev_f = t, f
+    return f"> {minutes:g}"
+
+
+def _mean_sd(values: list[float]) -> str:
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.fmean(values):.1f} ± {sd:.1f}"
+
+
+def summarise(
+    name: str, results: dict[str, list[dict]], speeds: dict[str, float], minutes: float, batch: dict
+) -> str:
+    base = results.get("quick-improved")
+    target = statistics.fmean(r["curve"][-1]["fid"] for r in base) if base else None
+    rows = []
+    for arm, runs in results.items():
+        short = [r["curve"][SHORT - 1] for r in runs]
+        long = [r["curve"][-1] for r in runs]
+        rows.append(
+            [
+                arm,
+                f"{batch[arm] / speeds[arm]:.0f}",
+                f"{runs[0]['iters'] * batch[arm]:,}",
+                _mean_sd([p["fid"] for p in short]),
+                _mean_sd([p["fid"] for p in long]),
+                f"{statistics.fmean(p['precision'] for p in long):.3f}",
+                f"{statistics.fmean(p['recall'] for p in long):.3f}",
+                "-" if target is None else _minutes_to(runs, target, minutes),
+                " ".join(f"{p['fid']:.1f}" for p in long),
+                f"{statistics.fmean(r['cpu_s'] for r in runs) / 60:.1f}",
+            ]
+        )
+    header = [
+        "arm",
+        "img/s (1 thread)",
+        "images seen",
+        f"FID at {minutes * SHORT / EVALS:g} min",
+        f"FID at {minutes:g} min",
+        "precision",
+        "recall",
+        "min to quick's final FID",
+        "per seed",
+        "CPU min used",
+    ]
+    return f"### {name}\n\n" + bl.table(rows, header)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--dataset", default="emoji,shapes")
+    parser.add_argument(
+        "--arms", default="", help=f"comma-separated, of: {', '.join(ARMS)} (default per dataset)"
+    )
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument(
+        "--minutes", type=float, default=7.5, help="the long budget, CPU minutes of one thread"
+    )
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--out", default="benchmarks/out/equal_time")
+    args = parser.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    print(bl.machine_line(), flush=True)
+    started = time.perf_counter()
+    torch.set_num_threads(1)
+    jobs, plan = [], {}
+    for name in args.dataset.split(","):
+        net = judge(name, out)
+        images, held = dataset(name)
+        real = features(net, images)
+        torch.save(real, out / f"real-{name}.pt")
+        calib = calibration(net, real, held)
+        for what, s in calib.items():
+            print(
+                f"  {name} judge calibration, {what}: FID {s['fid']:.2f} precision {s['precision']:.3f} recall {s['recall']:.3f}",
+                flush=True,
+            )
+        arms = (args.arms or DEFAULT_ARMS[name]).split(",")
+        speeds = step_times(arms, images)
+        batch = {arm: arm_config(arm, 0, 1, 0).train.batch_size for arm in arms}
+        print(
+            f"  {name} step times (CPU s, 1 thread): " + ", ".join(f"{a} {s:.3f}" for a, s in speeds.items()),
+            flush=True,
+        )
+        plan[name] = {"arms": arms, "speeds": speeds, "batch": batch, "calibration": calib}
+        for arm in arms:
+            iters = max(EVALS, round(args.minutes * 60 / speeds[arm] / EVALS) * EVALS)
+            for seed in (int(s) for s in args.seeds.split(",")):
+                jobs.append(
+                    {
+                        "dataset": name,
+                        "arm": arm,
+                        "seed": seed,
+                        "iters": iters,
+                        "score_every": iters // EVALS,
+                        "out": str(out),
+                    }
+                )
+    results: dict[str, dict[str, list[dict]]] = {
+        name: {arm: [] for arm in p["arms"]} for name, p in plan.items()
+    }
+    with mp.get_context("spawn").Pool(args.jobs) as pool:
+        for r in pool.imap_unordered(train_one, jobs):
+            results[r["dataset"]][r["arm"]].append(r)
+            (out / f"run-{r['dataset']}-{r['arm']}-s{r['seed']}.json").write_text(json.dumps(r))
+            last = r["curve"][-1]
+            print(
+                f"  {r['dataset']} {r['arm']:>18} seed {r['seed']}: FID {last['fid']:.2f} P {last['precision']:.3f} R {last['recall']:.3f} ({r['cpu_s'] / 60:.1f} CPU min)",
+                flush=True,
+            )
+    text = [bl.machine_line(), ""]
+    for name, p in plan.items():
+        text.append(
+            summarise(
+                name,
+                {a: sorted(results[name][a], key=lambda r: r["seed"]) for a in p["arms"]},
+                p["speeds"],
+                args.minutes,
+                p["batch"],
+            )
+        )
+        text.append(
+            "judge calibration (n = held-out size): "
+            + "; ".join(
+                f"{w} FID {s['fid']:.1f} P {s['precision']:.3f} R {s['recall']:.3f}"
+                for w, s in p["calibration"].items()
+            )
+        )
+        text.append("")
+    (out / "summary.md").write_text("\n".join(text) + "\n")
+    print("\n".join(text))
+    print(f"wall time {time.perf_counter() - started:.0f} s; grids of seed 0 in {out}/grid-*.png")
+
+
+if __name__ == "__main__":
+    main()
