@@ -13,6 +13,7 @@ running statistics agree up to float rounding after several Adam steps.
 
 import pytest
 import torch
+from conftest import tiny_fast_config_dict
 
 from gancli import config
 from gancli.data.source import load_images
@@ -115,3 +116,51 @@ def test_two_ranks_match_one_process_with_the_improved_recipe(
         torch.testing.assert_close(
             payload["discriminator"][key], value, rtol=1e-4, atol=1e-5, msg=lambda m: f"{key}: {m}"
         )
+
+
+@pytest.mark.parametrize("arch", ["fastgan", "projected"])
+def test_two_ranks_match_one_process_with_a_fast_arch(tmp_path, launch_ranks, config_file, ranks_ok, arch):
+    """The FastGAN-class archs keep the equivalence: the self-supervised D's quarters are drawn
+    per rank like the latents (the reference takes the ranks' draws in rank order), and a
+    projected D's frozen features do not depend on the batch."""
+    cfg = tiny_fast_config_dict(arch, "d_then_g", iters=4, checkpoint_every=4, sync_bn=True)
+    cfg["data"]["flip"] = False
+    # wide enough that G's gradients are not all near zero (with 2-channel heads, Adam turns
+    # the rounding of such gradients into full steps of either sign, as the note below says)
+    cfg["model"]["d_width"] = 8
+    ranks_ok(launch_ranks("train", "--config", config_file(cfg), "--out", tmp_path / "run"))
+    payload = load_checkpoint(find_checkpoint(tmp_path / "run"))
+    effective = config.from_dict(payload["config"])
+    images = load_images("shapes", effective.model.resolution, 3, size=effective.data.size).images
+    ranks = [
+        Trainer(effective, images, torch.device("cpu"), None, dist=DistContext(rank=r, world=WORLD))
+        for r in range(WORLD)
+    ]
+    reference = Trainer(effective, images, torch.device("cpu"), None)
+
+    def inputs(iteration: int) -> StepInputs:
+        parts = [r._inputs(iteration) for r in ranks]
+        quarters = None if parts[0].parts is None else torch.cat([p.parts for p in parts])
+        return StepInputs(
+            torch.cat([p.real for p in parts]), torch.cat([p.latents for p in parts]), None, quarters
+        )
+
+    reference._inputs = inputs
+    reference.fit()
+    for name, net in (("generator", reference.generator), ("discriminator", reference.discriminator)):
+        for key, value in net.state_dict().items():
+            ours = payload[name][key]
+            if not value.is_floating_point():
+                assert torch.equal(ours, value), key
+                continue
+            # Adam turns float rounding in a near-zero gradient into a step of up to lr (2e-4) of
+            # either sign: a handful of such weights may differ by a fraction of lr; a wrong
+            # gradient would move most weights by several lr over 4 steps.
+            # Spectral norm's power-iteration vectors (_u, _v) follow those weights, so they may
+            # differ as much, in any of their few entries.
+            off = ~torch.isclose(ours, value, rtol=1e-4, atol=1e-5)
+            if not key.endswith(("._u", "._v")):
+                assert off.float().mean() < 1e-3, (
+                    f"{name}.{key}: {int(off.sum())} of {off.numel()} differ, by up to {(ours - value).abs().max():.2e}"
+                )
+            assert (ours - value).abs().max() < 1e-4, f"{name}.{key}"
