@@ -4,7 +4,7 @@ the metrics between them, as a report dict. No user interface: `warn` receives t
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +14,8 @@ import torch
 
 from gancli.devices import resolve_device
 from gancli.errors import UserError
+from gancli.fsutil import check_output_file
+from gancli.limits import check_scored_images
 from gancli.metrics.api import check_reference, compute_metrics, parse_metrics
 from gancli.metrics.features import extract_features
 from gancli.metrics.inception import find_weights, load_inception
@@ -45,6 +47,7 @@ class ScoreRequest:
     root: Path | None = None
     export_ref: Path | None = None
     best: bool = False  # a run's best.pt instead of its last checkpoint
+    force: bool = False  # replace an existing --export-ref file
 
 
 def _check(request: ScoreRequest) -> set[str]:
@@ -53,6 +56,10 @@ def _check(request: ScoreRequest) -> set[str]:
         raise UserError(f"--resize {request.resize} is not known; use one of: {', '.join(RESIZE_MODES)}.")
     if request.batch_size <= 0 or (request.n is not None and request.n <= 0) or request.ref_n < 0:
         raise UserError("--batch-size and -n must be positive, and --ref-n zero or positive.")
+    if request.n is not None:
+        check_scored_images(request.n, f"-n {request.n}")
+    if request.export_ref is not None:  # before any work: a file of the user's is kept
+        request.export_ref = check_output_file(request.export_ref, request.force, "--export-ref")
     if not Path(request.target).exists():
         raise UserError(
             f"{request.target} does not exist. Give a run folder or checkpoint from `gan train`, or a folder of images."
@@ -82,7 +89,7 @@ def score(
         chosen = _servable(real, chosen, r, warn)
     model = load_inception(weights_path).to(dev)
     wid = weights_id(weights_path)
-    fake_images, channels, res, target_kind = _target_images(r, dev)
+    fake_images, total, channels, res, target_kind = _target_images(r, dev)
     with progress("Inception: reference") as counted:
         if real is None:
             real = dataset_reference(
@@ -102,7 +109,9 @@ def score(
     if r.export_ref is not None:
         export_npz(real, r.export_ref)
     with progress("Inception: generated") as counted:
-        fake = extract_features(fake_images, model, r.resize, dev, progress=counted, batch_size=r.batch_size)
+        fake = extract_features(
+            fake_images, model, r.resize, dev, progress=counted, total=total, batch_size=r.batch_size
+        )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         results = compute_metrics(real, fake, chosen, r.kid_subset_size, r.kid_subsets)
@@ -133,15 +142,17 @@ def _servable(
     return chosen
 
 
-def _target_images(r: ScoreRequest, dev: torch.device) -> tuple[torch.Tensor, int, int, str]:
-    """(uint8 images, channels, resolution, kind) of a run folder / checkpoint (generated) or an image folder."""
+def _target_images(r: ScoreRequest, dev: torch.device) -> tuple[Iterable[torch.Tensor], int, int, int, str]:
+    """(uint8 images or batches of them, count, channels, resolution, kind) of a run folder /
+    checkpoint (generated batch by batch as they are scored) or an image folder."""
     target = Path(r.target)
     if target.is_file() or RunFolder(target).is_run() or r.best:
-        from gancli.sampling import generate_images, load_generator
+        from gancli.sampling import generated_batches, load_generator
 
         generator, cfg = load_generator(target, dev, best=r.best)
-        images = generate_images(generator, r.n or DEFAULT_N, r.seed, dev, r.batch_size)
-        return images, cfg.model.channels, cfg.model.resolution, "generator"
+        n = r.n or DEFAULT_N
+        batches = generated_batches(generator, n, r.seed, dev, r.batch_size)
+        return batches, n, cfg.model.channels, cfg.model.resolution, "generator"
     from gancli.data.source import load_images
 
     res = r.resolution or _first_image_size(target)
@@ -151,7 +162,7 @@ def _target_images(r: ScoreRequest, dev: torch.device) -> tuple[torch.Tensor, in
     images = prepared.images
     if r.n is not None:
         images = images[: r.n]
-    return images, 3, res, "folder"
+    return images, images.shape[0], 3, res, "folder"
 
 
 def _first_image_size(folder: Path) -> int:
