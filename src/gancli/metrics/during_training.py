@@ -14,7 +14,7 @@ from gancli.metrics.api import compute_metrics
 from gancli.metrics.features import extract_features
 from gancli.metrics.inception import find_weights, load_inception
 from gancli.metrics.reference import dataset_reference, weights_id
-from gancli.sampling import generate_images
+from gancli.sampling import generated_batches
 
 SCORE_SEED = 12_345  # the same latents at every measurement, so the curve shows G changing, not noise
 
@@ -56,9 +56,11 @@ class TrainingScorer:
         was_training = generator.training
         generator.eval()
         try:
-            images = generate_images(generator, self.n, SCORE_SEED, self.device, self.batch_size)
+            batches = generated_batches(generator, self.n, SCORE_SEED, self.device, self.batch_size)
+            fake = extract_features(
+                batches, self.model, self.resize, self.device, total=self.n, batch_size=self.batch_size
+            )
         finally:
             generator.train(was_training)
-        fake = extract_features(images, self.model, self.resize, self.device, batch_size=self.batch_size)
         scores = compute_metrics(self.reference, fake, {"fid", "is"})
         return {"fid": scores["fid"]["value"], "is": scores["is"]["value"], "is_std": scores["is"]["std"]}

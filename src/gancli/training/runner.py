@@ -12,7 +12,7 @@ from pathlib import Path
 
 from gancli.config import Overrides, RunConfig, dump_yaml, load_yaml_file, to_dict, with_overrides
 from gancli.errors import UserError
-from gancli.fsutil import atomic_write_text
+from gancli.fsutil import atomic_write_text, user_path
 from gancli.reporting.jsonl import truncate_after
 from gancli.runs import RunFolder, default_run_dir, latest_run
 from gancli.training.checkpoint import load_checkpoint
@@ -39,7 +39,7 @@ class RunPlan:
 
 def plan_new_run(cfg: RunConfig, out: str | None) -> RunPlan:
     """A fresh run folder; refuses one that holds a run or anything that is not gan's."""
-    run_dir = Path(out) if out else default_run_dir(cfg.preset)
+    run_dir = user_path(out, "--out") if out is not None else default_run_dir(cfg.preset)
     RunFolder(run_dir).check_new()
     return RunPlan(run_dir, cfg, named_here=not out)
 
@@ -48,7 +48,7 @@ def plan_resume(target: str | Path, overrides: Overrides, out: str | None = None
     """Continue a run folder (or one of its checkpoints) in place; a loose checkpoint file, one
     that is not inside a gan run, starts a new run folder (--out, or the default) from its
     weights and counters, so no folder gan did not make is ever written."""
-    target = latest_run() if str(target) == "latest" else Path(target)
+    target = latest_run() if str(target) == "latest" else user_path(target, "--resume")
     if not target.exists():
         raise UserError(
             f"--resume {target} does not exist. Give a run folder written by `gan train`, or a checkpoint file."
@@ -65,7 +65,7 @@ def plan_resume(target: str | Path, overrides: Overrides, out: str | None = None
         plan = plan_new_run(cfg, out)
         plan.resume_payload, plan.resume_from = payload, ckpt
         return plan
-    if out is not None and Path(out).resolve() != run.path.resolve():
+    if out is not None and user_path(out, "--out").resolve() != run.path.resolve():
         raise UserError(
             f"--resume {target} continues the run folder {run.path} in place; --out {out} cannot move it. Drop --out (or resume from a copy of the run folder)."
         )

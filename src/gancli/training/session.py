@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
+from shlex import quote
 from typing import Any, Protocol
 
 from gancli.config import Overrides, RunConfig, check_dataset_size, check_global_batch, check_run_length
@@ -96,7 +97,7 @@ def plan(request: TrainRequest) -> RunPlan:
 
 
 def _plan(request: TrainRequest) -> RunPlan:
-    if request.resume:
+    if request.resume is not None:  # an empty --resume '' is refused there, not taken as absent
         if request.preset or request.config or request.overrides.recipe:
             raise UserError(
                 "--resume continues a run with its saved config; --preset, --config and --recipe cannot be combined with it."
@@ -133,7 +134,7 @@ def _lost_peers(ctx: Any, the_plan: RunPlan, exc: RuntimeError, timeout_s: float
     text = str(exc).strip()
     why = text.splitlines()[0][:240] if text else type(exc).__name__
     hint = (
-        f" Continue from the last checkpoint with `gan train --resume {the_plan.run_dir}`."
+        f" Continue from the last checkpoint with `gan train --resume {quote(str(the_plan.run_dir))}`."
         if ctx.is_main and the_plan.run.has_checkpoint()
         else ""
     )
@@ -301,7 +302,7 @@ def _fit(trainer: Any, the_plan: RunPlan) -> tuple[Any, str | None]:
     except KeyboardInterrupt as exc:  # a second Ctrl-C: no final checkpoint, the last one is whole
         run = the_plan.run
         kept = (
-            f" The last checkpoint, {run.find_checkpoint()}, is intact; continue with `gan train --resume {run.path}`."
+            f" The last checkpoint, {run.find_checkpoint()}, is intact; continue with `gan train --resume {quote(str(run.path))}`."
             if run.has_checkpoint()
             else " No checkpoint had been written yet."
         )
@@ -335,13 +336,15 @@ def _outcome_result(ctx: Any, the_plan: RunPlan, outcome: Any, signal_name: str 
         )
         raise UserError(f"{outcome.message}{last}", exit_code=EXIT_DIVERGED)
     if outcome.status == "stopped":
-        message = f"{outcome.message} Checkpoint written. Continue with: gan train --resume {run.path}"
+        message = (
+            f"{outcome.message} Checkpoint written. Continue with: gan train --resume {quote(str(run.path))}"
+        )
         # a stop asked by a signal on another rank: SIGTERM's code, as the job was stopped from outside
         code = EXIT_STOPPED.get(signal_name or "SIGTERM", EXIT_STOPPED["SIGTERM"])
         return SessionResult("stopped", run.path, outcome.iteration, message, code, outcome.checkpoint)
     message = (
         f"{outcome.message} Samples in {run.samples}, curves in {run.curves}. "
-        f"Draw new images with: gan sample {run.path} -n 25 --out grid.png"
+        f"Draw new images with: gan sample {quote(str(run.path))} -n 25 --out grid.png"
     )
     return SessionResult("finished", run.path, outcome.iteration, message, EXIT_FINISHED, outcome.checkpoint)
 
@@ -419,5 +422,5 @@ def _resume_hint(run_dir: Path, nproc: int) -> str:
     from gancli.runs import RunFolder
 
     if RunFolder(run_dir).has_checkpoint():
-        return f" Continue from the last checkpoint with `gan train --resume {run_dir} --nproc {nproc}`."
+        return f" Continue from the last checkpoint with `gan train --resume {quote(str(run_dir))} --nproc {nproc}`."
     return ""

@@ -1,0 +1,244 @@
+"""Round three of hostile input (issue 20): no file of the user's replaced without --force, no
+write through a link at any depth of a run, counts bounded before anything is allocated,
+control characters escaped, and checkpoints, weights and statistics files checked for what
+they hold. Each test failed before its fix."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from conftest import run_cli, tiny_config_dict
+from faults.faultkit import assert_clean_error
+
+from gancli.training.checkpoint import load_checkpoint, save_checkpoint
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """One tiny trained run shared by the tests of this module (seconds to train)."""
+    folder = tmp_path_factory.mktemp("round3")
+    config = folder / "tiny.yaml"
+    config.write_text(yaml.safe_dump(tiny_config_dict(iters=3)))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GAN_HOME", str(folder / "home"))
+        res = run_cli("train", "--config", config, "--out", folder / "run")
+    assert res.code == 0, res.text
+    return folder / "run"
+
+
+# ---------------------------------------------------------------- links at any depth (broken 1)
+
+
+def test_export_does_not_write_through_a_folder_link_inside_the_run(run, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "generator.torchscript.pt").write_bytes(b"the user's file")
+    link = run / "export"
+    link.symlink_to(outside, target_is_directory=True)
+    try:
+        for extra in ((), ("--force",)):
+            res = run_cli("export", run, "--format", "torchscript", *extra)
+            assert_clean_error(res, f"{link} is a symbolic link", "Remove the link")
+    finally:
+        link.unlink()
+    assert sorted(p.name for p in outside.iterdir()) == ["generator.torchscript.pt"]
+    assert (outside / "generator.torchscript.pt").read_bytes() == b"the user's file"
+
+
+# ---------------------------------------------------------------- user-named outputs (broken 5)
+
+
+def test_sample_never_replaces_a_file_without_force(run, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path = type(tmp_path)
+    Path("samples.png").write_bytes(b"mine")
+    assert_clean_error(run_cli("sample", run, "-n", "4"), "--out samples.png already exists", "--force")
+    assert Path("samples.png").read_bytes() == b"mine"
+    od = tmp_path / "od"
+    od.mkdir()
+    for name in ("0.png", "1.png"):
+        (od / name).write_bytes(b"mine")
+    res = run_cli("sample", run, "-n", "4", "--out", od / "grid.png", "--out-dir", od)
+    assert_clean_error(res, "--out-dir", "0.png", "1.png", "already exist", "--force")
+    assert sorted(p.name for p in od.iterdir()) == ["0.png", "1.png"]
+    assert all((od / n).read_bytes() == b"mine" for n in ("0.png", "1.png"))
+    res = run_cli("sample", run, "-n", "4", "--out", od / "grid.png", "--out-dir", od, "--force")
+    assert res.code == 0, res.text
+    assert (od / "0.png").read_bytes()[:4] == b"\x89PNG" and (od / "grid.png").is_file()
+
+
+def test_data_info_and_export_ref_never_replace_a_file_without_force(tmp_path):
+    mine = tmp_path / "mine.png"
+    mine.write_bytes(b"mine")
+    res = run_cli("data", "info", "shapes", "--resolution", "8", "--out", mine)
+    assert_clean_error(res, f"--out {mine} already exists", "--force")
+    stats = tmp_path / "ref.npz"
+    stats.write_bytes(b"mine")
+    res = run_cli("score", tmp_path, "--ref", "shapes", "--export-ref", stats)
+    assert_clean_error(res, f"--export-ref {stats} already exists", "--force")
+    assert mine.read_bytes() == stats.read_bytes() == b"mine"
+    res = run_cli("data", "info", "shapes", "--resolution", "8", "-n", "4", "--out", mine, "--force")
+    assert res.code == 0, res.text
+    assert mine.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_export_out_a_folder_empty_or_a_link_loop_is_named(run, tmp_path, monkeypatch):
+    res = run_cli("export", run, "--format", "torchscript", "--out", tmp_path, "--force")
+    assert_clean_error(res, f"--out {tmp_path} is a folder", "give the name of a file")
+    monkeypatch.chdir(tmp_path)
+    res = run_cli("export", run, "--format", "torchscript", "--out", "")
+    assert "already exists" not in res.text
+    assert_clean_error(res, "--out . is a folder")
+    (tmp_path / "s7").mkdir()
+    (tmp_path / "s7" / "loop1").symlink_to("loop1")
+    res = run_cli("export", run, "--format", "torchscript", "--out", "s7/loop1/x.pt")
+    assert_clean_error(res, "s7/loop1", "leads back to itself")
+
+
+# ---------------------------------------------------------------- paths (broken 6, weak: ~)
+
+
+@pytest.mark.parametrize("out", [".", "./"])
+def test_out_dot_on_a_folder_of_files_suggests_a_new_name(tmp_path, monkeypatch, out):
+    (tmp_path / "notes.txt").write_text("mine")
+    monkeypatch.chdir(tmp_path)
+    res = run_cli("train", "--preset", "quick", "--out", out, "--iters", "1")
+    flat = assert_clean_error(res, "is not empty and is not a gan run folder", "notes.txt")
+    assert f"--out {tmp_path}-2" in flat
+
+
+def test_unused_name_of_the_root_folder():
+    from pathlib import Path
+
+    from gancli.runs import unused_name
+
+    assert unused_name(Path("/")).parent == Path("/") and unused_name(Path("/")).name.startswith("run-")
+
+
+def test_tilde_in_out_is_expanded_and_an_unknown_user_refused(run, tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    res = run_cli("sample", run, "-n", "4", "--out", "~/y.png")
+    assert res.code == 0, res.text
+    assert (tmp_path / "home" / "y.png").is_file() and not (tmp_path / "~").exists()
+    for args in (
+        ("sample", run, "-n", "4", "--out", "~nosuchuser/x.png"),
+        ("export", run, "--format", "torchscript", "--out", "~nosuchuser/x.pt"),
+        ("train", "--preset", "quick", "--iters", "1", "--out", "~nosuchuser/x"),
+    ):
+        assert_clean_error(run_cli(*args), "~nosuchuser/x", "no user 'nosuchuser'")
+    assert not any(p.name.startswith("~") for p in tmp_path.iterdir())
+
+
+def test_resume_empty_is_refused(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert_clean_error(run_cli("train", "--resume", "", "--iters", "1"), "--resume is empty")
+    assert not (tmp_path / "runs").exists()
+
+
+# ---------------------------------------------------------------- counts (broken 3)
+
+
+def test_score_n_and_train_score_n_are_bounded_before_allocating(tmp_path, write_config):
+    res = run_cli("score", tmp_path, "--ref", "shapes", "-n", "1000000000")
+    assert_clean_error(res, "Scoring 1,000,000,000 images (-n 1000000000)", "of memory", "fewer images")
+    config = write_config(score_every=2, score_n=1_000_000_000)
+    res = run_cli("train", "--config", config, "--out", tmp_path / "run")
+    assert_clean_error(res, "train.score_n", "1000000000", "of memory")
+    assert not (tmp_path / "run").exists()
+
+
+def test_generated_images_are_scored_batch_by_batch(run):
+    from gancli.metrics.scoring import ScoreRequest, _target_images
+
+    request = ScoreRequest(target=run, ref="shapes", n=12, batch_size=5)
+    batches, total, channels, res, kind = _target_images(request, torch.device("cpu"))
+    assert not torch.is_tensor(batches) and (total, channels, res, kind) == (12, 3, 16, "generator")
+    assert [b.shape[0] for b in batches] == [5, 5, 2]
+
+
+# ---------------------------------------------------------------- files that are not what they claim
+
+
+def test_a_text_file_as_inception_weights_is_named(tmp_path, monkeypatch):
+    words = tmp_path / "words.pth"
+    words.write_text("these are words, not weights\n")
+    res = run_cli("score", tmp_path, "--ref", "shapes", "--weights", words)
+    assert_clean_error(res, f"{words} is not an Inception weights file (it is a text file)")
+    from gancli.config import from_dict
+    from gancli.errors import UserError
+    from gancli.metrics.during_training import TrainingScorer
+
+    monkeypatch.setenv("GAN_INCEPTION_WEIGHTS", str(words))
+    with pytest.raises(UserError, match="not an Inception weights file"):
+        TrainingScorer(from_dict(tiny_config_dict(score_every=2)), torch.device("cpu"))
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_non_finite_weights_in_a_checkpoint_are_named(run, tmp_path, value):
+    payload = load_checkpoint(run / "checkpoints" / "last.pt")
+    payload.pop("format"), payload.pop("version")
+    key = next(k for k, v in payload["generator"].items() if v.is_floating_point())
+    payload["generator"][key] = payload["generator"][key].clone().fill_(value)
+    bad = tmp_path / "bad"
+    path = save_checkpoint(bad, payload)
+    shown = "NaN" if value != value else "inf"
+    for args in (
+        ("sample", path, "--out", tmp_path / "g.png"),
+        ("export", path, "--format", "torchscript", "--out", tmp_path / "g.pt"),
+    ):
+        assert_clean_error(run_cli(*args), f"Checkpoint {path} is damaged: generator.{key} holds {shown}")
+    assert not (tmp_path / "g.png").exists() and not (tmp_path / "g.pt").exists()
+
+
+# ---------------------------------------------------------------- messages
+
+
+def test_control_characters_in_messages_are_escaped(tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump({**tiny_config_dict(), "\x1b]0;pwned\x07key\nline": 1}))
+    res = run_cli("train", "--config", config, "--out", tmp_path / "run")
+    assert "\x1b" not in res.text and "\x07" not in res.text
+    assert_clean_error(res, "\\x1b]0;pwned\\x07key\\nline")
+    from gancli.errors import UserError, printable
+
+    assert printable("a\x1b]0;title\x07b\nc") == "a\\x1b]0;title\\x07b\\nc"
+    assert "\x1b" not in str(UserError("bad \x1b[31mred"))
+
+
+def test_suggested_commands_are_shell_quoted(run, tmp_path):
+    from gancli.runs import RunFolder
+
+    odd = tmp_path / "my run; rm -rf x"
+    odd.mkdir()
+    (odd / "checkpoints").mkdir()
+    (odd / "checkpoints" / "last.pt").write_bytes((run / "checkpoints" / "last.pt").read_bytes())
+    with pytest.raises(Exception, match="--resume '") as info:
+        RunFolder(odd).check_new()
+    assert f"`gan train --resume '{odd}'`" in str(info.value)
+
+
+def test_data_info_names_only_the_broken_constraints():
+    flat = assert_clean_error(
+        run_cli("data", "info", "shapes", "--channels", "2"), "--channels must be 1 or 3 (got 2)"
+    )
+    assert "--resize" not in flat and "--resolution" not in flat and "-n " not in flat
+
+
+def test_negative_reference_covariance_is_refused(tmp_path):
+    from gancli.metrics.reference import load_reference
+
+    stats = tmp_path / "neg.npz"
+    np.savez(stats, mu=np.zeros(4), sigma=-np.eye(4))
+    with pytest.raises(Exception, match="positive semi-definite"):
+        load_reference(stats)
+    text = tmp_path / "x.npz"
+    text.write_text("not numbers")
+    with pytest.raises(Exception, match="not a statistics file") as info:
+        load_reference(text)
+    assert "allow_pickle" not in str(info.value)
+    assert os.path.exists(stats)
