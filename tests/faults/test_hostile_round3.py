@@ -242,3 +242,84 @@ def test_negative_reference_covariance_is_refused(tmp_path):
         load_reference(text)
     assert "allow_pickle" not in str(info.value)
     assert os.path.exists(stats)
+
+
+# ---------------------------------------------------------------- pictures at the end of a run (broken 4)
+
+
+class _Log:
+    records: list = []
+
+
+def _grids(run_dir, count):
+    from gancli.reporting.grids import make_grid, save_png
+    from gancli.runs import RunFolder
+
+    run = RunFolder(run_dir)
+    for i in range(count):
+        save_png(make_grid(torch.full((1, 3, 8, 8), i, dtype=torch.uint8)), run.sample(i + 1))
+    return run
+
+
+def test_checkpoints_queue_at_most_one_gif_redraw(tmp_path, monkeypatch):
+    import time
+
+    from gancli.reporting import artifacts
+
+    calls = []
+
+    def slow_gif(paths, out, **kwargs):
+        calls.append(len(paths))
+        time.sleep(0.2)
+
+    monkeypatch.setattr(artifacts, "write_progress_gif", slow_gif)
+    writer = artifacts.ArtifactWriter(tmp_path, _Log())
+    for i in range(20):
+        writer.on_checkpoint(i, tmp_path / "last.pt")
+    writer.on_end(None)
+    assert len(calls) <= 3, calls  # one running, one waiting; the end's redraw may be a third
+
+
+def test_a_second_ctrl_c_abandons_pending_pictures(tmp_path, monkeypatch):
+    import threading
+    import time
+
+    from gancli.errors import UserError
+    from gancli.reporting import artifacts, gif
+
+    run = _grids(tmp_path, 60)
+    started, original = threading.Event(), gif._frame
+
+    def slow_frame(path, *args):
+        started.set()
+        time.sleep(0.05)  # 60 frames: 3 s a redraw
+        return original(path, *args)
+
+    monkeypatch.setattr(gif, "_frame", slow_frame)
+    writer = artifacts.ArtifactWriter(tmp_path, _Log())
+    for i in range(5):
+        writer.on_checkpoint(i, tmp_path / "last.pt")
+        writer.on_samples(100 + i, torch.zeros(1, 3, 8, 8, dtype=torch.uint8))
+    assert started.wait(5)
+    begin = time.monotonic()
+    error = UserError("Interrupted by a second Ctrl-C")
+    error.__cause__ = KeyboardInterrupt()
+    writer.close(UserError, error, None)
+    for thread in writer.pool._threads:
+        thread.join(5)
+    assert time.monotonic() - begin < 1.0
+    assert not run.progress_gif.exists() and len(run.sample_paths()) < 65
+
+
+def test_an_unreadable_grid_is_told_once_in_one_line(tmp_path):
+    from gancli.reporting import artifacts
+
+    run = _grids(tmp_path, 3)
+    run.sample(2).write_bytes(b"")
+    told = []
+    writer = artifacts.ArtifactWriter(tmp_path, _Log(), warn=told.append)
+    writer.on_checkpoint(3, tmp_path / "last.pt")
+    writer.flush()
+    writer.on_end(None)
+    assert len(told) == 1 and "iter_0000002.png cannot be read" in told[0] and "\n" not in told[0]
+    assert run.progress_gif.is_file()

@@ -230,8 +230,10 @@ def _run(
             stack.enter_context(RunLock(the_plan.run_dir))
             prepare_run_folder(the_plan)
             metrics = MetricsLog(the_plan.run.metrics)
-            artifacts = ArtifactWriter(the_plan.run_dir, metrics)
-            stack.callback(artifacts.settle)  # on an error, let pending grids finish while the lock is held
+            artifacts = ArtifactWriter(
+                the_plan.run_dir, metrics, warn=lambda text: ui.info(f"warning: {text}")
+            )
+            stack.push(artifacts.close)  # on an error, let pending grids finish while the lock is held
             observers = [metrics, artifacts, *_run_observers(the_plan)]
         ctx.barrier()  # rank 0 holds the lock and has written the run folder before anyone trains
         trainer = Trainer(cfg, prepared.images, dev, the_plan.run_dir, observers, dist=ctx, scorer=scorer)
