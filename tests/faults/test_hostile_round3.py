@@ -323,3 +323,25 @@ def test_an_unreadable_grid_is_told_once_in_one_line(tmp_path):
     writer.on_end(None)
     assert len(told) == 1 and "iter_0000002.png cannot be read" in told[0] and "\n" not in told[0]
     assert run.progress_gif.is_file()
+
+
+def test_a_checkpoints_data_root_is_never_used_on_resume(run, tmp_path):
+    payload = load_checkpoint(run / "checkpoints" / "last.pt")
+    payload.pop("format"), payload.pop("version")
+    victim = tmp_path / "victim"
+    payload["config"]["data"]["root"] = str(victim)
+    loose = tmp_path / "loose.pt"
+    loose.write_bytes(save_checkpoint(tmp_path / "crafted", payload).read_bytes())
+    res = run_cli("train", "--resume", loose, "--iters", "4", "--out", tmp_path / "new")
+    assert res.code == 0, res.text
+    assert not victim.exists()
+    assert yaml.safe_load((tmp_path / "new" / "config.yaml").read_text())["data"]["root"] != str(victim)
+
+
+def test_nproc_is_bounded_by_the_cores_on_a_cpu(tmp_path, write_config, monkeypatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    res = run_cli("train", "--config", write_config(), "--nproc", "8", "--out", tmp_path / "run")
+    assert_clean_error(
+        res, "--nproc 8", "2 core(s)", "--nproc 2 or fewer", "torchrun --standalone --nproc-per-node 8"
+    )
+    assert not (tmp_path / "run").exists()

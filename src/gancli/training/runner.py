@@ -61,7 +61,7 @@ def plan_resume(target: str | Path, overrides: Overrides, out: str | None = None
     ckpt = target if target.is_file() else run.find_checkpoint()
     payload = load_checkpoint(ckpt)
     if run is None:  # a loose checkpoint: its own config, in a new folder
-        cfg = _resumed_config(payload["config"], payload, overrides, ckpt)
+        cfg = _resumed_config(_without_root(payload["config"]), payload, overrides, ckpt)
         plan = plan_new_run(cfg, out)
         plan.resume_payload, plan.resume_from = payload, ckpt
         return plan
@@ -69,9 +69,17 @@ def plan_resume(target: str | Path, overrides: Overrides, out: str | None = None
         raise UserError(
             f"--resume {target} continues the run folder {run.path} in place; --out {out} cannot move it. Drop --out (or resume from a copy of the run folder)."
         )
-    base = read_run_config(run) if run.config.exists() else payload["config"]
+    base = read_run_config(run) if run.config.exists() else _without_root(payload["config"])
     cfg = _resumed_config(base, payload, overrides, ckpt, saved=run.config)
     return RunPlan(run.path, cfg, payload, ckpt, in_place=True)
+
+
+def _without_root(saved: dict) -> dict:
+    """A checkpoint's config less its data.root: where a resumed run's data (and cache) lives
+    comes from the command line or the run's own config.yaml, never from inside a file that may
+    have been crafted to name a folder to write into."""
+    data = {k: v for k, v in saved.get("data", {}).items() if k != "root"}
+    return {**saved, "data": data}
 
 
 def read_run_config(run: RunFolder) -> dict:

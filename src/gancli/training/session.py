@@ -366,14 +366,26 @@ def launch(request: TrainRequest, nproc: int, argv: list[str]) -> None:
         )
     the_plan = plan(request)
     check_global_batch(the_plan.cfg, nproc)
-    gpus = torch.cuda.device_count()
-    if resolve_device(the_plan.cfg.train.device).type == "cuda" and nproc > gpus:
+    gpus, kind = torch.cuda.device_count(), resolve_device(the_plan.cfg.train.device).type
+    if kind == "cuda" and nproc > gpus:
         raise UserError(
             f"--nproc {nproc} starts one process per GPU, but this machine has {gpus} visible GPU(s). Use --nproc {gpus} or fewer (CUDA_VISIBLE_DEVICES chooses which), or --device cpu."
         )
+    if kind == "cpu":
+        _check_cpu_processes(nproc)
     if the_plan.named_here:
         argv = [*argv, f"--out={the_plan.run_dir}"]  # name the new folder here, so messages can point at it
     _torchrun(nproc, argv, the_plan.run_dir)
+
+
+def _check_cpu_processes(nproc: int) -> None:
+    """More CPU processes than cores only share them (each a fraction of the speed, and the
+    machine unusable meanwhile): refused, naming the core count and the way to insist."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if nproc > cores:
+        raise UserError(
+            f"--nproc {nproc} starts {nproc} CPU processes, but this machine gives this one {cores} core(s): more processes than cores only slow each other down. Use --nproc {cores} or fewer; to start more anyway, call torch's launcher yourself: torchrun --standalone --nproc-per-node {nproc} -m gancli train ..."
+        )
 
 
 def _torchrun(nproc: int, argv: list[str], run_dir: Path) -> None:
