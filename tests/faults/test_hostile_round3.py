@@ -345,3 +345,15 @@ def test_nproc_is_bounded_by_the_cores_on_a_cpu(tmp_path, write_config, monkeypa
         res, "--nproc 8", "2 core(s)", "--nproc 2 or fewer", "torchrun --standalone --nproc-per-node 8"
     )
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("members", [{}, {"README.txt": b"no pictures here"}])
+def test_an_archive_without_images_is_not_installed(tmp_path, members):
+    from faults.faultkit import make_tgz
+
+    archive = tmp_path / "pics.tgz"
+    archive.write_bytes(make_tgz(members))
+    res = run_cli("download", "--name", "mine", "--from-file", archive, "--root", tmp_path / "root")
+    assert_clean_error(res, "pics.tgz holds no image files", "nothing was installed")
+    assert not (tmp_path / "root" / "datasets" / "mine").exists()
+    assert "ready" not in res.text

@@ -786,6 +786,11 @@ def _build(
         report = extract.extract_into(sources[0][1], tmp, limits=limits, reserved=(registry.MARKER,))
         marker["images"] = sum(Path(f).suffix.lower() in IMAGE_SUFFIXES for f in report.files)
         marker["extracted_files"] = len(report.files)
+        if not marker["images"]:  # nothing to train on: installing it would only fail later
+            listed = ", ".join(sorted(report.files)[:5]) or "nothing"
+            raise UserError(
+                f"The archive {sources[0][1].name} holds no image files ({len(report.files)} file(s): {listed}); nothing was installed. Give an archive of .png, .jpg or other image files."
+            )
     elif ds.kind == "idx":
         arrays = {r.role: idx.read_idx_images(p, name=str(p)) for r, p, _ in sources}
         marker.update(_save_arrays(tmp, arrays.get("train-images"), arrays.get("test-images")))
