@@ -357,3 +357,12 @@ def test_an_archive_without_images_is_not_installed(tmp_path, members):
     assert_clean_error(res, "pics.tgz holds no image files", "nothing was installed")
     assert not (tmp_path / "root" / "datasets" / "mine").exists()
     assert "ready" not in res.text
+
+
+def test_max_size_against_an_announced_size_says_so(tmp_path):
+    from faults.faultkit import Served, http_server
+
+    with http_server({"/a.tgz": Served(b"x" * 5000)}) as base:
+        res = run_cli("download", f"{base}/a.tgz", "--name", "a", "--root", tmp_path, "--max-size", "1")
+    flat = assert_clean_error(res, "the server announces 5,000 bytes", "that --max-size allows")
+    assert "not known in advance" not in flat

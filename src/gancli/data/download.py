@@ -79,7 +79,11 @@ class _AddressFailed(Exception):
 
 
 class _TooLarge(Exception):
-    """The body outgrew the cap for a file of unknown size."""
+    """The body outgrew the cap for a file of unknown size (``announced``: the server said so first)."""
+
+    def __init__(self, message: str, announced: bool = False) -> None:
+        super().__init__(message)
+        self.announced = announced
 
 
 # --------------------------------------------------------------------------------------
@@ -209,9 +213,14 @@ def _fetch_from_any(
             reason = _fetch_with_retries(url, part, size, options, sink, warn)
         except _TooLarge as exc:
             _unlink(part)  # a cut-off body is not the file: never resume from it or install it
+            allowed = (
+                "that --max-size allows"
+                if exc.announced
+                else "allowed for a file whose size is not known in advance"
+            )
             raise UserError(
                 f"Stopped downloading {url}: {exc}, more than the {format_size(options.max_bytes)} "
-                f"allowed for a file whose size is not known in advance. The partial file was deleted. "
+                f"{allowed}. The partial file was deleted. "
                 f"If the file really is that large, run the command again with a larger --max-size "
                 f"(e.g. --max-size 20G)."
             ) from None
@@ -323,7 +332,7 @@ def _receive(
         raise _AddressFailed(f"the server announces {total:,} bytes but {size:,} are expected")
     cap = size if size is not None else options.max_bytes
     if total is not None and total > cap:
-        raise _TooLarge(f"the server announces {total:,} bytes")
+        raise _TooLarge(f"the server announces {total:,} bytes", announced=True)
     limit = size if size is not None else total
     sink.start(limit, offset)
     try:
