@@ -366,3 +366,39 @@ def test_max_size_against_an_announced_size_says_so(tmp_path):
         res = run_cli("download", f"{base}/a.tgz", "--name", "a", "--root", tmp_path, "--max-size", "1")
     flat = assert_clean_error(res, "the server announces 5,000 bytes", "that --max-size allows")
     assert "not known in advance" not in flat
+
+
+def test_score_of_a_folder_names_the_images_it_leaves_out(tmp_path):
+    from faults.faultkit import png_bytes, png_with_header
+
+    from gancli.metrics.scoring import ScoreRequest, _target_images
+
+    for i in range(3):
+        (tmp_path / f"{i}.png").write_bytes(png_bytes(i, 16))
+    (tmp_path / "huge.png").write_bytes(png_with_header(12000, 10000))
+    told = []
+    request = ScoreRequest(target=tmp_path, ref="shapes", resolution=16)
+    images, total, *_ = _target_images(request, torch.device("cpu"), told.append)
+    assert total == 3 and len(told) == 1
+    assert told[0].startswith("1 files skipped: huge.png (")
+
+
+def test_control_characters_in_file_and_run_names_are_escaped(tmp_path, monkeypatch):
+    from faults.faultkit import png_bytes
+
+    evil = "\x1b]0;pwned\x07\x1b[2J"
+    pics = tmp_path / "pics"
+    pics.mkdir()
+    for i in range(2):
+        (pics / f"{i}.png").write_bytes(png_bytes(i, 16))
+    (pics / f"{evil}.png").write_bytes(b"not a picture")
+    res = run_cli("data", "info", pics, "--resolution", "8")
+    assert res.code == 0, res.text
+    assert "\x1b" not in res.text and "\x07" not in res.text and "\\x1b]0;pwned\\x07" in res.text
+    runs = tmp_path / "runs"
+    (runs / f"x{evil}" / "checkpoints").mkdir(parents=True)
+    (runs / f"x{evil}" / "config.yaml").write_text(yaml.safe_dump(tiny_config_dict()))
+    monkeypatch.setenv("COLUMNS", "200")
+    res = run_cli("runs", runs)
+    assert res.code == 0, res.text
+    assert "\x1b" not in res.text and "\x07" not in res.text and "\\x1b]0;pwned" in res.text

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
+from gancli.cli.fmt import escape
 from gancli.cli.progress import dataset_label, preparing, show_data_notes
 from gancli.units import format_size
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from gancli.cli.fmt import escape
 from gancli.errors import UserError
 
 console = Console()
@@ -89,8 +90,8 @@ def sample_command(
         ) from exc
     what = f"{rows} interpolation walks of {interpolate}" if interpolate else f"{images.shape[0]} images"
     console.print(
-        f"Wrote {what} ({cfg.preset}, {cfg.model.resolution}px) to {out}"
-        + (f" and {out_dir}/" if out_dir else ""),
+        f"Wrote {what} ({cfg.preset}, {cfg.model.resolution}px) to {escape(out)}"
+        + (f" and {escape(out_dir)}/" if out_dir else ""),
         highlight=False,
     )
 

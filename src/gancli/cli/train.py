@@ -15,8 +15,8 @@ from typing import Any
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 
+from gancli.cli.fmt import escape
 from gancli.cli.progress import dataset_label, preparing, show_data_notes
 from gancli.config import Overrides
 
@@ -207,7 +207,7 @@ def _show_dry_run(request: Any, world: int) -> None:
 
     with console.status("Timing a few training steps..."):
         report = dry_run(request, world=world)
-    console.print(escape(report.yaml), highlight=False, soft_wrap=True, end="")
+    console.print(escape(report.yaml, lines=True), highlight=False, soft_wrap=True, end="")
     console.print(layer_table("Generator", report.generator))
     console.print(layer_table("Discriminator", report.discriminator))
     for line in _dry_run_lines(report):

@@ -89,7 +89,7 @@ def score(
         chosen = _servable(real, chosen, r, warn)
     model = load_inception(weights_path).to(dev)
     wid = weights_id(weights_path)
-    fake_images, total, channels, res, target_kind = _target_images(r, dev)
+    fake_images, total, channels, res, target_kind = _target_images(r, dev, warn)
     with progress("Inception: reference") as counted:
         if real is None:
             real = dataset_reference(
@@ -142,7 +142,9 @@ def _servable(
     return chosen
 
 
-def _target_images(r: ScoreRequest, dev: torch.device) -> tuple[Iterable[torch.Tensor], int, int, int, str]:
+def _target_images(
+    r: ScoreRequest, dev: torch.device, warn: Callable[[str], None] = lambda text: None
+) -> tuple[Iterable[torch.Tensor], int, int, int, str]:
     """(uint8 images or batches of them, count, channels, resolution, kind) of a run folder /
     checkpoint (generated batch by batch as they are scored) or an image folder."""
     target = Path(r.target)
@@ -159,10 +161,23 @@ def _target_images(r: ScoreRequest, dev: torch.device) -> tuple[Iterable[torch.T
     # Channels: 3 (RGB). A grayscale folder decodes to equal R, G and B, which is exactly what
     # the Inception input gets for grayscale images (repeated channels), so nothing is lost.
     prepared = load_images(str(target), res, 3, root=str(r.root) if r.root else None)
+    _tell_skipped(prepared, warn)
     images = prepared.images
     if r.n is not None:
         images = images[: r.n]
     return images, images.shape[0], 3, res, "folder"
+
+
+def _tell_skipped(prepared: Any, warn: Callable[[str], None], limit: int = 5) -> None:
+    """The folder's notes and the files left out (too large, damaged, not images): a score
+    silently computed on fewer images than the folder holds would be misread."""
+    for note in prepared.warnings:
+        warn(f"warning: {note}")
+    skipped = prepared.skipped
+    if skipped:
+        listed = ", ".join(f"{name} ({why})" for name, why in skipped[:limit])
+        more = f" and {len(skipped) - limit} more" if len(skipped) > limit else ""
+        warn(f"{len(skipped)} files skipped: {listed}{more}")
 
 
 def _first_image_size(folder: Path) -> int:
