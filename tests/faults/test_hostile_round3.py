@@ -402,3 +402,38 @@ def test_control_characters_in_file_and_run_names_are_escaped(tmp_path, monkeypa
     res = run_cli("runs", runs)
     assert res.code == 0, res.text
     assert "\x1b" not in res.text and "\x07" not in res.text and "\\x1b]0;pwned" in res.text
+
+
+def test_score_every_says_what_the_reference_costs_and_shows_progress(tmp_path, monkeypatch):
+    """--score-every on a CPU: the projected cost is said before Inception starts, then counted."""
+    from gancli.config import from_dict
+    from gancli.metrics import during_training, reference
+    from gancli.training.session import _announced
+
+    cfg = from_dict(tiny_config_dict(score_every=2, score_n=300))
+    told, counted, order = [], [], []
+
+    class UI:
+        def info(self, text):
+            told.append(text)
+            order.append("info")
+
+    def fake_features(images, *args, progress=None, **kwargs):
+        order.append("inception")
+        progress(images.shape[0], images.shape[0])
+        from gancli.metrics.features import features_from_arrays
+
+        rng = np.random.default_rng(0)
+        return features_from_arrays(
+            rng.normal(size=(images.shape[0], 8)), rng.normal(size=(images.shape[0], 8))
+        )
+
+    monkeypatch.setattr(reference, "extract_features", fake_features)
+    monkeypatch.setattr(during_training, "find_weights", lambda weights, root: tmp_path / "w.pth")
+    monkeypatch.setattr(during_training, "load_inception", lambda path: torch.nn.Identity())
+    monkeypatch.setattr(during_training, "weights_id", lambda path: "fake")
+    progress = _announced(lambda done, total: counted.append((done, total)), UI(), cfg, torch.device("cpu"))
+    during_training.TrainingScorer(cfg, torch.device("cpu"), progress=progress)
+    assert order[:2] == ["info", "inception"] and len(told) == 1
+    assert "64 training images" in told[0] and "0.1 s an image" in told[0] and "300 images of each" in told[0]
+    assert counted == [(0, 64), (64, 64)]

@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 
 from gancli.cli.fmt import escape
-from gancli.cli.progress import dataset_label, preparing, show_data_notes
+from gancli.cli.progress import counting, dataset_label, preparing, show_data_notes
 from gancli.config import Overrides
 
 console = Console()
@@ -264,6 +264,9 @@ class _ConsoleUI:
     def busy(self, text: str) -> Iterator[None]:
         with self.console.status(escape(text)):
             yield
+
+    def counting(self, label: str) -> AbstractContextManager[Callable[[int, int | None], None] | None]:
+        return counting(self.console, label)
 
     def data_notes(self, warnings: list[str], skipped: list[tuple[str, str]]) -> None:
         show_data_notes(self.console, warnings, skipped)

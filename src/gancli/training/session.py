@@ -59,6 +59,11 @@ class SessionUI(Protocol):
     def busy(self, text: str) -> contextlib.AbstractContextManager[Any]:
         """Around a slow step with nothing to count."""
 
+    def counting(
+        self, label: str
+    ) -> contextlib.AbstractContextManager[Callable[[int, int | None], None] | None]:
+        """Around a slow step that counts items; yields a progress(done, total) callback or None."""
+
     def data_notes(self, warnings: list[str], skipped: list[tuple[str, str]]) -> None:
         """Warnings about the data, and the files that were skipped."""
 
@@ -78,6 +83,9 @@ class SilentUI:
 
     def busy(self, text: str) -> contextlib.AbstractContextManager[Any]:
         return contextlib.nullcontext()
+
+    def counting(self, label: str) -> contextlib.AbstractContextManager[Any]:
+        return contextlib.nullcontext(None)
 
     def data_notes(self, warnings: list[str], skipped: list[tuple[str, str]]) -> None:
         pass
@@ -209,9 +217,37 @@ def _session(ctx: Any, the_plan: RunPlan, ui: SessionUI, timeout_s: float | None
         # Inception is loaded only when asked; missing weights stop here, before the run folder is written
         from gancli.metrics.during_training import TrainingScorer
 
-        with ui.busy("Preparing FID reference statistics (cached after the first time)..."):
-            scorer = TrainingScorer(cfg, dev)
+        with ui.counting("FID reference statistics (once, then cached)") as counted:
+            scorer = TrainingScorer(cfg, dev, progress=_announced(counted, ui, cfg, dev))
     return _run(ctx, the_plan, ui, prepared, dev=dev, scorer=scorer)
+
+
+def _announced(counted: Any, ui: SessionUI, cfg: RunConfig, dev: Any) -> Callable[[int, int | None], None]:
+    """The reference's progress callback, saying first what --score-every will cost: on a CPU
+    Inception takes about CPU_SECONDS_PER_IMAGE an image, minutes for a few thousand images."""
+    from gancli.metrics.during_training import CPU_SECONDS_PER_IMAGE
+
+    def format_duration(seconds: float) -> str:
+        return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
+
+    told: list[bool] = []
+
+    def progress(done: int, total: int | None) -> None:
+        if not told:
+            told.append(True)
+            each = cfg.train.score_n * CPU_SECONDS_PER_IMAGE
+            ui.info(
+                f"--score-every: computing the FID reference statistics of {total or '?'} training images once (cached for later runs)"
+                + (
+                    f"; Inception on a CPU takes about {CPU_SECONDS_PER_IMAGE:g} s an image: about {format_duration((total or 0) * CPU_SECONDS_PER_IMAGE)} now, then {format_duration(each)} for the {cfg.train.score_n:,} images of each measurement."
+                    if dev.type == "cpu"
+                    else "."
+                )
+            )
+        if counted is not None:
+            counted(done, total)
+
+    return progress
 
 
 def _run(
