@@ -3,8 +3,9 @@ which run is the latest.
 
 A folder is a gan run when it holds the marker file `.gan-run`, written by `gan train` when it
 claims a folder (new, or empty), before anything else is written there. Folders from gancli
-versions before the marker count as runs when they hold checkpoints/last.pt or previous.pt
-(whatever they hold is then checked as a gan checkpoint before anything is written). A marker
+versions before the marker count as runs when they hold checkpoints/last.pt or previous.pt:
+they are read (sample, score, export) and never taken by a new run, but resuming one in place
+rewrites its logs and pictures, so that needs `--adopt` once (which writes the marker). A marker
 rather than "config.yaml + checkpoints/": other tools use those names too, and a folder that
 merely looks like a run must never be written into.
 

@@ -437,3 +437,20 @@ def test_score_every_says_what_the_reference_costs_and_shows_progress(tmp_path, 
     assert order[:2] == ["info", "inception"] and len(told) == 1
     assert "64 training images" in told[0] and "0.1 s an image" in told[0] and "300 images of each" in told[0]
     assert counted == [(0, 64), (64, 64)]
+
+
+def test_a_folder_without_the_marker_is_resumed_only_with_adopt(run, tmp_path):
+    old = tmp_path / "old"
+    (old / "checkpoints").mkdir(parents=True)
+    (old / "checkpoints" / "last.pt").write_bytes((run / "checkpoints" / "last.pt").read_bytes())
+    config = "# my comments\n" + yaml.safe_dump(tiny_config_dict(iters=3))
+    mine = {"metrics.jsonl": b"my notes\n", "progress.gif": b"my gif", "config.yaml": config.encode()}
+    for name, data in mine.items():
+        (old / name).write_bytes(data)
+    res = run_cli("train", "--resume", old, "--iters", "4")
+    assert_clean_error(res, f"{old} holds a checkpoint but not the .gan-run marker", "--adopt")
+    assert all((old / name).read_bytes() == data for name, data in mine.items())
+    assert not (old / ".gan-run").exists()
+    res = run_cli("train", "--resume", old, "--iters", "4", "--adopt")
+    assert res.code == 0, res.text
+    assert (old / ".gan-run").is_file()

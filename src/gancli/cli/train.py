@@ -110,6 +110,11 @@ def train_command(
         min=1,
         help="Train with N processes on this machine (one per GPU, or N CPU processes), started through torch's launcher like `torchrun --nproc-per-node N`.",
     ),
+    adopt: bool = typer.Option(
+        False,
+        "--adopt",
+        help="With --resume: take over a run folder that holds a checkpoint but no .gan-run marker (an older gancli's run); gan marks it as its own.",
+    ),
     recipe: str | None = typer.Option(
         None,
         "--recipe",
@@ -181,8 +186,9 @@ def train_command(
     from gancli.training import session
 
     request = session.TrainRequest(
-        preset=preset, config=config, overrides=overrides, out=out, resume=resume, dist_timeout_s=dist_timeout
-    )
+        preset=preset, config=config, overrides=overrides, out=out, resume=resume, dist_timeout_s=dist_timeout,
+        adopt=adopt,
+    )  # fmt: skip
     if dry_run:
         _show_dry_run(request, nproc or 1)
         return

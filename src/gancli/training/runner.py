@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from shlex import quote
 
 from gancli.config import Overrides, RunConfig, dump_yaml, load_yaml_file, to_dict, with_overrides
 from gancli.errors import UserError
@@ -44,7 +45,9 @@ def plan_new_run(cfg: RunConfig, out: str | None) -> RunPlan:
     return RunPlan(run_dir, cfg, named_here=not out)
 
 
-def plan_resume(target: str | Path, overrides: Overrides, out: str | None = None) -> RunPlan:
+def plan_resume(
+    target: str | Path, overrides: Overrides, out: str | None = None, *, adopt: bool = False
+) -> RunPlan:
     """Continue a run folder (or one of its checkpoints) in place; a loose checkpoint file, one
     that is not inside a gan run, starts a new run folder (--out, or the default) from its
     weights and counters, so no folder gan did not make is ever written."""
@@ -65,6 +68,8 @@ def plan_resume(target: str | Path, overrides: Overrides, out: str | None = None
         plan = plan_new_run(cfg, out)
         plan.resume_payload, plan.resume_from = payload, ckpt
         return plan
+    if not run.marker.is_file() and not adopt:
+        raise _not_ours(run, ckpt)
     if out is not None and user_path(out, "--out").resolve() != run.path.resolve():
         raise UserError(
             f"--resume {target} continues the run folder {run.path} in place; --out {out} cannot move it. Drop --out (or resume from a copy of the run folder)."
@@ -72,6 +77,14 @@ def plan_resume(target: str | Path, overrides: Overrides, out: str | None = None
     base = read_run_config(run) if run.config.exists() else _without_root(payload["config"])
     cfg = _resumed_config(base, payload, overrides, ckpt, saved=run.config)
     return RunPlan(run.path, cfg, payload, ckpt, in_place=True)
+
+
+def _not_ours(run: RunFolder, ckpt: Path) -> UserError:
+    """A folder with a checkpoint but no marker: an older gancli's run, or files put together by
+    hand. Resuming rewrites its pictures and logs, so it is done only when asked (--adopt)."""
+    return UserError(
+        f"{run.path} holds a checkpoint but not the {run.marker.name} marker that gan writes into the run folders it makes (older gancli versions did not write it, or the folder was put together by hand). Resuming in place rewrites its config.yaml, metrics.jsonl, progress.gif, curves.png and samples/. If it is a run of yours to continue, add --adopt once (gan then marks it as its own); else continue into a new folder: `gan train --resume {quote(str(ckpt))}` after copying that file out of the folder."
+    )
 
 
 def _without_root(saved: dict) -> dict:

@@ -36,6 +36,7 @@ class TrainRequest:
     out: str | None = None
     resume: str | None = None  # a run folder, a checkpoint file, or "latest"
     dist_timeout_s: float | None = None
+    adopt: bool = False  # resume a run folder without the .gan-run marker (an older gancli's), once
 
 
 @dataclass
@@ -110,7 +111,7 @@ def _plan(request: TrainRequest) -> RunPlan:
             raise UserError(
                 "--resume continues a run with its saved config; --preset, --config and --recipe cannot be combined with it."
             )
-        return plan_resume(request.resume, request.overrides, request.out)
+        return plan_resume(request.resume, request.overrides, request.out, adopt=request.adopt)
     from gancli import config as config_mod
 
     return plan_new_run(config_mod.resolve(request.preset, request.config, request.overrides), request.out)
