@@ -25,6 +25,7 @@ from gancli.metrics.resize import RESIZE_MODES
 from gancli.runs import RunFolder
 
 DEFAULT_N = 10_000
+MAX_KID_SUBSETS = 100_000  # each a subset_size^2 kernel: 100 is torch-fidelity's default
 
 
 @dataclass
@@ -58,6 +59,10 @@ def _check(request: ScoreRequest) -> set[str]:
         raise UserError("--batch-size and -n must be positive, and --ref-n zero or positive.")
     if request.n is not None:
         check_scored_images(request.n, f"-n {request.n}")
+    if not 1 <= request.kid_subsets <= MAX_KID_SUBSETS or request.kid_subset_size < 2:
+        raise UserError(
+            f"--kid-subsets is {request.kid_subsets} and --kid-subset-size {request.kid_subset_size}: KID needs 1 to {MAX_KID_SUBSETS:,} subsets (100 is the usual count) of at least 2 images. Checked before any image is scored."
+        )
     if request.export_ref is not None:  # before any work: a file of the user's is kept
         request.export_ref = check_output_file(request.export_ref, request.force, "--export-ref")
     if not Path(request.target).exists():
