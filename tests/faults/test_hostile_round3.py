@@ -148,6 +148,8 @@ def test_score_n_and_train_score_n_are_bounded_before_allocating(tmp_path, write
     assert_clean_error(res, "Scoring 1,000,000,000 images (-n 1000000000)", "of memory", "fewer images")
     res = run_cli("score", tmp_path, "--ref", "shapes", "--kid-subsets", "1000000000000")
     assert_clean_error(res, "--kid-subsets is 1000000000000", "1 to 100,000 subsets")
+    res = run_cli("score", tmp_path, "--ref", "shapes", "--batch-size", "1000000000")
+    assert_clean_error(res, "--batch-size is 1,000,000,000", "at most 1,024")
     config = write_config(score_every=2, score_n=1_000_000_000)
     res = run_cli("train", "--config", config, "--out", tmp_path / "run")
     assert_clean_error(res, "train.score_n", "1000000000", "of memory")

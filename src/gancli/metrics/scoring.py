@@ -25,6 +25,7 @@ from gancli.metrics.resize import RESIZE_MODES
 from gancli.runs import RunFolder
 
 DEFAULT_N = 10_000
+MAX_BATCH = 1024
 MAX_KID_SUBSETS = 100_000  # each a subset_size^2 kernel: 100 is torch-fidelity's default
 
 
@@ -57,6 +58,10 @@ def _check(request: ScoreRequest) -> set[str]:
         raise UserError(f"--resize {request.resize} is not known; use one of: {', '.join(RESIZE_MODES)}.")
     if request.batch_size <= 0 or (request.n is not None and request.n <= 0) or request.ref_n < 0:
         raise UserError("--batch-size and -n must be positive, and --ref-n zero or positive.")
+    if request.batch_size > MAX_BATCH:  # each image is ~1 MB at Inception's 299x299, more inside it
+        raise UserError(
+            f"--batch-size is {request.batch_size:,}; at most {MAX_BATCH:,} images go through Inception at once (50 is the usual size)."
+        )
     if request.n is not None:
         check_scored_images(request.n, f"-n {request.n}")
     if not 1 <= request.kid_subsets <= MAX_KID_SUBSETS or request.kid_subset_size < 2:
