@@ -458,3 +458,39 @@ def test_a_folder_without_the_marker_is_resumed_only_with_adopt(run, tmp_path):
     res = run_cli("train", "--resume", old, "--iters", "4", "--adopt")
     assert res.code == 0, res.text
     assert (old / ".gan-run").is_file()
+
+
+def test_a_second_ctrl_c_with_slow_pictures_pending_stops_at_once(tmp_path, write_config, monkeypatch):
+    """`--checkpoint-every 1 --sample-every 1` with a slow GIF writer: the second Ctrl-C (inside
+    the final checkpoint's write) returns at once instead of waiting for every queued redraw."""
+    import signal
+    import time
+
+    from gancli.reporting import artifacts
+    from gancli.training import checkpoint as ckpt_mod
+
+    monkeypatch.delenv("TORCHELASTIC_RUN_ID", raising=False)
+    monkeypatch.delenv("LOCAL_RANK", raising=False)
+    redraws, saves, second = [], [], []
+    real_save = torch.save
+
+    def slow_gif(paths, out, **kwargs):
+        redraws.append(len(paths))
+        time.sleep(0.5)
+
+    def save(obj, f, *args, **kwargs):
+        saves.append(1)
+        if len(saves) == 6:
+            signal.raise_signal(signal.SIGINT)  # the first Ctrl-C: stop after this step
+        real_save(obj, f, *args, **kwargs)
+        if len(saves) == 7:  # the final checkpoint: the second Ctrl-C
+            second.append(time.monotonic())
+            signal.raise_signal(signal.SIGINT)
+
+    monkeypatch.setattr(artifacts, "write_progress_gif", slow_gif)
+    monkeypatch.setattr(ckpt_mod.torch, "save", save)
+    config = write_config(iters=1000, checkpoint_every=1, sample_every=1, log_every=1)
+    res = run_cli("train", "--config", config, "--out", tmp_path / "run")
+    waited = time.monotonic() - second[0]
+    assert_clean_error(res, "Interrupted by a second Ctrl-C", code=130)
+    assert waited < 0.8 and len(redraws) <= 3, (waited, redraws)
