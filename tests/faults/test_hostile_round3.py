@@ -368,7 +368,7 @@ def test_max_size_against_an_announced_size_says_so(tmp_path):
 
     with http_server({"/a.tgz": Served(b"x" * 5000)}) as base:
         res = run_cli("download", f"{base}/a.tgz", "--name", "a", "--root", tmp_path, "--max-size", "1")
-    flat = assert_clean_error(res, "the server announces 5,000 bytes", "that --max-size allows")
+    flat = assert_clean_error(res, "the server announces 5,000 bytes", "allowed by --max-size")
     assert "not known in advance" not in flat
 
 

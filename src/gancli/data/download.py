@@ -214,7 +214,7 @@ def _fetch_from_any(
         except _TooLarge as exc:
             _unlink(part)  # a cut-off body is not the file: never resume from it or install it
             allowed = (
-                "that --max-size allows"
+                "allowed by --max-size"
                 if exc.announced
                 else "allowed for a file whose size is not known in advance"
             )
