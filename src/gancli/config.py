@@ -23,7 +23,7 @@ import yaml
 
 from gancli.archs import ARCHS, FAST_ARCHS, FAST_RESOLUTIONS, discriminator_plan, generator_blocks
 from gancli.errors import UserError
-from gancli.limits import MAX_RESOLUTION, MAX_SEED
+from gancli.limits import MAX_RESOLUTION, MAX_SEED, check_scored_images
 from gancli.units import parse_duration
 
 DEFAULT_PRESET = "flowers64"  # without --preset, or a preset named in --config or a config mapping
@@ -680,6 +680,8 @@ def validate(cfg: RunConfig) -> None:
         raise UserError(
             f"Config key 'train.score_n' is {t.score_n}; the Inception Score uses 10 splits, so --score-every needs at least 10 images (2000 is a good default)."
         )
+    if t.score_every:
+        check_scored_images(t.score_n, f"config key 'train.score_n' is {t.score_n}")
     _positive(d.size, "data.size", allow_zero=True)
     for key, value, limit in (
         ("model.latent_dim", m.latent_dim, MAX_WIDTH),

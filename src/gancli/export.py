@@ -26,8 +26,8 @@ from torch import nn
 
 from gancli import __version__
 from gancli.errors import UserError
-from gancli.fsutil import atomic_write_bytes
-from gancli.runs import CHECKPOINTS
+from gancli.fsutil import atomic_write_bytes, check_no_links_below, check_output_files, user_path
+from gancli.runs import CHECKPOINTS, RunFolder
 from gancli.sampling import best_checkpoint, latents, load_generator
 from gancli.training.checkpoint import find_checkpoint
 
@@ -65,9 +65,13 @@ class ExportResult:
 
 def default_out(source: Path, fmt: str) -> Path:
     """RUN/export/generator.<ext>, beside the run's checkpoints."""
+    return _run_dir(source) / "export" / f"generator{FORMATS[fmt]}"
+
+
+def _run_dir(source: Path) -> Path:
+    """The run folder of a run folder or checkpoint (a loose checkpoint's own folder)."""
     ckpt = find_checkpoint(source)
-    run_dir = ckpt.parent.parent if ckpt.parent.name == CHECKPOINTS else ckpt.parent
-    return run_dir / "export" / f"generator{FORMATS[fmt]}"
+    return ckpt.parent.parent if ckpt.parent.name == CHECKPOINTS else ckpt.parent
 
 
 def _require_onnx() -> tuple[Any, Any]:
@@ -154,9 +158,10 @@ def export_generator(
         raise UserError(f"--format is '{fmt}'; accepted values: {', '.join(FORMATS)}.")
     if fmt == "onnx":
         _require_onnx()  # before the checkpoint is read: say what is missing at once
-    out = Path(out) if out is not None else default_out(source, fmt)
-    if out.exists() and not overwrite:
-        raise UserError(f"{out} already exists. Choose another --out, or pass --force to replace it.")
+    out = user_path(out, "--out") if out is not None else default_out(source, fmt)
+    if RunFolder(_run_dir(source)).is_run():  # RUN/export as a link would write outside the run
+        check_no_links_below(_run_dir(source), out)
+    check_output_files([out], overwrite, "--out")
     generator, cfg = load_generator(source, "cpu", best=best)
     model = ExportedGenerator(generator, uint8).eval()
     dtype = "uint8" if uint8 else "float32"

@@ -180,3 +180,84 @@ def zip_damage(path: str | os.PathLike) -> str | None:
     except RuntimeError as exc:  # e.g. an encrypted or otherwise unreadable member
         return str(exc)
     return f"member {bad} fails its CRC-32 check" if bad is not None else None
+
+
+# ------------------------------------------------------------ files the user names
+
+
+def user_path(path: str | os.PathLike, option: str) -> Path:
+    """A path the user typed, with ``~`` and ``~user`` expanded as a shell would; an empty one
+    or an unknown user is a UserError naming ``option``."""
+    text = os.fspath(path)
+    if not text:
+        raise UserError(f"{option} is empty. Give a path.")
+    if text.startswith("~"):
+        expanded = os.path.expanduser(text)
+        if expanded == text:
+            user = text[1:].split("/", 1)[0]
+            raise UserError(
+                f"{option} {text}: there is no user '{user}' on this system, so ~{user} cannot be expanded. Give the path in full."
+            )
+        text = expanded
+    return Path(text)
+
+
+def _link_loop(path: Path) -> Path | None:
+    """The first component of ``path`` that is a symbolic link leading back to itself, if any."""
+    current = Path(path.anchor) if path.is_absolute() else Path()
+    for part in path.parts[1 if path.is_absolute() else 0 :]:
+        current = current / part
+        try:
+            os.stat(current)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                return current
+            return None
+    return None
+
+
+def check_output_files(paths: Sequence[Path], force: bool, option: str) -> None:
+    """Refuse to write files the user named when any of them exists (a file of the user's is
+    replaced only with --force), is a folder, or lies behind a symbolic-link loop: the one
+    check and message of every command that writes a user-named file."""
+    for path in paths:
+        loop = _link_loop(Path(path))
+        if loop is not None:
+            raise UserError(
+                f"{option} {path} goes through {loop}, a symbolic link that leads back to itself (directly or through other links). Fix or remove the link, or choose another {option}."
+            )
+        if os.path.isdir(path) and not os.path.islink(path):
+            raise UserError(
+                f"{option} {path} is a folder; give the name of a file to write, e.g. {Path(path) / 'NAME'}."
+            )
+    existing = [p for p in paths if os.path.lexists(p)]
+    if existing and not force:
+        shown = ", ".join(str(p) for p in existing[:3]) + (
+            f" and {len(existing) - 3} more" if len(existing) > 3 else ""
+        )
+        verb = "exists" if len(existing) == 1 else "exist"
+        raise UserError(
+            f"{option} {shown} already {verb}; gan replaces a file of yours only when asked. Choose another {option}, or pass --force to replace it."
+        )
+
+
+def check_output_file(path: str | os.PathLike, force: bool, option: str) -> Path:
+    """``path`` (a file the user named, ``~`` expanded) once check_output_files accepts it."""
+    resolved = user_path(path, option)
+    check_output_files([resolved], force, option)
+    return resolved
+
+
+def check_no_links_below(root: str | os.PathLike, path: str | os.PathLike) -> None:
+    """Refuse ``path`` when any component of it below ``root`` (a run folder) is a symbolic
+    link: a write there would land in the link's target, outside the run."""
+    root, path = Path(os.path.abspath(root)), Path(os.path.abspath(path))
+    if root not in path.parents:
+        return
+    current = root
+    for part in path.relative_to(root).parts:
+        current = current / part
+        if current.is_symlink():
+            raise UserError(
+                f"{current} is a symbolic link (to {os.readlink(current)}); gan never writes through links inside a run folder. Remove the link, or choose another --out."
+            )

@@ -39,3 +39,18 @@ def check_seed(seed: int, where: str = "--seed") -> None:
     """Refuse a seed outside [-MAX_SEED, MAX_SEED] (torch's seeds are 64-bit)."""
     if abs(seed) > MAX_SEED:
         raise UserError(f"{where} is {seed}; it must be a whole number between -{MAX_SEED} and {MAX_SEED}.")
+
+
+# Inception outputs kept per scored image: 2,048 pool features and 1,008 logits, held as float32
+# per batch, then joined as float32 and as float64 (features.extract_features): 16 bytes a value
+SCORED_IMAGE_BYTES = (2048 + 1008) * 16
+
+
+def check_scored_images(n: int, where: str) -> None:
+    """Refuse a count of images to score whose Inception features would not fit in memory
+    (images are generated and scored in batches: only the features grow with n)."""
+    check_memory(
+        n * SCORED_IMAGE_BYTES,
+        f"Scoring {n:,} images ({where})",
+        "Use fewer images: 10,000 is the usual count for FID (2,000 during training).",
+    )

@@ -3,8 +3,9 @@ which run is the latest.
 
 A folder is a gan run when it holds the marker file `.gan-run`, written by `gan train` when it
 claims a folder (new, or empty), before anything else is written there. Folders from gancli
-versions before the marker count as runs when they hold checkpoints/last.pt or previous.pt
-(whatever they hold is then checked as a gan checkpoint before anything is written). A marker
+versions before the marker count as runs when they hold checkpoints/last.pt or previous.pt:
+they are read (sample, score, export) and never taken by a new run, but resuming one in place
+rewrites its logs and pictures, so that needs `--adopt` once (which writes the marker). A marker
 rather than "config.yaml + checkpoints/": other tools use those names too, and a folder that
 merely looks like a run must never be written into.
 
@@ -22,6 +23,7 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from shlex import quote
 
 from gancli.errors import UserError
 from gancli.fsutil import open_nofollow, remove_stale_temps, write_error
@@ -178,7 +180,7 @@ class RunFolder:
             return
         if self.has_checkpoint():
             raise UserError(
-                f"{self.path} already holds a training run. Continue it with `gan train --resume {self.path}`, or choose another folder with --out."
+                f"{self.path} already holds a training run. Continue it with `gan train --resume {quote(str(self.path))}`, or choose another folder with --out."
             )
         if self.marker.is_file():
             return  # a run of ours that never reached a checkpoint: it starts over
@@ -186,7 +188,7 @@ class RunFolder:
         if foreign:
             shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
             raise UserError(
-                f"--out {self.path} is not empty and is not a gan run folder (it holds {shown}); gan writes only into a new or empty folder, so nothing there is overwritten. Choose a new folder, e.g. --out {unused_name(self.path)}."
+                f"--out {self.path} is not empty and is not a gan run folder (it holds {shown}); gan writes only into a new or empty folder, so nothing there is overwritten. Choose a new folder, e.g. --out {quote(str(unused_name(self.path)))}."
             )
 
     def claim(self) -> None:
@@ -232,7 +234,13 @@ class RunFolder:
 
 
 def unused_name(path: Path) -> Path:
-    """`path` with the first free -2, -3, ... suffix."""
+    """`path` with the first free -2, -3, ... suffix (`.`, `./` and `/` have no name to suffix:
+    their absolute form is used, and the root folder's suggestion is a folder inside it)."""
+    path = Path(path)
+    if not path.name:
+        path = Path(os.path.abspath(path))
+    if not path.name:
+        path = path / "run"
     n = 2
     while path.with_name(f"{path.name}-{n}").exists():
         n += 1

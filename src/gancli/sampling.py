@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -61,6 +62,16 @@ def generate_images(
 ) -> torch.Tensor:
     """n images as uint8 (n, C, H, W) from seeded latents."""
     return generate_from_latents(generator, latents(n, generator.latent_dim, seed), device, batch_size)
+
+
+def generated_batches(
+    generator: Generator, n: int, seed: int = 0, device: torch.device | str = "cpu", batch_size: int = 256
+) -> Iterator[torch.Tensor]:
+    """The images of generate_images, batch by batch (uint8 (b, C, H, W)): what is held at once
+    does not grow with n, so scoring many images needs memory only for their features."""
+    z = latents(n, generator.latent_dim, seed)
+    for i in range(0, n, batch_size):
+        yield generate_from_latents(generator, z[i : i + batch_size], device, batch_size)
 
 
 def interpolation_latents(rows: int, steps: int, dim: int, seed: int) -> torch.Tensor:

@@ -139,11 +139,11 @@ def test_sample_paths_that_do_not_exist_or_cannot_be_written(tiny_run, tmp_path,
 
 def test_bad_data_and_download_values_get_one_clear_message(tmp_path, afile, cli):
     assert_clean_error(
-        cli("data", "info", "shapes", "--resolution", "0"), "--resolution between 1 and 4096 (got 0)"
+        cli("data", "info", "shapes", "--resolution", "0"), "--resolution must be between 1 and 4096 (got 0)"
     )
     assert_clean_error(cli("data", "info", "shapes", "--resolution", str(10**9)), "(got 1000000000)")
     assert_clean_error(cli("data", "info", "shapes", "--channels", "2"), "--channels must be 1 or 3 (got 2)")
-    assert_clean_error(cli("data", "info", "shapes", "-n", "0"), "-n positive (got 0)")
+    assert_clean_error(cli("data", "info", "shapes", "-n", "0"), "-n must be positive (got 0)")
     assert_clean_error(cli("data", "info", tmp_path / "nothing"), "does not exist")
     assert_clean_error(
         cli("download", "http://127.0.0.1:9/x.tgz", "--name", "../evil", "--root", tmp_path),

@@ -159,13 +159,14 @@ def test_any_bytes_in_the_metrics_log_read_without_error(tmp_path_factory, chunk
 def test_a_damaged_sample_picture_never_stops_training(run6, cli):
     """A 0-byte samples/iter_0000001.png (a full disk's leftover) is left out of progress.gif with
     a warning; the resumed run finishes and redraws the GIF from the readable grids."""
-    from gancli.reporting.gif import PictureSkipped
-
     damaged = run6 / "samples" / "iter_0000001.png"
     damaged.write_bytes(b"")
-    with pytest.warns(PictureSkipped, match="iter_0000001.png cannot be read"):
-        res = cli("train", "--resume", run6, "--iters", "8")
+    res = cli("train", "--resume", run6, "--iters", "8")
     assert res.code == 0, res.text
+    # once (the GIF is redrawn twice), as a note, not Python's warning format with a source line
+    joined = res.text.replace("\n", "")  # the console folds long paths
+    assert joined.count("iter_0000001.png cannot be read") == 1 and "warning: " in res.text
+    assert "PictureSkipped" not in res.text and "warnings.warn" not in res.text
     with Image.open(run6 / "progress.gif") as gif:
         assert gif.n_frames == len(list((run6 / "samples").glob("iter_*.png"))) - 1
     assert damaged.read_bytes() == b""  # the user's file is left as it was

@@ -57,7 +57,7 @@ def test_sample_grid_past_the_limit_keeps_the_old_grid(trained_run, tmp_path, zy
     assert cli("sample", trained_run, "--out", grid, "--seed", "1").code == 0
     old = grid.read_bytes()
     assert len(old) > 8192
-    res = zygote.run("sample", trained_run, "--out", grid, "--seed", "2", fsize=8192)
+    res = zygote.run("sample", trained_run, "--out", grid, "--seed", "2", "--force", fsize=8192)
     assert_clean_error(res, str(grid), FULL, "grid.png was not changed")
     assert grid.read_bytes() == old
     assert not temp_files(tmp_path), temp_files(tmp_path)

@@ -72,9 +72,10 @@ def counted(monkeypatch):
     seen = []
     original = scoring_mod.extract_features
 
-    def wrapper(images, *args, **kwargs):
-        seen.append(int(images.shape[0]))
-        return original(images, *args, **kwargs)
+    def wrapper(images, *args, **kwargs):  # a tensor, or batches (generated images are streamed)
+        features = original(images, *args, **kwargs)
+        seen.append(len(features))
+        return features
 
     monkeypatch.setattr(scoring_mod, "extract_features", wrapper)
     monkeypatch.setattr(reference_mod, "extract_features", wrapper)  # the reference's features

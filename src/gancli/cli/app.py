@@ -8,9 +8,9 @@ import sys
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 
 from gancli import __version__
+from gancli.cli.fmt import escape
 from gancli.errors import UserError
 from gancli.fsutil import write_error
 

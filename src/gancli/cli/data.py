@@ -11,9 +11,9 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
+from gancli.cli.fmt import escape
 from gancli.cli.progress import dataset_label, preparing, show_data_notes
 from gancli.units import format_size
 
@@ -37,6 +37,7 @@ def info_command(
         None, "--root", help="Data root (default $GAN_HOME, else ~/.cache/gancli)."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    force: bool = typer.Option(False, "--force", help="Replace the --out file if it exists."),
 ) -> None:
     """Prepare a dataset (decoded once, then cached) and show what it holds.
 
@@ -48,17 +49,23 @@ def info_command(
     """
     from gancli.data.source import load_images
     from gancli.errors import UserError
+    from gancli.fsutil import check_output_file
     from gancli.reporting.grids import make_grid, save_png
 
-    if (
-        channels not in (1, 3)
-        or resize not in ("resize", "center-crop")
-        or not 0 < resolution <= 4096
-        or n <= 0
-    ):
-        raise UserError(
-            f"--channels must be 1 or 3 (got {channels}), --resize resize or center-crop (got {resize}), --resolution between 1 and 4096 (got {resolution}), -n positive (got {n})."
+    broken = [
+        f"{text} (got {value})"
+        for holds, text, value in (
+            (channels in (1, 3), "--channels must be 1 or 3", channels),
+            (resize in ("resize", "center-crop"), "--resize must be resize or center-crop", resize),
+            (0 < resolution <= 4096, "--resolution must be between 1 and 4096", resolution),
+            (n > 0, "-n must be positive", n),
         )
+        if not holds
+    ]
+    if broken:
+        raise UserError("; ".join(broken) + ".")
+    if out is not None:  # before the data is prepared: a file of the user's is kept
+        out = check_output_file(out, force, "--out")
     with preparing(console, dataset_label(spec, resolution)) as progress:
         prepared = load_images(spec, resolution, channels, resize, root=root, progress=progress)
     images = prepared.images

@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from gancli import paths
+from gancli.cli.fmt import escape
 from gancli.cli.progress import downloading
 from gancli.data import registry
 from gancli.errors import UserError

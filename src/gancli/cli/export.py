@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from gancli.cli.fmt import human_size
+from gancli.cli.fmt import escape, human_size
 
 console = Console()
 
@@ -50,7 +50,7 @@ def export_command(
         return
     meta = result.metadata
     console.print(
-        f"Wrote {result.path} ({result.format}, {human_size(result.size_bytes)}): "
+        f"Wrote {escape(result.path)} ({result.format}, {human_size(result.size_bytes)}): "
         f"latent {meta['latent_dim']} -> {meta['output']}.\n"
         f"Checked against PyTorch on fixed latents: largest difference {result.max_diff:.3g}.",
         highlight=False,

@@ -4,9 +4,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rich.markup import escape as escape_markup
 from rich.table import Table
 
+from gancli.errors import printable
+
 _UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
+
+
+def escape(text: object, lines: bool = False) -> str:
+    """``text`` safe to print: rich markup escaped and control characters (ESC sequences, OSC
+    titles, newlines in a file name) shown as escapes; ``lines``: newlines kept (a YAML dump)."""
+    if lines:
+        return "\n".join(escape_markup(printable(part)) for part in str(text).split("\n"))
+    return escape_markup(printable(str(text)))
 
 
 def human_size(n_bytes: int) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from gancli.cli.fmt import Col, fit_table, human_age, human_size
+from gancli.cli.fmt import Col, escape, fit_table, human_age, human_size
 from gancli.runlist import RunSummary, as_dicts, list_runs
 
 console = Console()
@@ -26,8 +26,8 @@ def _row(r: RunSummary, now: float) -> list[str]:
     preset = r.preset if r.recipe == "faithful" else f"{r.preset} ({r.recipe})"
     state = f"running (pid {r.pid})" if r.state == "running" and r.pid else r.state
     return [
-        r.name,
-        preset,
+        escape(r.name),  # a folder name may hold markup or control characters
+        escape(preset),
         _progress(r),
         state,
         losses,
@@ -56,7 +56,9 @@ def runs_command(
         print(json.dumps(as_dicts(runs), indent=2))
         return
     if not runs:
-        console.print(f"No runs under {folder}/. Start one with: gan train --preset quick", highlight=False)
+        console.print(
+            f"No runs under {escape(folder)}/. Start one with: gan train --preset quick", highlight=False
+        )
         return
     cols = [
         Col("run", wrap=True),
@@ -73,4 +75,4 @@ def runs_command(
     if all(r.best_fid is None for r in runs):  # no run was scored: the column would only say "-"
         del cols[5]
         rows = [row[:5] + row[6:] for row in rows]
-    console.print(fit_table(f"runs in {folder}", cols, rows, console.width))
+    console.print(fit_table(f"runs in {escape(folder)}", cols, rows, console.width))

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from gancli.cli.fmt import escape
 from gancli.errors import UserError
 
 console = Console()
@@ -39,6 +40,7 @@ def sample_command(
         "--device",
         help="auto, cpu, cuda, cuda:N or mps. A GPU-trained checkpoint loads on the CPU too.",
     ),
+    force: bool = typer.Option(False, "--force", help="Replace --out and --out-dir files that exist."),
 ) -> None:
     """Draw images from a trained generator into a grid PNG.
 
@@ -62,6 +64,8 @@ def sample_command(
         raise UserError(
             f"--interpolate {interpolate} --rows {rows} asks for {rows * interpolate:,} images; at most {MAX_IMAGES:,} per command are drawn."
         )
+    count = rows * interpolate if interpolate else n
+    out, out_dir, each = _check_outputs(out, out_dir, count, force)
     # torch and the nets load here, not at import: `gan --help` stays instant
     from gancli.devices import resolve_device
     from gancli.reporting.grids import make_grid, save_png
@@ -78,17 +82,35 @@ def sample_command(
     images = generate_from_latents(generator, z, dev)
     try:
         save_png(make_grid(images, cols=cols), out)
-        if out_dir is not None:
-            width = len(str(images.shape[0]))
-            for i in range(images.shape[0]):
-                save_png(make_grid(images[i : i + 1], padding=0), out_dir / f"{i:0{width}d}.png")
+        for i, path in enumerate(each):
+            save_png(make_grid(images[i : i + 1], padding=0), path)
     except OSError as exc:
         raise UserError(
             f"Cannot write the images ({exc}). Check that the output folder exists and is writable."
         ) from exc
     what = f"{rows} interpolation walks of {interpolate}" if interpolate else f"{images.shape[0]} images"
     console.print(
-        f"Wrote {what} ({cfg.preset}, {cfg.model.resolution}px) to {out}"
-        + (f" and {out_dir}/" if out_dir else ""),
+        f"Wrote {what} ({cfg.preset}, {cfg.model.resolution}px) to {escape(out)}"
+        + (f" and {escape(out_dir)}/" if out_dir else ""),
         highlight=False,
     )
+
+
+def _check_outputs(
+    out: Path, out_dir: Path | None, count: int, force: bool
+) -> tuple[Path, Path | None, list[Path]]:
+    """--out, --out-dir (``~`` expanded) and the per-image files, once none of them replaces a
+    file of the user's without --force (checked before the generator is loaded)."""
+    from gancli.fsutil import check_output_files, user_path
+
+    out = user_path(out, "--out")
+    check_output_files([out], force, "--out")
+    if out_dir is None:
+        return out, None, []
+    out_dir = user_path(out_dir, "--out-dir")
+    width = len(str(count))
+    each = [out_dir / f"{i:0{width}d}.png" for i in range(count)]
+    if out in each:
+        raise UserError(f"--out {out} is also one of the images --out-dir writes. Choose another --out.")
+    check_output_files(each, force, "--out-dir")
+    return out, out_dir, each

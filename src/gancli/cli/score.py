@@ -8,9 +8,9 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
+from gancli.cli.fmt import escape
 from gancli.cli.progress import counting
 
 LABELS = {"fid": "FID", "kid": "KID", "is": "Inception Score", "precision": "Precision", "recall": "Recall"}
@@ -81,6 +81,7 @@ def score_command(
     as_json: bool = typer.Option(
         False, "--json", help="Print the results as JSON on stdout (progress and warnings go to stderr)."
     ),
+    force: bool = typer.Option(False, "--force", help="Replace the --export-ref file if it exists."),
 ) -> None:
     """Score generated images against a reference with the standard FID Inception network.
 
@@ -101,7 +102,7 @@ def score_command(
     request = ScoreRequest(
         target=target, ref=ref, metrics=metrics, n=n, ref_n=ref_n, batch_size=batch_size, device=device,
         resize=resize, weights=weights,
-        seed=seed, resolution=resolution, root=root, export_ref=export_ref, best=best,
+        seed=seed, resolution=resolution, root=root, export_ref=export_ref, best=best, force=force,
     )  # fmt: skip
     if kid_subset_size is not None:
         request.kid_subset_size = kid_subset_size

@@ -15,9 +15,9 @@ from typing import Any
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 
-from gancli.cli.progress import dataset_label, preparing, show_data_notes
+from gancli.cli.fmt import escape
+from gancli.cli.progress import counting, dataset_label, preparing, show_data_notes
 from gancli.config import Overrides
 
 console = Console()
@@ -115,6 +115,11 @@ def train_command(
         min=1,
         help="Train with N processes on this machine (one per GPU, or N CPU processes), started through torch's launcher like `torchrun --nproc-per-node N`.",
     ),
+    adopt: bool = typer.Option(
+        False,
+        "--adopt",
+        help="With --resume: take over a run folder that holds a checkpoint but no .gan-run marker (an older gancli's run); gan marks it as its own.",
+    ),
     recipe: str | None = typer.Option(
         None,
         "--recipe",
@@ -189,8 +194,9 @@ def train_command(
     from gancli.training import session
 
     request = session.TrainRequest(
-        preset=preset, config=config, overrides=overrides, out=out, resume=resume, dist_timeout_s=dist_timeout
-    )
+        preset=preset, config=config, overrides=overrides, out=out, resume=resume, dist_timeout_s=dist_timeout,
+        adopt=adopt,
+    )  # fmt: skip
     if dry_run:
         _show_dry_run(request, nproc or 1)
         return
@@ -215,7 +221,7 @@ def _show_dry_run(request: Any, world: int) -> None:
 
     with console.status("Timing a few training steps..."):
         report = dry_run(request, world=world)
-    console.print(escape(report.yaml), highlight=False, soft_wrap=True, end="")
+    console.print(escape(report.yaml, lines=True), highlight=False, soft_wrap=True, end="")
     console.print(layer_table("Generator", report.generator))
     console.print(layer_table("Discriminator", report.discriminator))
     for line in _dry_run_lines(report):
@@ -282,6 +288,9 @@ class _ConsoleUI:
     def busy(self, text: str) -> Iterator[None]:
         with self.console.status(escape(text)):
             yield
+
+    def counting(self, label: str) -> AbstractContextManager[Callable[[int, int | None], None] | None]:
+        return counting(self.console, label)
 
     def data_notes(self, warnings: list[str], skipped: list[tuple[str, str]]) -> None:
         show_data_notes(self.console, warnings, skipped)

@@ -79,7 +79,11 @@ class _AddressFailed(Exception):
 
 
 class _TooLarge(Exception):
-    """The body outgrew the cap for a file of unknown size."""
+    """The body outgrew the cap for a file of unknown size (``announced``: the server said so first)."""
+
+    def __init__(self, message: str, announced: bool = False) -> None:
+        super().__init__(message)
+        self.announced = announced
 
 
 # --------------------------------------------------------------------------------------
@@ -209,9 +213,14 @@ def _fetch_from_any(
             reason = _fetch_with_retries(url, part, size, options, sink, warn)
         except _TooLarge as exc:
             _unlink(part)  # a cut-off body is not the file: never resume from it or install it
+            allowed = (
+                "allowed by --max-size"
+                if exc.announced
+                else "allowed for a file whose size is not known in advance"
+            )
             raise UserError(
                 f"Stopped downloading {url}: {exc}, more than the {format_size(options.max_bytes)} "
-                f"allowed for a file whose size is not known in advance. The partial file was deleted. "
+                f"{allowed}. The partial file was deleted. "
                 f"If the file really is that large, run the command again with a larger --max-size "
                 f"(e.g. --max-size 20G)."
             ) from None
@@ -323,7 +332,7 @@ def _receive(
         raise _AddressFailed(f"the server announces {total:,} bytes but {size:,} are expected")
     cap = size if size is not None else options.max_bytes
     if total is not None and total > cap:
-        raise _TooLarge(f"the server announces {total:,} bytes")
+        raise _TooLarge(f"the server announces {total:,} bytes", announced=True)
     limit = size if size is not None else total
     sink.start(limit, offset)
     try:
@@ -786,6 +795,11 @@ def _build(
         report = extract.extract_into(sources[0][1], tmp, limits=limits, reserved=(registry.MARKER,))
         marker["images"] = sum(Path(f).suffix.lower() in IMAGE_SUFFIXES for f in report.files)
         marker["extracted_files"] = len(report.files)
+        if not marker["images"]:  # nothing to train on: installing it would only fail later
+            listed = ", ".join(sorted(report.files)[:5]) or "nothing"
+            raise UserError(
+                f"The archive {sources[0][1].name} holds no image files ({len(report.files)} file(s): {listed}); nothing was installed. Give an archive of .png, .jpg or other image files."
+            )
     elif ds.kind == "idx":
         arrays = {r.role: idx.read_idx_images(p, name=str(p)) for r, p, _ in sources}
         marker.update(_save_arrays(tmp, arrays.get("train-images"), arrays.get("test-images")))

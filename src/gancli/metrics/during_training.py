@@ -11,11 +11,14 @@ from torch import nn
 
 from gancli.config import RunConfig
 from gancli.metrics.api import compute_metrics
-from gancli.metrics.features import extract_features
+from gancli.metrics.features import ProgressCallback, extract_features
 from gancli.metrics.inception import find_weights, load_inception
 from gancli.metrics.reference import dataset_reference, weights_id
-from gancli.sampling import generate_images
+from gancli.sampling import generated_batches
 
+CPU_SECONDS_PER_IMAGE = (
+    0.1  # FID Inception at 299x299 on one CPU core, about (a projection, said before starting)
+)
 SCORE_SEED = 12_345  # the same latents at every measurement, so the curve shows G changing, not noise
 
 
@@ -29,6 +32,7 @@ class TrainingScorer:
         weights: str | None = None,
         resize: str = "tf",
         batch_size: int = 50,
+        progress: ProgressCallback | None = None,
     ) -> None:
         root = cfg.data.root or None
         path = find_weights(weights, root)  # a missing file stops `gan train` before training starts
@@ -47,7 +51,7 @@ class TrainingScorer:
             batch_size=batch_size,
             root=root,
             need_features=False,
-            progress=False,
+            progress=progress or False,
             data_resize=cfg.data.resize,
             data_size=cfg.data.size,
         )
@@ -56,9 +60,11 @@ class TrainingScorer:
         was_training = generator.training
         generator.eval()
         try:
-            images = generate_images(generator, self.n, SCORE_SEED, self.device, self.batch_size)
+            batches = generated_batches(generator, self.n, SCORE_SEED, self.device, self.batch_size)
+            fake = extract_features(
+                batches, self.model, self.resize, self.device, total=self.n, batch_size=self.batch_size
+            )
         finally:
             generator.train(was_training)
-        fake = extract_features(images, self.model, self.resize, self.device, batch_size=self.batch_size)
         scores = compute_metrics(self.reference, fake, {"fid", "is"})
         return {"fid": scores["fid"]["value"], "is": scores["is"]["value"], "is_std": scores["is"]["std"]}

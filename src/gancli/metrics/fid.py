@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import warnings
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -148,6 +149,10 @@ def _check_npz_shapes(path: Path, data) -> None:
 def load_stats_npz(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     """Read ``mu`` and ``sigma`` from a pytorch-fid style .npz (no pickles), checking their shapes."""
     path = Path(path)
+    if path.is_file() and not zipfile.is_zipfile(path):  # numpy's own error advises allow_pickle
+        raise UserError(
+            f"{path} is not a statistics file: a .npz (a zip of arrays, as pytorch-fid --save-stats and gan score --export-ref write) was expected. Point --ref at such a file, a dataset or an image folder."
+        )
     try:
         with np.load(path, allow_pickle=False) as data:
             if "mu" not in data.files or "sigma" not in data.files:
@@ -167,7 +172,31 @@ def load_stats_npz(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
             f"Statistics file {path} holds mu of shape {mu.shape} and sigma of shape "
             f"{sigma.shape}; expected [D] and [D, D]."
         )
+    _check_covariance(path, mu, sigma)
     return mu, sigma
+
+
+def _check_covariance(path: Path, mu: np.ndarray, sigma: np.ndarray) -> None:
+    """Refuse a mean or covariance that no image set has: non-finite, not symmetric, or not
+    positive semi-definite (within rounding: a Cholesky factor of sigma plus a relative 1e-6
+    of its mean variance must exist). Such a file would give any FID, even a negative one."""
+    problem = None
+    if not (np.isfinite(mu).all() and np.isfinite(sigma).all()):
+        problem = "holds NaN or inf"
+    else:
+        scale = max(float(np.abs(sigma).max(initial=0.0)), 1e-30)
+        if float(np.abs(sigma - sigma.T).max(initial=0.0)) > 1e-6 * scale:
+            problem = "has a sigma that is not symmetric"
+        else:
+            ridge = 1e-6 * max(float(np.trace(sigma)) / max(sigma.shape[0], 1), 1e-30)
+            try:
+                np.linalg.cholesky(sigma + ridge * np.eye(sigma.shape[0]))
+            except np.linalg.LinAlgError:
+                problem = "has a sigma that is not positive semi-definite (no covariance of features is)"
+    if problem is not None:
+        raise UserError(
+            f"Statistics file {path} {problem}, so it is not the statistics of any image set. Recompute it (gan score --export-ref), or point --ref at a dataset or image folder."
+        )
 
 
 def warn_small_n(n: int, dim: int = 2048) -> None:

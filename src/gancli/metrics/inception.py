@@ -285,6 +285,7 @@ def _read_state_dict(path: Path) -> dict:
     )
     if not path.is_file():
         raise UserError(f"Inception weights file {path} does not exist. {hint}")
+    _refuse_other_kinds(path, hint)
     try:
         # weights_only: the file holds tensors only; anything else (pickled code) is refused.
         state = torch.load(path, map_location="cpu", weights_only=True)
@@ -302,7 +303,7 @@ def _read_state_dict(path: Path) -> dict:
             f"Inception weights file {path} cannot be read; it is probably truncated or corrupt "
             f"({detail}). {hint}"
         ) from exc
-    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as exc:
+    except (RuntimeError, EOFError, OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UserError(
             f"Inception weights file {path} cannot be read; it is probably truncated or corrupt "
@@ -314,6 +315,21 @@ def _read_state_dict(path: Path) -> dict:
             f"(found {type(state).__name__}). {hint}"
         )
     return state
+
+
+def _refuse_other_kinds(path: Path, hint: str) -> None:
+    """A text file, image or archive given as weights is named for what it is, as a checkpoint
+    would be (torch's own parser fails on such bytes with `KeyError: 544502645`)."""
+    from gancli.training.checkpoint import sniff_file
+
+    try:
+        sniffed = sniff_file(path)
+    except OSError as exc:
+        raise UserError(
+            f"Inception weights file {path} cannot be read ({exc.strerror or exc}). {hint}"
+        ) from exc
+    if sniffed is not None and sniffed[0] == "other":
+        raise UserError(f"{path} is not an Inception weights file ({sniffed[1]}). {hint}")
 
 
 def check_state_dict(state: dict, path: str | os.PathLike, expected: dict | None = None) -> None:

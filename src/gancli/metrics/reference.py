@@ -223,6 +223,8 @@ def dataset_reference(
     identity = f"{ref}|{content}|{data_resize}|{channels}ch|n={images.shape[0]}"
 
     def compute() -> Features:
+        if progress:  # before the first batch: a front end can say what is coming and its cost
+            progress(0, int(images.shape[0]))
         return extract_features(
             images,
             model,

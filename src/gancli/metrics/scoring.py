@@ -4,7 +4,7 @@ the metrics between them, as a report dict. No user interface: `warn` receives t
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +14,8 @@ import torch
 
 from gancli.devices import resolve_device
 from gancli.errors import UserError
+from gancli.fsutil import check_output_file
+from gancli.limits import check_scored_images
 from gancli.metrics.api import check_reference, compute_metrics, parse_metrics
 from gancli.metrics.features import extract_features
 from gancli.metrics.inception import find_weights, load_inception
@@ -23,6 +25,8 @@ from gancli.metrics.resize import RESIZE_MODES
 from gancli.runs import RunFolder
 
 DEFAULT_N = 10_000
+MAX_BATCH = 1024
+MAX_KID_SUBSETS = 100_000  # each a subset_size^2 kernel: 100 is torch-fidelity's default
 
 
 @dataclass
@@ -45,6 +49,7 @@ class ScoreRequest:
     root: Path | None = None
     export_ref: Path | None = None
     best: bool = False  # a run's best.pt instead of its last checkpoint
+    force: bool = False  # replace an existing --export-ref file
 
 
 def _check(request: ScoreRequest) -> set[str]:
@@ -53,6 +58,18 @@ def _check(request: ScoreRequest) -> set[str]:
         raise UserError(f"--resize {request.resize} is not known; use one of: {', '.join(RESIZE_MODES)}.")
     if request.batch_size <= 0 or (request.n is not None and request.n <= 0) or request.ref_n < 0:
         raise UserError("--batch-size and -n must be positive, and --ref-n zero or positive.")
+    if request.batch_size > MAX_BATCH:  # each image is ~1 MB at Inception's 299x299, more inside it
+        raise UserError(
+            f"--batch-size is {request.batch_size:,}; at most {MAX_BATCH:,} images go through Inception at once (50 is the usual size)."
+        )
+    if request.n is not None:
+        check_scored_images(request.n, f"-n {request.n}")
+    if not 1 <= request.kid_subsets <= MAX_KID_SUBSETS or request.kid_subset_size < 2:
+        raise UserError(
+            f"--kid-subsets is {request.kid_subsets} and --kid-subset-size {request.kid_subset_size}: KID needs 1 to {MAX_KID_SUBSETS:,} subsets (100 is the usual count) of at least 2 images. Checked before any image is scored."
+        )
+    if request.export_ref is not None:  # before any work: a file of the user's is kept
+        request.export_ref = check_output_file(request.export_ref, request.force, "--export-ref")
     if not Path(request.target).exists():
         raise UserError(
             f"{request.target} does not exist. Give a run folder or checkpoint from `gan train`, or a folder of images."
@@ -82,7 +99,7 @@ def score(
         chosen = _servable(real, chosen, r, warn)
     model = load_inception(weights_path).to(dev)
     wid = weights_id(weights_path)
-    fake_images, channels, res, target_kind = _target_images(r, dev)
+    fake_images, total, channels, res, target_kind = _target_images(r, dev, warn)
     with progress("Inception: reference") as counted:
         if real is None:
             real = dataset_reference(
@@ -102,7 +119,9 @@ def score(
     if r.export_ref is not None:
         export_npz(real, r.export_ref)
     with progress("Inception: generated") as counted:
-        fake = extract_features(fake_images, model, r.resize, dev, progress=counted, batch_size=r.batch_size)
+        fake = extract_features(
+            fake_images, model, r.resize, dev, progress=counted, total=total, batch_size=r.batch_size
+        )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         results = compute_metrics(real, fake, chosen, r.kid_subset_size, r.kid_subsets)
@@ -133,25 +152,42 @@ def _servable(
     return chosen
 
 
-def _target_images(r: ScoreRequest, dev: torch.device) -> tuple[torch.Tensor, int, int, str]:
-    """(uint8 images, channels, resolution, kind) of a run folder / checkpoint (generated) or an image folder."""
+def _target_images(
+    r: ScoreRequest, dev: torch.device, warn: Callable[[str], None] = lambda text: None
+) -> tuple[Iterable[torch.Tensor], int, int, int, str]:
+    """(uint8 images or batches of them, count, channels, resolution, kind) of a run folder /
+    checkpoint (generated batch by batch as they are scored) or an image folder."""
     target = Path(r.target)
     if target.is_file() or RunFolder(target).is_run() or r.best:
-        from gancli.sampling import generate_images, load_generator
+        from gancli.sampling import generated_batches, load_generator
 
         generator, cfg = load_generator(target, dev, best=r.best)
-        images = generate_images(generator, r.n or DEFAULT_N, r.seed, dev, r.batch_size)
-        return images, cfg.model.channels, cfg.model.resolution, "generator"
+        n = r.n or DEFAULT_N
+        batches = generated_batches(generator, n, r.seed, dev, r.batch_size)
+        return batches, n, cfg.model.channels, cfg.model.resolution, "generator"
     from gancli.data.source import load_images
 
     res = r.resolution or _first_image_size(target)
     # Channels: 3 (RGB). A grayscale folder decodes to equal R, G and B, which is exactly what
     # the Inception input gets for grayscale images (repeated channels), so nothing is lost.
     prepared = load_images(str(target), res, 3, root=str(r.root) if r.root else None)
+    _tell_skipped(prepared, warn)
     images = prepared.images
     if r.n is not None:
         images = images[: r.n]
-    return images, 3, res, "folder"
+    return images, images.shape[0], 3, res, "folder"
+
+
+def _tell_skipped(prepared: Any, warn: Callable[[str], None], limit: int = 5) -> None:
+    """The folder's notes and the files left out (too large, damaged, not images): a score
+    silently computed on fewer images than the folder holds would be misread."""
+    for note in prepared.warnings:
+        warn(f"warning: {note}")
+    skipped = prepared.skipped
+    if skipped:
+        listed = ", ".join(f"{name} ({why})" for name, why in skipped[:limit])
+        more = f" and {len(skipped) - limit} more" if len(skipped) > limit else ""
+        warn(f"{len(skipped)} files skipped: {listed}{more}")
 
 
 def _first_image_size(folder: Path) -> int:

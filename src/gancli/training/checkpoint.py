@@ -197,7 +197,7 @@ _MAGIC = (
 )
 
 
-def _sniff(path: Path) -> tuple[str, str] | None:
+def sniff_file(path: Path) -> tuple[str, str] | None:
     """None for a zip file (what torch.save writes); else ("other", what it is) for a file of
     another kind, or ("damaged", why) for bytes of no known kind. Checked before torch's own
     parser sees the file: its errors name pickle opcodes, or none at all (`KeyError: 101`)."""
@@ -225,7 +225,7 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
     it against its own config (training.checkpoint_check): the one way gancli reads checkpoints."""
     path = Path(path)
     try:
-        sniffed = _sniff(path)
+        sniffed = sniff_file(path)
         damage = zip_damage(path) if sniffed is None and zipfile.is_zipfile(path) else None
     except OSError as exc:
         raise UserError(

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from pathlib import Path
+from shlex import quote
 from typing import Any
 
 import torch
@@ -46,7 +47,7 @@ def fallback_hint(path: Path) -> str:
     if path.name == LAST and previous.is_file():
         return (
             f" The previous checkpoint {previous} may still be good: pass it instead "
-            f"(`gan train --resume {previous}`, `gan sample {previous}`)."
+            f"(`gan train --resume {quote(str(previous))}`, `gan sample {quote(str(previous))}`)."
         )
     return ""
 
@@ -74,9 +75,29 @@ def validate_checkpoint(payload: Any, path: str | Path) -> RunConfig:
     cfg = _config(payload["config"], path)
     try:
         _check_parts(payload, cfg)
+        check_finite(payload)
     except Damage as exc:
         raise UserError(f"Checkpoint {path} is damaged: {exc}.{fallback_hint(path)}") from None
     return cfg
+
+
+def check_finite(payload: dict) -> None:
+    """Refuse NaN or inf in the weights, the optimiser moments or the fixed latents (called once
+    their structure is checked): such a net draws black grids, exports as garbage and resumes
+    into a loss of NaN, so the key is named here instead."""
+    parts = [
+        (f"{net}.{name}", tensor)
+        for net in ("generator", "generator_ema", "discriminator")
+        if net in payload
+        for name, tensor in payload[net].items()
+    ]
+    for opt in ("opt_g", "opt_d"):
+        for index, state in payload[opt].get("state", {}).items():
+            parts += [(f"{opt}.state.{index}.{name}", value) for name, value in state.items()]
+    parts.append(("fixed_latents", payload.get("fixed_latents")))
+    for key, tensor in parts:
+        if torch.is_tensor(tensor) and tensor.is_floating_point() and not bool(tensor.isfinite().all()):
+            raise Damage(f"{key} holds {'NaN' if bool(tensor.isnan().any()) else 'inf'}")
 
 
 def _config(data: Any, path: Path) -> RunConfig:

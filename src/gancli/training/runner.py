@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from shlex import quote
 
 from gancli.config import Overrides, RunConfig, dump_yaml, load_yaml_file, to_dict, with_overrides
 from gancli.errors import UserError
-from gancli.fsutil import atomic_write_text
+from gancli.fsutil import atomic_write_text, user_path
 from gancli.reporting.jsonl import truncate_after
 from gancli.runs import RunFolder, default_run_dir, latest_run
 from gancli.training.checkpoint import load_checkpoint
@@ -39,16 +40,18 @@ class RunPlan:
 
 def plan_new_run(cfg: RunConfig, out: str | None) -> RunPlan:
     """A fresh run folder; refuses one that holds a run or anything that is not gan's."""
-    run_dir = Path(out) if out else default_run_dir(cfg.preset)
+    run_dir = user_path(out, "--out") if out is not None else default_run_dir(cfg.preset)
     RunFolder(run_dir).check_new()
     return RunPlan(run_dir, cfg, named_here=not out)
 
 
-def plan_resume(target: str | Path, overrides: Overrides, out: str | None = None) -> RunPlan:
+def plan_resume(
+    target: str | Path, overrides: Overrides, out: str | None = None, *, adopt: bool = False
+) -> RunPlan:
     """Continue a run folder (or one of its checkpoints) in place; a loose checkpoint file, one
     that is not inside a gan run, starts a new run folder (--out, or the default) from its
     weights and counters, so no folder gan did not make is ever written."""
-    target = latest_run() if str(target) == "latest" else Path(target)
+    target = latest_run() if str(target) == "latest" else user_path(target, "--resume")
     if not target.exists():
         raise UserError(
             f"--resume {target} does not exist. Give a run folder written by `gan train`, or a checkpoint file."
@@ -61,17 +64,35 @@ def plan_resume(target: str | Path, overrides: Overrides, out: str | None = None
     ckpt = target if target.is_file() else run.find_checkpoint()
     payload = load_checkpoint(ckpt)
     if run is None:  # a loose checkpoint: its own config, in a new folder
-        cfg = _resumed_config(payload["config"], payload, overrides, ckpt)
+        cfg = _resumed_config(_without_root(payload["config"]), payload, overrides, ckpt)
         plan = plan_new_run(cfg, out)
         plan.resume_payload, plan.resume_from = payload, ckpt
         return plan
-    if out is not None and Path(out).resolve() != run.path.resolve():
+    if not run.marker.is_file() and not adopt:
+        raise _not_ours(run, ckpt)
+    if out is not None and user_path(out, "--out").resolve() != run.path.resolve():
         raise UserError(
             f"--resume {target} continues the run folder {run.path} in place; --out {out} cannot move it. Drop --out (or resume from a copy of the run folder)."
         )
-    base = read_run_config(run) if run.config.exists() else payload["config"]
+    base = read_run_config(run) if run.config.exists() else _without_root(payload["config"])
     cfg = _resumed_config(base, payload, overrides, ckpt, saved=run.config)
     return RunPlan(run.path, cfg, payload, ckpt, in_place=True)
+
+
+def _not_ours(run: RunFolder, ckpt: Path) -> UserError:
+    """A folder with a checkpoint but no marker: an older gancli's run, or files put together by
+    hand. Resuming rewrites its pictures and logs, so it is done only when asked (--adopt)."""
+    return UserError(
+        f"{run.path} holds a checkpoint but not the {run.marker.name} marker that gan writes into the run folders it makes (older gancli versions did not write it, or the folder was put together by hand). Resuming in place rewrites its config.yaml, metrics.jsonl, progress.gif, curves.png and samples/. If it is a run of yours to continue, add --adopt once (gan then marks it as its own); else continue into a new folder: `gan train --resume {quote(str(ckpt))}` after copying that file out of the folder."
+    )
+
+
+def _without_root(saved: dict) -> dict:
+    """A checkpoint's config less its data.root: where a resumed run's data (and cache) lives
+    comes from the command line or the run's own config.yaml, never from inside a file that may
+    have been crafted to name a folder to write into."""
+    data = {k: v for k, v in saved.get("data", {}).items() if k != "root"}
+    return {**saved, "data": data}
 
 
 def read_run_config(run: RunFolder) -> dict:

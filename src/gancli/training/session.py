@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
+from shlex import quote
 from typing import Any, Protocol
 
 from gancli.config import Overrides, RunConfig, check_dataset_size, check_global_batch, check_run_length
@@ -35,6 +36,7 @@ class TrainRequest:
     out: str | None = None
     resume: str | None = None  # a run folder, a checkpoint file, or "latest"
     dist_timeout_s: float | None = None
+    adopt: bool = False  # resume a run folder without the .gan-run marker (an older gancli's), once
 
 
 @dataclass
@@ -58,6 +60,11 @@ class SessionUI(Protocol):
     def busy(self, text: str) -> contextlib.AbstractContextManager[Any]:
         """Around a slow step with nothing to count."""
 
+    def counting(
+        self, label: str
+    ) -> contextlib.AbstractContextManager[Callable[[int, int | None], None] | None]:
+        """Around a slow step that counts items; yields a progress(done, total) callback or None."""
+
     def data_notes(self, warnings: list[str], skipped: list[tuple[str, str]]) -> None:
         """Warnings about the data, and the files that were skipped."""
 
@@ -78,6 +85,9 @@ class SilentUI:
     def busy(self, text: str) -> contextlib.AbstractContextManager[Any]:
         return contextlib.nullcontext()
 
+    def counting(self, label: str) -> contextlib.AbstractContextManager[Any]:
+        return contextlib.nullcontext(None)
+
     def data_notes(self, warnings: list[str], skipped: list[tuple[str, str]]) -> None:
         pass
 
@@ -96,12 +106,12 @@ def plan(request: TrainRequest) -> RunPlan:
 
 
 def _plan(request: TrainRequest) -> RunPlan:
-    if request.resume:
+    if request.resume is not None:  # an empty --resume '' is refused there, not taken as absent
         if request.preset or request.config or request.overrides.recipe:
             raise UserError(
                 "--resume continues a run with its saved config; --preset, --config and --recipe cannot be combined with it."
             )
-        return plan_resume(request.resume, request.overrides, request.out)
+        return plan_resume(request.resume, request.overrides, request.out, adopt=request.adopt)
     from gancli import config as config_mod
 
     return plan_new_run(config_mod.resolve(request.preset, request.config, request.overrides), request.out)
@@ -133,7 +143,7 @@ def _lost_peers(ctx: Any, the_plan: RunPlan, exc: RuntimeError, timeout_s: float
     text = str(exc).strip()
     why = text.splitlines()[0][:240] if text else type(exc).__name__
     hint = (
-        f" Continue from the last checkpoint with `gan train --resume {the_plan.run_dir}`."
+        f" Continue from the last checkpoint with `gan train --resume {quote(str(the_plan.run_dir))}`."
         if ctx.is_main and the_plan.run.has_checkpoint()
         else ""
     )
@@ -209,9 +219,37 @@ def _session(ctx: Any, the_plan: RunPlan, ui: SessionUI, timeout_s: float | None
         # Inception is loaded only when asked; missing weights stop here, before the run folder is written
         from gancli.metrics.during_training import TrainingScorer
 
-        with ui.busy("Preparing FID reference statistics (cached after the first time)..."):
-            scorer = TrainingScorer(cfg, dev)
+        with ui.counting("FID reference statistics (once, then cached)") as counted:
+            scorer = TrainingScorer(cfg, dev, progress=_announced(counted, ui, cfg, dev))
     return _run(ctx, the_plan, ui, prepared, dev=dev, scorer=scorer)
+
+
+def _announced(counted: Any, ui: SessionUI, cfg: RunConfig, dev: Any) -> Callable[[int, int | None], None]:
+    """The reference's progress callback, saying first what --score-every will cost: on a CPU
+    Inception takes about CPU_SECONDS_PER_IMAGE an image, minutes for a few thousand images."""
+    from gancli.metrics.during_training import CPU_SECONDS_PER_IMAGE
+
+    def format_duration(seconds: float) -> str:
+        return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
+
+    told: list[bool] = []
+
+    def progress(done: int, total: int | None) -> None:
+        if not told:
+            told.append(True)
+            each = cfg.train.score_n * CPU_SECONDS_PER_IMAGE
+            ui.info(
+                f"--score-every: computing the FID reference statistics of {total or '?'} training images once (cached for later runs)"
+                + (
+                    f"; Inception on a CPU takes about {CPU_SECONDS_PER_IMAGE:g} s an image: about {format_duration((total or 0) * CPU_SECONDS_PER_IMAGE)} now, then {format_duration(each)} for the {cfg.train.score_n:,} images of each measurement."
+                    if dev.type == "cpu"
+                    else "."
+                )
+            )
+        if counted is not None:
+            counted(done, total)
+
+    return progress
 
 
 def _run(
@@ -230,8 +268,10 @@ def _run(
             stack.enter_context(RunLock(the_plan.run_dir))
             prepare_run_folder(the_plan)
             metrics = MetricsLog(the_plan.run.metrics)
-            artifacts = ArtifactWriter(the_plan.run_dir, metrics)
-            stack.callback(artifacts.settle)  # on an error, let pending grids finish while the lock is held
+            artifacts = ArtifactWriter(
+                the_plan.run_dir, metrics, warn=lambda text: ui.info(f"warning: {text}")
+            )
+            stack.push(artifacts.close)  # on an error, let pending grids finish while the lock is held
             observers = [metrics, artifacts, *_run_observers(the_plan)]
         ctx.barrier()  # rank 0 holds the lock and has written the run folder before anyone trains
         trainer = Trainer(cfg, prepared.images, dev, the_plan.run_dir, observers, dist=ctx, scorer=scorer)
@@ -323,7 +363,7 @@ def _fit(trainer: Any, the_plan: RunPlan) -> tuple[Any, str | None]:
     except KeyboardInterrupt as exc:  # a second Ctrl-C: no final checkpoint, the last one is whole
         run = the_plan.run
         kept = (
-            f" The last checkpoint, {run.find_checkpoint()}, is intact; continue with `gan train --resume {run.path}`."
+            f" The last checkpoint, {run.find_checkpoint()}, is intact; continue with `gan train --resume {quote(str(run.path))}`."
             if run.has_checkpoint()
             else " No checkpoint had been written yet."
         )
@@ -357,13 +397,15 @@ def _outcome_result(ctx: Any, the_plan: RunPlan, outcome: Any, signal_name: str 
         )
         raise UserError(f"{outcome.message}{last}", exit_code=EXIT_DIVERGED)
     if outcome.status == "stopped":
-        message = f"{outcome.message} Checkpoint written. Continue with: gan train --resume {run.path}"
+        message = (
+            f"{outcome.message} Checkpoint written. Continue with: gan train --resume {quote(str(run.path))}"
+        )
         # a stop asked by a signal on another rank: SIGTERM's code, as the job was stopped from outside
         code = EXIT_STOPPED.get(signal_name or "SIGTERM", EXIT_STOPPED["SIGTERM"])
         return SessionResult("stopped", run.path, outcome.iteration, message, code, outcome.checkpoint)
     message = (
         f"{outcome.message} Samples in {run.samples}, curves in {run.curves}. "
-        f"Draw new images with: gan sample {run.path} -n 25 --out grid.png"
+        f"Draw new images with: gan sample {quote(str(run.path))} -n 25 --out grid.png"
     )
     return SessionResult("finished", run.path, outcome.iteration, message, EXIT_FINISHED, outcome.checkpoint)
 
@@ -383,14 +425,26 @@ def launch(request: TrainRequest, nproc: int, argv: list[str]) -> None:
         )
     the_plan = plan(request)
     check_global_batch(the_plan.cfg, nproc)
-    gpus = torch.cuda.device_count()
-    if resolve_device(the_plan.cfg.train.device).type == "cuda" and nproc > gpus:
+    gpus, kind = torch.cuda.device_count(), resolve_device(the_plan.cfg.train.device).type
+    if kind == "cuda" and nproc > gpus:
         raise UserError(
             f"--nproc {nproc} starts one process per GPU, but this machine has {gpus} visible GPU(s). Use --nproc {gpus} or fewer (CUDA_VISIBLE_DEVICES chooses which), or --device cpu."
         )
+    if kind == "cpu":
+        _check_cpu_processes(nproc)
     if the_plan.named_here:
         argv = [*argv, f"--out={the_plan.run_dir}"]  # name the new folder here, so messages can point at it
     _torchrun(nproc, argv, the_plan.run_dir)
+
+
+def _check_cpu_processes(nproc: int) -> None:
+    """More CPU processes than cores only share them (each a fraction of the speed, and the
+    machine unusable meanwhile): refused, naming the core count and the way to insist."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if nproc > cores:
+        raise UserError(
+            f"--nproc {nproc} starts {nproc} CPU processes, but this machine gives this one {cores} core(s): more processes than cores only slow each other down. Use --nproc {cores} or fewer; to start more anyway, call torch's launcher yourself: torchrun --standalone --nproc-per-node {nproc} -m gancli train ..."
+        )
 
 
 def _torchrun(nproc: int, argv: list[str], run_dir: Path) -> None:
@@ -441,5 +495,5 @@ def _resume_hint(run_dir: Path, nproc: int) -> str:
     from gancli.runs import RunFolder
 
     if RunFolder(run_dir).has_checkpoint():
-        return f" Continue from the last checkpoint with `gan train --resume {run_dir} --nproc {nproc}`."
+        return f" Continue from the last checkpoint with `gan train --resume {quote(str(run_dir))} --nproc {nproc}`."
     return ""
