@@ -45,6 +45,7 @@ class ScoreRequest:
     root: Path | None = None
     export_ref: Path | None = None
     best: bool = False  # a run's best.pt instead of its last checkpoint
+    truncation: float | None = None  # the generator's latents truncated at this psi (BigGAN)
 
 
 def _check(request: ScoreRequest) -> set[str]:
@@ -53,6 +54,9 @@ def _check(request: ScoreRequest) -> set[str]:
         raise UserError(f"--resize {request.resize} is not known; use one of: {', '.join(RESIZE_MODES)}.")
     if request.batch_size <= 0 or (request.n is not None and request.n <= 0) or request.ref_n < 0:
         raise UserError("--batch-size and -n must be positive, and --ref-n zero or positive.")
+    from gancli.sampling import check_truncation
+
+    check_truncation(request.truncation)
     if not Path(request.target).exists():
         raise UserError(
             f"{request.target} does not exist. Give a run folder or checkpoint from `gan train`, or a folder of images."
@@ -114,6 +118,7 @@ def score(
         "weights": str(weights_path), "weights_sha256_prefix": wid,
         "kid_subset_size": r.kid_subset_size if "kid" in chosen else None,
         "kid_subsets": r.kid_subsets if "kid" in chosen else None,
+        "truncation": r.truncation,
         "metrics": results,
     }  # fmt: skip
     if r.export_ref is not None:
@@ -140,8 +145,14 @@ def _target_images(r: ScoreRequest, dev: torch.device) -> tuple[torch.Tensor, in
         from gancli.sampling import generate_images, load_generator
 
         generator, cfg = load_generator(target, dev, best=r.best)
-        images = generate_images(generator, r.n or DEFAULT_N, r.seed, dev, r.batch_size)
+        n = r.n or DEFAULT_N
+        images = generate_images(generator, n, r.seed, dev, r.batch_size, truncation=r.truncation)
         return images, cfg.model.channels, cfg.model.resolution, "generator"
+    if r.truncation is not None:
+        raise UserError(
+            f"--truncation applies to the latents of a generator, and {target} is a folder of images. "
+            "Give a run folder or checkpoint, or leave out --truncation."
+        )
     from gancli.data.source import load_images
 
     res = r.resolution or _first_image_size(target)
