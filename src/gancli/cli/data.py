@@ -24,7 +24,9 @@ data_app = typer.Typer(help="Inspect datasets: `gan data info NAME|PATH`.", no_a
 @data_app.command("info")
 def info_command(
     spec: str = typer.Argument(
-        ..., help="Dataset name (built-in `shapes`, or downloaded) or a folder of images."
+        ...,
+        metavar="NAME|PATH",
+        help="Dataset name (built-in `shapes`, or downloaded) or a folder of images.",
     ),
     resolution: int = typer.Option(64, "--resolution", "-r", help="Side of the prepared images."),
     channels: int = typer.Option(3, "--channels", help="1 (grayscale) or 3 (RGB)."),

@@ -14,7 +14,7 @@ console = Console()
 
 
 def export_command(
-    run: Path = typer.Argument(..., help="Run folder or checkpoint file."),
+    run: Path = typer.Argument(..., metavar="RUN|CKPT", help="Run folder or checkpoint file."),
     fmt: str = typer.Option(
         "onnx",
         "--format",

@@ -24,7 +24,7 @@ MAX_IMAGES = 10_000  # one grid of them is already a 100-megapixel PNG at 64px
 
 def sample_command(
     run: Path | None = typer.Argument(
-        None, help="Run folder or checkpoint file. Default: the latest run under runs/."
+        None, metavar="RUN|CKPT", help="Run folder or checkpoint file. Default: the latest run under runs/."
     ),
     n: int = typer.Option(25, "-n", "--num", help="Number of images (a near-square grid: 25 -> 5x5)."),
     out: Path = typer.Option(Path("samples.png"), "--out", "-o", help="Grid PNG to write."),

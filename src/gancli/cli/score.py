@@ -18,7 +18,9 @@ LABELS = {"fid": "FID", "kid": "KID", "is": "Inception Score", "precision": "Pre
 
 def score_command(
     target: Path = typer.Argument(
-        ..., help="Run folder or checkpoint (images are generated), or a folder of images."
+        ...,
+        metavar="RUN|CKPT|FOLDER",
+        help="Run folder or checkpoint (images are generated), or a folder of images.",
     ),
     ref: str = typer.Option(
         ...,
