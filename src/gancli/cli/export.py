@@ -66,7 +66,9 @@ def export_command(
     meta = result.metadata
     console.print(
         f"Wrote {result.path} ({result.format}, {human_size(result.size_bytes)}): "
-        f"latent {meta['latent_dim']} -> {meta['output']}.\n"
+        f"latent {meta['latent_dim']} -> {meta['output']}"
+        + (f"; latents truncated to ±{meta['truncation']} inside" if "truncation" in meta else "")
+        + ".\n"
         f"Checked against PyTorch on fixed latents: largest difference {result.max_diff:.3g}.",
         highlight=False,
     )
