@@ -90,6 +90,12 @@ def test_a_real_run_is_listed_finished(tmp_path, cli, tiny_config_file):
     assert (row["state"], row["iteration"], row["total"], row["preset"]) == ("finished", 6, 6, "quick")
 
 
+def test_a_value_after_the_json_flag_is_explained(tmp_path, cli, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    res = cli("runs", "--json", "true")
+    assert res.code == 2 and "--json is a flag and takes no value" in res.err
+
+
 def test_runs_of_a_missing_folder_is_one_message(tmp_path, cli):
     res = cli("runs", tmp_path / "nope")
     assert res.code == 2 and "nope" in res.err

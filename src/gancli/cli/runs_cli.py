@@ -60,6 +60,12 @@ def runs_command(
 
       gan runs experiments/ --json
     """
+    if as_json and not folder.exists() and str(folder).lower() in ("true", "false", "yes", "no", "1", "0"):
+        from gancli.errors import UserError
+
+        raise UserError(
+            f"--json is a flag and takes no value: run `gan runs --json` ({folder} is not a folder)."
+        )
     runs = list_runs(folder)
     if as_json:
         print(json.dumps(as_dicts(runs), indent=2))
