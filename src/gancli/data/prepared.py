@@ -249,7 +249,9 @@ def prepare_array(
     return prepared
 
 
-def prepare_shapes(n: int, resolution: int, channels: int, cache_dir: Path) -> PreparedImages:
+def prepare_shapes(
+    n: int, resolution: int, channels: int, cache_dir: Path, write_cache: bool = True
+) -> PreparedImages:
     """The built-in shapes, drawn once per size and cached like the other datasets (drawing 4,096
     of them takes seconds). The key holds builtin.py's own bytes: a change in the drawing code
     draws them again. A cache that cannot be written is a note, not an error: they are in memory."""
@@ -265,6 +267,9 @@ def prepare_shapes(n: int, resolution: int, channels: int, cache_dir: Path) -> P
     prepared = PreparedImages(
         builtin.shapes(n, resolution, channels), builtin.SHAPES_NAME, path, [], False, notes
     )
+    if not write_cache:  # a dry run writes nothing
+        prepared.cache_file = None
+        return prepared
     try:
         _save(path, prepared, [], key)
     except UserError as exc:

@@ -32,15 +32,17 @@ def load_images(
     root: str | None = None,
     progress: Progress | None = None,
     size: int = 0,
+    write_cache: bool = True,
 ) -> PreparedImages:
-    """The images of a dataset name (built-in or downloaded) or a folder, at resolution x resolution."""
+    """The images of a dataset name (built-in or downloaded) or a folder, at resolution x resolution
+    (`write_cache=False`: the built-in shapes are drawn but not cached, for a dry run)."""
     if not spec:
         raise UserError(
             "No dataset given. Pass --data with a dataset name (see `gan download --list`, or the built-in `shapes`) or a folder of images."
         )
     cache_dir = data_root(root) / "prepared"
     if spec == SHAPES_NAME:
-        return prepare_shapes(size or SHAPES_DEFAULT_SIZE, resolution, channels, cache_dir)
+        return prepare_shapes(size or SHAPES_DEFAULT_SIZE, resolution, channels, cache_dir, write_cache)
     path = Path(spec).expanduser()
     if path.exists() or "/" in spec or spec.startswith("."):
         if path.is_file():
