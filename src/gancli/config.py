@@ -155,7 +155,7 @@ class TrainConfig:
 class LogConfig:
     """Where a run reports besides metrics.jsonl (always written) and its pictures."""
 
-    tensorboard: bool = False  # also RUN/tensorboard/ (pip install "gancli[tensorboard]")
+    tensorboard: bool = False  # also RUN/tensorboard/ (pip install -e ".[tensorboard]")
 
 
 @dataclass

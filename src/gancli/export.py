@@ -1,5 +1,7 @@
-"""A trained generator as a standalone file: ONNX (for onnxruntime, browsers, other languages) or
-TorchScript (for C++/LibTorch), checked against PyTorch before it is written.
+"""A trained generator as a standalone file: ONNX (for onnxruntime, browsers, other languages),
+torch.export's .pt2 (torch.export.load, AOTInductor) or TorchScript (for C++/LibTorch; deprecated
+since torch 2.14 and kept while torch ships it, .pt2 replaces it), checked against PyTorch
+before it is written.
 
 The exported model takes a batch of latents (N, latent_dim), N free, and returns images
 (N, C, H, W): float32 in [-1, 1], or uint8 in [0, 255] rounded exactly as `gan sample` does.
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,27 +28,60 @@ import torch
 from torch import nn
 
 from gancli import __version__
+from gancli.config import RunConfig
 from gancli.errors import UserError
 from gancli.fsutil import atomic_write_bytes, check_no_links_below, check_output_files, user_path
 from gancli.runs import CHECKPOINTS, RunFolder
-from gancli.sampling import best_checkpoint, latents, load_generator
+from gancli.sampling import best_checkpoint, check_truncation, latents, load_generator
 from gancli.training.checkpoint import find_checkpoint
 
-FORMATS = {"onnx": ".onnx", "torchscript": ".torchscript.pt"}
-METADATA_FILE = "gancli.json"  # the TorchScript extra file holding the metadata
+FORMATS = {"onnx": ".onnx", "pt2": ".pt2", "torchscript": ".torchscript.pt"}
+METADATA_FILE = "gancli.json"  # the TorchScript / .pt2 extra file holding the metadata
 CHECK_SEED, CHECK_N = 1234, 5  # fixed latents of the check; 5, not the export example's 2: the batch is free
+ERF_LIMIT = 1 - 1e-6  # |erf| kept below 1 (erfinv(1) is infinite): latents stay within +-4.9
 TOLERANCE = {"float32": 1e-3, "uint8": 1}  # a rounding step of uint8 may land one level away
-_EXTRA_HINT = 'Install it with: pip install "gancli[export]" (onnx, onnxruntime and onnxscript).'
+_EXTRA_HINT = (
+    'Install it with: pip install -e ".[export]" in your gancli clone (or pip install onnx onnxruntime '
+    "onnxscript), or use --format pt2 or torchscript, which need no extra package."
+)
+
+
+def erfinv(x: torch.Tensor) -> torch.Tensor:
+    """The inverse error function from plain operations (M. Giles' single-precision polynomials,
+    2010): ONNX has Erf but no ErfInv, and this exports to every format alike."""
+    w = -torch.log((1 - x) * (1 + x))
+    central, tail = w - 2.5, torch.sqrt(w) - 3
+    p_c = torch.full_like(x, 2.81022636e-08)
+    for c in (3.43273939e-07, -3.5233877e-06, -4.39150654e-06, 0.00021858087, -0.00125372503,
+              -0.00417768164, 0.246640727, 1.50140941):  # fmt: skip
+        p_c = c + p_c * central
+    p_t = torch.full_like(x, -0.000200214257)
+    for c in (0.000100950558, 0.00134934322, -0.00367342844, 0.00573950773, -0.0076224613,
+              0.00943887047, 1.00167406, 2.83297682):  # fmt: skip
+        p_t = c + p_t * tail
+    return torch.where(w < 5, p_c, p_t) * x
+
+
+def truncate_map(z: torch.Tensor, psi: float) -> torch.Tensor:
+    """Standard-normal z -> a standard normal truncated to [-psi, psi], entry by entry, by the
+    inverse CDF: sqrt(2) erfinv(erf(psi/sqrt(2)) erf(z/sqrt(2))). The same distribution as
+    `gan sample --truncation` (which draws again), not the same draws."""
+    scale = math.erf(psi / math.sqrt(2))
+    x = (scale * torch.erf(z / math.sqrt(2))).clamp(-ERF_LIMIT, ERF_LIMIT)
+    return (math.sqrt(2) * erfinv(x)).clamp(-psi, psi)
 
 
 class ExportedGenerator(nn.Module):
-    """Latents -> images in [-1, 1], or uint8 [0, 255] as `gan sample` rounds them."""
+    """Latents -> images in [-1, 1], or uint8 [0, 255] as `gan sample` rounds them; with
+    `truncation`, the latents truncated inside the graph first (truncate_map)."""
 
-    def __init__(self, generator: nn.Module, uint8: bool) -> None:
+    def __init__(self, generator: nn.Module, uint8: bool, truncation: float | None = None) -> None:
         super().__init__()
-        self.generator, self.uint8 = generator, uint8
+        self.generator, self.uint8, self.truncation = generator, uint8, truncation
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
+        if self.truncation is not None:
+            z = truncate_map(z, self.truncation)
         x = self.generator(z)
         if self.uint8:
             x = x.float().add(1).mul(127.5).round().clamp(0, 255).to(torch.uint8)
@@ -134,6 +170,32 @@ def _run_torchscript(data: bytes, z: torch.Tensor) -> torch.Tensor:
         return loaded(z)
 
 
+def _pt2_bytes(model: ExportedGenerator, example: torch.Tensor, metadata: dict[str, str]) -> bytes:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.export's notes on its own internals
+        program = torch.export.export(model, (example,), dynamic_shapes=({0: torch.export.Dim("batch")},))
+        buffer = io.BytesIO()
+        torch.export.save(program, buffer, extra_files={METADATA_FILE: json.dumps(metadata)})
+    return buffer.getvalue()
+
+
+def _run_pt2(data: bytes, z: torch.Tensor) -> torch.Tensor:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        loaded = torch.export.load(io.BytesIO(data)).module()
+    with torch.no_grad():
+        return loaded(z)
+
+
+def read_pt2_metadata(path: Path) -> dict[str, str]:
+    """The metadata of a .pt2 file written by `gan export --format pt2`."""
+    extra = {METADATA_FILE: ""}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.export.load(str(path), extra_files=extra)
+    return json.loads(extra[METADATA_FILE])
+
+
 def read_torchscript_metadata(path: Path) -> dict[str, str]:
     """The metadata of a TorchScript file written by `gan export`."""
     extra = {METADATA_FILE: ""}
@@ -144,6 +206,36 @@ def read_torchscript_metadata(path: Path) -> dict[str, str]:
     return json.loads(extra[METADATA_FILE])
 
 
+def _metadata(cfg: RunConfig, uint8: bool, truncation: float | None, checkpoint: Path) -> dict[str, str]:
+    m = cfg.model
+    dtype = "uint8" if uint8 else "float32"
+    latent = f"latent: float32 (batch, {m.latent_dim}), standard normal"
+    if truncation is not None:
+        latent += f", truncated to [-{truncation:g}, {truncation:g}] inside the model (inverse CDF)"
+    metadata = {
+        "producer": "gancli",
+        "gancli_version": __version__,
+        "preset": cfg.preset,
+        "latent_dim": str(m.latent_dim),
+        "resolution": str(m.resolution),
+        "channels": str(m.channels),
+        "input": latent,
+        "output": f"image: {dtype} (batch, {m.channels}, {m.resolution}, {m.resolution}), "
+        + ("0..255" if uint8 else "-1..1"),
+        "source_checkpoint": checkpoint.name,
+    }
+    if truncation is not None:
+        metadata["truncation"] = f"{truncation:g}"
+    return metadata
+
+
+_BUILDERS = {
+    "onnx": (_onnx_bytes, _run_onnx),
+    "pt2": (_pt2_bytes, _run_pt2),
+    "torchscript": (_torchscript_bytes, _run_torchscript),
+}
+
+
 def export_generator(
     source: Path,
     fmt: str,
@@ -152,10 +244,13 @@ def export_generator(
     uint8: bool = False,
     overwrite: bool = False,
     best: bool = False,
+    truncation: float | None = None,
 ) -> ExportResult:
-    """Export the generator of a run folder or checkpoint; written only once it matches PyTorch."""
+    """Export the generator of a run folder or checkpoint; written only once it matches PyTorch.
+    `truncation` psi: the latents are truncated to [-psi, psi] inside the exported model."""
     if fmt not in FORMATS:
         raise UserError(f"--format is '{fmt}'; accepted values: {', '.join(FORMATS)}.")
+    check_truncation(truncation)
     if fmt == "onnx":
         _require_onnx()  # before the checkpoint is read: say what is missing at once
     out = user_path(out, "--out") if out is not None else default_out(source, fmt)
@@ -163,22 +258,12 @@ def export_generator(
         check_no_links_below(_run_dir(source), out)
     check_output_files([out], overwrite, "--out")
     generator, cfg = load_generator(source, "cpu", best=best)
-    model = ExportedGenerator(generator, uint8).eval()
+    model = ExportedGenerator(generator, uint8, truncation).eval()
     dtype = "uint8" if uint8 else "float32"
-    metadata = {
-        "producer": "gancli",
-        "gancli_version": __version__,
-        "preset": cfg.preset,
-        "latent_dim": str(cfg.model.latent_dim),
-        "resolution": str(cfg.model.resolution),
-        "channels": str(cfg.model.channels),
-        "input": f"latent: float32 (batch, {cfg.model.latent_dim}), standard normal",
-        "output": f"image: {dtype} (batch, {cfg.model.channels}, {cfg.model.resolution}, {cfg.model.resolution}), "
-        + ("0..255" if uint8 else "-1..1"),
-        "source_checkpoint": (best_checkpoint(source) if best else find_checkpoint(source)).name,
-    }
+    checkpoint = best_checkpoint(source) if best else find_checkpoint(source)
+    metadata = _metadata(cfg, uint8, truncation, checkpoint)
     example = latents(2, cfg.model.latent_dim, CHECK_SEED + 1)
-    build, run = (_onnx_bytes, _run_onnx) if fmt == "onnx" else (_torchscript_bytes, _run_torchscript)
+    build, run = _BUILDERS[fmt]
     data = build(model, example, metadata)
     z = latents(CHECK_N, cfg.model.latent_dim, CHECK_SEED)
     with torch.no_grad():

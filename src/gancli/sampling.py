@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -15,6 +17,9 @@ from gancli.models.build import build_generator
 from gancli.reporting.grids import to_uint8
 from gancli.runs import RunFolder, find_checkpoint, latest_run
 from gancli.training.checkpoint import load_checkpoint
+
+MIN_TRUNCATION = 0.01  # below it, drawing again until inside takes more than 100 draws per entry
+MAX_TRUNCATION = 100.0
 
 
 def best_checkpoint(path: str | Path | None) -> Path:
@@ -29,23 +34,81 @@ def best_checkpoint(path: str | Path | None) -> Path:
     return best
 
 
-def load_generator(
+@dataclass
+class LoadedGenerator:
+    """A generator in eval mode and where it came from (what `gan sample` names)."""
+
+    generator: nn.Module
+    config: RunConfig
+    checkpoint: Path
+    iteration: int
+    ema: bool  # G_ema (the improved recipe's moving average) rather than G
+
+
+def open_generator(
     path: str | Path | None, device: torch.device | str = "cpu", *, best: bool = False
-) -> tuple[nn.Module, RunConfig]:
-    """The generator of a run folder or checkpoint file, in eval mode on `device`: G_ema when
-    the run keeps one (the improved recipe), else G; `best`: from the run's best.pt."""
+) -> LoadedGenerator:
+    """The generator of a run folder or checkpoint file (the latest run when None), in eval mode on
+    `device`: G_ema when the run keeps one (the improved recipe), else G; `best`: the run's best.pt."""
     ckpt = best_checkpoint(path) if best else find_checkpoint(Path(path) if path else latest_run())
     payload = load_checkpoint(ckpt, map_location="cpu")  # checked whole against its config
     cfg = from_dict(payload["config"])
     generator = build_generator(cfg.model)
-    generator.load_state_dict(payload.get("generator_ema", payload["generator"]))
-    return generator.to(device).eval(), cfg
+    ema = "generator_ema" in payload
+    generator.load_state_dict(payload["generator_ema"] if ema else payload["generator"])
+    iteration = int(payload.get("iteration", 0))
+    return LoadedGenerator(generator.to(device).eval(), cfg, ckpt, iteration, ema)
 
 
-def latents(n: int, dim: int, seed: int) -> torch.Tensor:
-    """n standard-normal latents from `seed` (drawn on the CPU, so any device gives the same images)."""
+def load_generator(
+    path: str | Path | None, device: torch.device | str = "cpu", *, best: bool = False
+) -> tuple[nn.Module, RunConfig]:
+    """(generator, config) of open_generator: G_ema when the run keeps one, else G."""
+    loaded = open_generator(path, device, best=best)
+    return loaded.generator, loaded.config
+
+
+def check_truncation(psi: float | None, where: str = "--truncation") -> None:
+    """Refuse a truncation threshold that is not a number in [MIN_TRUNCATION, MAX_TRUNCATION]."""
+    if psi is None:
+        return
+    if not (isinstance(psi, (int, float)) and math.isfinite(psi)) or not (
+        MIN_TRUNCATION <= psi <= MAX_TRUNCATION
+    ):
+        raise UserError(
+            f"{where} is {psi}; it must be a number from {MIN_TRUNCATION} to {MAX_TRUNCATION} (latent "
+            "entries beyond it are drawn again: 0.5 to 1 trades variety for typical images; above 4 it "
+            "changes almost nothing). Leave it out for the untruncated latents."
+        )
+
+
+def truncate_(z: torch.Tensor, psi: float, rng: torch.Generator) -> torch.Tensor:
+    """BigGAN's truncation trick, in place: every entry with |z| > psi drawn again from `rng`
+    until it lies inside, so the entries follow a standard normal truncated to [-psi, psi]."""
+    outside = z.abs() > psi
+    while bool(outside.any()):
+        z[outside] = torch.randn(int(outside.sum()), generator=rng, dtype=z.dtype)
+        outside = z.abs() > psi
+    return z
+
+
+def latents(n: int, dim: int, seed: int, truncation: float | None = None) -> torch.Tensor:
+    """n standard-normal latents from `seed` (drawn on the CPU, so any device gives the same
+    images); with `truncation` psi, entries beyond psi drawn again from the same seeded stream."""
+    return seeded_latents(n, dim, seeded_rng(seed), truncation)
+
+
+def seeded_rng(seed: int) -> torch.Generator:
+    """The CPU generator every latent of `seed` is drawn from."""
     check_seed(seed)
-    return torch.randn(n, dim, generator=torch.Generator().manual_seed(seed))
+    return torch.Generator().manual_seed(seed)
+
+
+def seeded_latents(n: int, dim: int, rng: torch.Generator, truncation: float | None = None) -> torch.Tensor:
+    """n latents drawn from `rng` (see latents)."""
+    check_truncation(truncation)
+    z = torch.randn(n, dim, generator=rng)
+    return z if truncation is None else truncate_(z, truncation, rng)
 
 
 @torch.no_grad()
@@ -58,24 +121,37 @@ def generate_from_latents(
 
 
 def generate_images(
-    generator: nn.Module, n: int, seed: int = 0, device: torch.device | str = "cpu", batch_size: int = 256
+    generator: nn.Module,
+    n: int,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+    batch_size: int = 256,
+    truncation: float | None = None,
 ) -> torch.Tensor:
-    """n images as uint8 (n, C, H, W) from seeded latents."""
-    return generate_from_latents(generator, latents(n, generator.latent_dim, seed), device, batch_size)
+    """n images as uint8 (n, C, H, W) from seeded latents (truncated at `truncation` when given)."""
+    z = latents(n, generator.latent_dim, seed, truncation)
+    return generate_from_latents(generator, z, device, batch_size)
 
 
 def generated_batches(
-    generator: Generator, n: int, seed: int = 0, device: torch.device | str = "cpu", batch_size: int = 256
+    generator: nn.Module,
+    n: int,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+    batch_size: int = 256,
+    truncation: float | None = None,
 ) -> Iterator[torch.Tensor]:
     """The images of generate_images, batch by batch (uint8 (b, C, H, W)): what is held at once
     does not grow with n, so scoring many images needs memory only for their features."""
-    z = latents(n, generator.latent_dim, seed)
+    z = latents(n, generator.latent_dim, seed, truncation)
     for i in range(0, n, batch_size):
         yield generate_from_latents(generator, z[i : i + batch_size], device, batch_size)
 
 
-def interpolation_latents(rows: int, steps: int, dim: int, seed: int) -> torch.Tensor:
+def interpolation_latents(
+    rows: int, steps: int, dim: int, seed: int, truncation: float | None = None
+) -> torch.Tensor:
     """rows x steps latents, each row a straight walk between two random latents (the DCGAN paper's)."""
-    ends = latents(rows * 2, dim, seed).view(rows, 2, dim)
+    ends = latents(rows * 2, dim, seed, truncation).view(rows, 2, dim)
     t = torch.linspace(0, 1, steps).view(1, steps, 1)
     return (ends[:, :1] * (1 - t) + ends[:, 1:] * t).reshape(rows * steps, dim)

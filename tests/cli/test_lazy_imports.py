@@ -1,6 +1,7 @@
 """`gan --help` answers at once: the CLI modules import torch, torchvision and numpy only inside commands."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -45,3 +46,13 @@ def test_these_cli_modules_import_no_heavy_package(module):
 def test_importing_the_cli_app_does_not_import_torch():
     # the value names the gancli module whose top-level import pulled each package in
     assert heavy_imports_of("gancli.cli.app") == {}
+
+
+def test_score_without_inception_weights_says_so_before_importing_torch(tmp_path):
+    # torch blocked: the command must stop at the missing weights, not spend the import first
+    code = "import sys; sys.modules['torch'] = None; from gancli.cli.app import main; main(sys.argv[1:])"
+    env = {k: v for k, v in os.environ.items() if k != "GAN_INCEPTION_WEIGHTS"}
+    env["GAN_HOME"] = str(tmp_path)
+    args = [sys.executable, "-c", code, "score", str(tmp_path), "--ref", "shapes"]
+    out = subprocess.run(args, capture_output=True, text=True, env=env)
+    assert out.returncode == 2 and "No Inception weights found" in out.stderr, out.stderr

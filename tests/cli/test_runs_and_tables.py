@@ -46,7 +46,29 @@ def test_runs_lists_state_progress_losses_and_best_fid(tmp_path, cli):
     assert rows["done"]["recipe"] == "faithful" and rows["done"]["best_fid"] is None
     assert rows["done"]["size_bytes"] >= 5000
     table = cli("runs", tmp_path).out
-    assert words_intact(table, ["4 / 4", "61.25", "diverged", "quick (improved)"])
+    assert words_intact(table, ["4/4", "61.25", "diverged"])
+    from gancli.cli.runs_cli import _row
+
+    # quick trains with the improved recipe unless told: only the other recipe is named
+    presets = {r.name: _row(r, 0)[1] for r in list_runs(tmp_path)}
+    assert presets["scored"] == "quick" and presets["done"] == "quick (faithful)"
+
+
+def test_runs_at_80_columns_take_one_line_each_and_keep_ages_whole(tmp_path, monkeypatch):
+    from gancli.cli import runs_cli
+
+    for i, name in enumerate(("quick-20261207-022218", "flowers64-20261204-101500", "mine")):
+        write_run(tmp_path / name, iters=100_000, logged=(12_345,), state="stopped", recipe="improved")
+        os.utime(tmp_path / name / "metrics.jsonl", (0, os.path.getmtime(tmp_path / name) - 20 * 60 * i))
+    console = Console(width=80, record=True, file=open(os.devnull, "w"))
+    monkeypatch.setattr(runs_cli, "console", console)
+    runs_cli.runs_command(tmp_path, False)
+    lines = console.export_text().splitlines()
+    assert max(len(line) for line in lines) <= 80
+    body = [line for line in lines if line.startswith("│")]
+    assert len(body) == 3  # one line per run
+    assert all(re.search(r"\b\d+ (s|min|h|d) │$", line) for line in body), body
+    assert all("12,345/100,000" in line and "stopped" in line for line in body)
 
 
 def test_a_run_whose_lock_is_held_is_running_with_its_pid(tmp_path):
@@ -66,6 +88,12 @@ def test_a_real_run_is_listed_finished(tmp_path, cli, tiny_config_file):
     assert cli("train", "--config", tiny_config_file, "--out", tmp_path / "runs" / "r1").code == 0
     (row,) = json.loads(cli("runs", tmp_path / "runs", "--json").out)
     assert (row["state"], row["iteration"], row["total"], row["preset"]) == ("finished", 6, 6, "quick")
+
+
+def test_a_value_after_the_json_flag_is_explained(tmp_path, cli, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    res = cli("runs", "--json", "true")
+    assert res.code == 2 and "--json is a flag and takes no value" in res.err
 
 
 def test_runs_of_a_missing_folder_is_one_message(tmp_path, cli):
@@ -120,7 +148,7 @@ def test_tables_fit_80_columns_without_breaking_words(tmp_path, monkeypatch):
     runs_cli.runs_command(tmp_path, False)
     text = console.export_text()
     assert max(len(line) for line in text.splitlines()) <= 80
-    assert words_intact(text, ["flowers64-20261204-101500", "12,345 / 100,000", "stopped", "1.250", "0.500"])
+    assert words_intact(text, ["flowers64-20261204-101500", "12,345/100,000", "stopped", "1.250", "0.500"])
 
 
 def test_fit_table_drops_columns_before_breaking_words():

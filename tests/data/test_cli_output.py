@@ -99,6 +99,37 @@ def test_data_info_at_80_columns_shows_human_sizes_and_whole_words(tmp_path):
     assert summary["memory_bytes"] == 3 * 3 * 8 * 8 and summary["from_cache"] and summary["cache_bytes"] > 0
 
 
+def test_data_info_previews_a_seeded_sample_across_the_classes(tmp_path):
+    from PIL import Image
+
+    for cls, colour in (("daisy", (255, 0, 0)), ("roses", (0, 0, 255))):
+        (tmp_path / "photos" / cls).mkdir(parents=True)
+        for i in range(12):
+            Image.new("RGB", (8, 8), colour).save(tmp_path / "photos" / cls / f"{i:02d}.png")
+    args = ["info", str(tmp_path / "photos"), "-r", "8", "-n", "6", "--root", str(tmp_path / "root")]
+    previews = []
+    for seed, name in ((0, "a.png"), (0, "b.png"), (1, "c.png")):
+        res = data_cli(*args, "--seed", str(seed), "--out", str(tmp_path / name))
+        assert res.exit_code == 0, res.output
+        assert not re.search(r"resize\s*│\s*resize", res.output)
+        assert "plain resize (aspect not kept)" in res.output
+        previews.append((tmp_path / name).read_bytes())
+        pixels = {Image.open(tmp_path / name).convert("RGB").getpixel((2 + 10 * k + 4, 6)) for k in range(3)}
+        pixels |= {
+            Image.open(tmp_path / name).convert("RGB").getpixel((2 + 10 * k + 4, 16)) for k in range(3)
+        }
+        assert {(255, 0, 0), (0, 0, 255)} <= pixels  # both classes, not the first six files
+    assert previews[0] == previews[1] and previews[0] != previews[2]  # seeded
+
+
+def test_data_info_of_the_built_in_shapes_says_they_are_drawn(tmp_path):
+    res = data_cli("info", "shapes", "-r", "8", "--root", str(tmp_path))
+    assert res.exit_code == 0, res.output
+    assert "drawn at this size (built in)" in res.output and "drawn now and cached" in res.output
+    again = data_cli("info", "shapes", "-r", "8", "--root", str(tmp_path))
+    assert "read from the cache" in again.output
+
+
 def test_download_and_data_commands_import_no_torch_or_numpy():
     code = (
         "import sys, gancli.cli.download, gancli.cli.data;"

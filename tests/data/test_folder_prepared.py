@@ -133,3 +133,21 @@ def test_builtin_shapes_is_deterministic():
     b = load_images("shapes", 16, 3, size=32).images
     assert a.shape == (32, 3, 16, 16) and torch.equal(a, b)
     assert a.float().std() > 20  # not blank
+
+
+def test_builtin_shapes_are_drawn_once_then_read_from_the_cache(isolated_home, monkeypatch):
+    from gancli.data import builtin
+
+    first = load_images("shapes", 16, 3, size=32)
+    assert not first.from_cache and first.cache_file.parent == isolated_home / "prepared"
+    monkeypatch.setattr(builtin, "shapes", lambda *a, **k: pytest.fail("drawn again"))
+    again = load_images("shapes", 16, 3, size=32)
+    assert again.from_cache and torch.equal(again.images, first.images)
+    assert again.images.dtype == torch.uint8 and again.images.shape == (32, 3, 16, 16)
+
+
+def test_an_unwritable_shapes_cache_is_a_note_not_an_error(tmp_path):
+    (tmp_path / "prepared").write_text("a file where the cache folder goes")
+    prepared = load_images("shapes", 16, 3, size=32, root=str(tmp_path))
+    assert prepared.images.shape == (32, 3, 16, 16) and prepared.cache_file is None
+    assert "not cached" in prepared.warnings[0]

@@ -78,7 +78,10 @@ def test_data_info_and_export_ref_never_replace_a_file_without_force(tmp_path):
     assert_clean_error(res, f"--out {mine} already exists", "--force")
     stats = tmp_path / "ref.npz"
     stats.write_bytes(b"mine")
-    res = run_cli("score", tmp_path, "--ref", "shapes", "--export-ref", stats)
+    # a weights file that exists, so that gan score goes past its first check (weights found)
+    weights = tmp_path / "weights.pth"
+    weights.write_bytes(b"not read before the output check")
+    res = run_cli("score", tmp_path, "--ref", "shapes", "--export-ref", stats, "--weights", weights)
     assert_clean_error(res, f"--export-ref {stats} already exists", "--force")
     assert mine.read_bytes() == stats.read_bytes() == b"mine"
     res = run_cli("data", "info", "shapes", "--resolution", "8", "-n", "4", "--out", mine, "--force")
@@ -143,7 +146,10 @@ def test_resume_empty_is_refused(tmp_path, monkeypatch):
 # ---------------------------------------------------------------- counts (broken 3)
 
 
-def test_score_n_and_train_score_n_are_bounded_before_allocating(tmp_path, write_config):
+def test_score_n_and_train_score_n_are_bounded_before_allocating(tmp_path, write_config, monkeypatch):
+    weights = tmp_path / "weights.pth"  # exists, so gan score goes past its first check
+    weights.write_bytes(b"not read before the counts are checked")
+    monkeypatch.setenv("GAN_INCEPTION_WEIGHTS", str(weights))
     res = run_cli("score", tmp_path, "--ref", "shapes", "-n", "1000000000")
     assert_clean_error(res, "Scoring 1,000,000,000 images (-n 1000000000)", "of memory", "fewer images")
     res = run_cli("score", tmp_path, "--ref", "shapes", "--kid-subsets", "1000000000000")

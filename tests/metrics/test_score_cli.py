@@ -224,3 +224,18 @@ def test_best_scores_the_runs_best_checkpoint(app, run_dir, ref_folder, weights_
         assert json.loads(best.stdout)["metrics"]["fid"]["value"] != last
     finally:
         (run_dir / "checkpoints" / "best.pt").unlink()
+
+
+def test_truncation_scores_other_images_and_is_reported(app, run_dir, ref_folder, weights_file, tmp_path):
+    args = [run_dir, "--ref", ref_folder, "-n", 10, "--batch-size", 10, "--metrics", "fid"]
+    args += ["--weights", weights_file, "--device", "cpu", "--root", tmp_path]
+    plain = json.loads(invoke(app, *args, "--json").stdout)
+    cut = invoke(app, *args, "--json", "--truncation", "0.5")
+    assert cut.exit_code == 0, cut.output
+    report = json.loads(cut.stdout)
+    assert plain["truncation"] is None and report["truncation"] == 0.5
+    assert report["metrics"]["fid"]["value"] != plain["metrics"]["fid"]["value"]
+    table = invoke(app, *args, "--truncation", "0.5")
+    assert table.exit_code == 0 and "truncation 0.5" in table.stdout
+    folder = invoke(app, ref_folder, "--ref", ref_folder, "--weights", weights_file, "--truncation", "0.5")
+    assert isinstance(folder.exception, UserError) and "folder of images" in str(folder.exception)

@@ -45,3 +45,15 @@ def test_ticks_are_round_and_cover_the_range():
     steps = {round(b - a, 9) for a, b in zip(ticks, ticks[1:])}
     assert len(steps) == 1 and steps.pop() in (0.1, 0.2, 0.25)
     assert _nice_ticks(5.0, 5.0)  # a flat series still gets a tick
+
+
+def test_the_axis_label_stands_apart_from_the_tick_labels_on_a_short_run():
+    # a 21-iteration run puts a tick at the middle, under the "iteration" label
+    rows = np.asarray(render_curves(_records(21)).convert("L"))[-60:]
+    inked = [bool((row < 200).any()) for row in rows]
+    bands = sum(1 for i, ink in enumerate(inked) if ink and (i == 0 or not inked[i - 1]))
+    assert bands >= 2  # the tick labels, a blank row, then the axis label (or the panel above)
+    last = max(i for i, ink in enumerate(inked) if ink)
+    first_of_label = max(i for i in range(last + 1) if not inked[i]) + 1
+    ticks = [i for i in range(first_of_label) if inked[i]]
+    assert ticks and first_of_label - max(ticks) >= 3  # at least 2 blank rows between them

@@ -70,5 +70,5 @@ def test_a_resume_drops_what_was_logged_after_its_checkpoint(tmp_path):
 def test_without_the_package_the_flag_says_how_to_install_it(tmp_path, cli, monkeypatch, tiny_config_file):
     monkeypatch.setitem(sys.modules, "tensorboard", None)
     res = cli("train", "--config", tiny_config_file, "--out", tmp_path / "run", "--tensorboard")
-    assert res.code == 2 and 'pip install "gancli[tensorboard]"' in res.err
+    assert res.code == 2 and 'pip install -e ".[tensorboard]"' in res.err
     assert not (tmp_path / "run" / "tensorboard").exists()

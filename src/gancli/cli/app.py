@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from gancli import __version__
+from gancli.cli import helpfmt
 from gancli.cli.fmt import escape
 from gancli.errors import UserError
 from gancli.fsutil import write_error
@@ -23,6 +24,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
 )
+helpfmt.install()  # two-column option panels: readable at 80 columns
 err_console = Console(stderr=True)
 state = {"debug": False}
 

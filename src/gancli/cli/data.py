@@ -18,21 +18,28 @@ from gancli.cli.progress import dataset_label, preparing, show_data_notes
 from gancli.units import format_size
 
 console = Console()
+_FITTED = {"resize": "plain resize (aspect not kept)", "center-crop": "centre crop (aspect kept)"}
 data_app = typer.Typer(help="Inspect datasets: `gan data info NAME|PATH`.", no_args_is_help=True)
 
 
 @data_app.command("info")
 def info_command(
     spec: str = typer.Argument(
-        ..., help="Dataset name (built-in `shapes`, or downloaded) or a folder of images."
+        ...,
+        metavar="NAME|PATH",
+        help="Dataset name (built-in `shapes`, or downloaded) or a folder of images.",
     ),
     resolution: int = typer.Option(64, "--resolution", "-r", help="Side of the prepared images."),
     channels: int = typer.Option(3, "--channels", help="1 (grayscale) or 3 (RGB)."),
     resize: str = typer.Option("resize", "--resize", help="resize (plain, aspect not kept) or center-crop."),
     out: Path | None = typer.Option(
-        None, "--out", "-o", help="Write a preview grid of real images here (PNG)."
+        None,
+        "--out",
+        "-o",
+        help="Write a preview grid of real images here (PNG): a seeded random sample across the whole dataset.",
     ),
     n: int = typer.Option(64, "-n", help="Images in the preview grid."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the preview's random sample across the dataset."),
     root: str | None = typer.Option(
         None, "--root", help="Data root (default $GAN_HOME, else ~/.cache/gancli)."
     ),
@@ -47,7 +54,7 @@ def info_command(
 
       gan data info ~/photos --resolution 128 --resize center-crop
     """
-    from gancli.data.source import load_images
+    from gancli.data.source import load_images, preview_indices
     from gancli.errors import UserError
     from gancli.fsutil import check_output_file
     from gancli.reporting.grids import make_grid, save_png
@@ -86,7 +93,7 @@ def info_command(
         "skipped": [{"file": f, "reason": r} for f, r in prepared.skipped],
     }
     if out is not None:
-        save_png(make_grid(images[: max(1, min(n, images.shape[0]))]), out)
+        save_png(make_grid(images[preview_indices(images.shape[0], n, seed)]), out)
         summary["preview"] = str(out)
     if as_json:
         print(json.dumps(summary, indent=2))
@@ -106,9 +113,15 @@ def _print_summary(summary: dict, warnings: list[str]) -> None:
         "images",
         f"{images:,} at {summary['resolution']}x{summary['resolution']}, {summary['channels']} channel(s)",
     )
-    table.add_row("resize", summary["resize"])
+    table.add_row(
+        "fitted by",
+        _FITTED.get(summary["resize"], summary["resize"])
+        if summary["source"] != "shapes"
+        else "drawn at this size (built in)",
+    )
     table.add_row("in memory", format_size(summary["memory_bytes"]))
-    cache = "read from the cache" if summary["from_cache"] else "decoded now and cached"
+    made = "drawn" if summary["source"] == "shapes" else "decoded"
+    cache = "read from the cache" if summary["from_cache"] else f"{made} now and cached"
     table.add_row(
         "cache", f"{format_size(summary['cache_bytes'])}, {cache}" if summary["cache_file"] else "none"
     )

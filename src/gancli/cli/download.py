@@ -33,6 +33,7 @@ def download_command(
         typer.Argument(
             help="A dataset name (see --list) or an http(s) URL of a .tgz/.tar.gz/.tar/.zip of images.",
             show_default=False,
+            metavar="NAME|URL",
         ),
     ] = None,
     name: Annotated[

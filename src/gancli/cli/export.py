@@ -1,4 +1,4 @@
-"""`gan export`: a trained generator as an ONNX or TorchScript file, checked against PyTorch."""
+"""`gan export`: a trained generator as an ONNX, .pt2 or TorchScript file, checked against PyTorch."""
 
 from __future__ import annotations
 
@@ -14,10 +14,15 @@ console = Console()
 
 
 def export_command(
-    run: Path = typer.Argument(..., help="Run folder or checkpoint file."),
-    fmt: str = typer.Option("onnx", "--format", "-f", help="onnx or torchscript."),
+    run: Path = typer.Argument(..., metavar="RUN|CKPT", help="Run folder or checkpoint file."),
+    fmt: str = typer.Option(
+        "onnx",
+        "--format",
+        "-f",
+        help="onnx, pt2 (torch.export.save) or torchscript (deprecated in torch 2.14; pt2 replaces it).",
+    ),
     out: Path | None = typer.Option(
-        None, "--out", "-o", help="File to write. Default: RUN/export/generator.onnx (or .torchscript.pt)."
+        None, "--out", "-o", help="File to write. Default: RUN/export/generator.onnx (.pt2, .torchscript.pt)."
     ),
     uint8: bool = typer.Option(
         False,
@@ -27,16 +32,24 @@ def export_command(
     best: bool = typer.Option(
         False, "--best", help="Export the run's best.pt (lowest FID; runs trained with --score-every)."
     ),
+    truncation: float | None = typer.Option(
+        None,
+        "--truncation",
+        metavar="PSI",
+        help="Truncate the latents to [-PSI, PSI] inside the model (inverse CDF; the distribution of gan sample --truncation).",
+    ),
     force: bool = typer.Option(False, "--force", help="Replace --out if it exists."),
     as_json: bool = typer.Option(False, "--json", help="Print what was written as JSON."),
 ) -> None:
     """Export the generator (EMA weights when the run has them) for use outside gancli.
 
-    The file takes latents (N, latent_dim), any N, and returns images (N, C, H, W); its metadata records the latent size, resolution, channels, preset and gancli version. It is checked against PyTorch on fixed latents (with onnxruntime for ONNX) before it is written. ONNX needs the optional packages: pip install "gancli\\[export]".
+    The file takes latents (N, latent_dim), any N, and returns images (N, C, H, W); its metadata records the latent size, resolution, channels, preset and gancli version. It is checked against PyTorch on fixed latents (with onnxruntime for ONNX, torch.export.load for .pt2) before it is written. ONNX needs the optional packages: pip install -e ".\\[export]" in your gancli clone.
 
     Examples:
 
       gan export runs/quick-20261127-101500
+
+      gan export runs/mine --format pt2 --truncation 0.7
 
       gan export runs/mine --format torchscript --out generator.pt
 
@@ -44,14 +57,24 @@ def export_command(
     """
     from gancli.export import export_generator  # torch loads here, not at `gan --help`
 
-    result = export_generator(run, fmt.lower(), out, uint8=uint8, overwrite=force, best=best)
+    result = export_generator(
+        run, fmt.lower(), out, uint8=uint8, overwrite=force, best=best, truncation=truncation
+    )
     if as_json:
         print(json.dumps({**vars(result), "path": str(result.path)}, indent=2))
         return
     meta = result.metadata
     console.print(
         f"Wrote {escape(result.path)} ({result.format}, {human_size(result.size_bytes)}): "
-        f"latent {meta['latent_dim']} -> {meta['output']}.\n"
+        f"latent {meta['latent_dim']} -> {meta['output']}"
+        + (f"; latents truncated to ±{meta['truncation']} inside" if "truncation" in meta else "")
+        + ".\n"
         f"Checked against PyTorch on fixed latents: largest difference {result.max_diff:.3g}.",
         highlight=False,
     )
+    if result.format == "torchscript":
+        console.print(
+            "note: TorchScript is deprecated since torch 2.14 (torch.jit.load warns); --format pt2 "
+            "(torch.export) is the format that replaces it.",
+            highlight=False,
+        )

@@ -121,7 +121,7 @@ def _show_preset(name: str, as_json: bool, recipe: str | None = None) -> None:
 
 def presets_command(
     name: str | None = typer.Argument(
-        None, help="A preset to show in detail (layer tables and training settings)."
+        None, metavar="NAME", help="A preset to show in detail (layer tables and training settings)."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
     recipe: str | None = typer.Option(

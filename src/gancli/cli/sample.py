@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -10,13 +11,21 @@ from rich.console import Console
 from gancli.cli.fmt import escape
 from gancli.errors import UserError
 
+if TYPE_CHECKING:
+    import torch
+    from PIL import Image
+
+    from gancli.latent_arithmetic import Group
+    from gancli.sampling import LoadedGenerator
+
 console = Console()
+NEIGHBOURS = 4  # --arithmetic: the result plus this many latents near it
 MAX_IMAGES = 10_000  # one grid of them is already a 100-megapixel PNG at 64px
 
 
 def sample_command(
     run: Path | None = typer.Argument(
-        None, help="Run folder or checkpoint file. Default: the latest run under runs/."
+        None, metavar="RUN|CKPT", help="Run folder or checkpoint file. Default: the latest run under runs/."
     ),
     n: int = typer.Option(25, "-n", "--num", help="Number of images (a near-square grid: 25 -> 5x5)."),
     out: Path = typer.Option(Path("samples.png"), "--out", "-o", help="Grid PNG to write."),
@@ -32,6 +41,25 @@ def sample_command(
         help="Write latent walks instead: each row is K images between two random latents.",
     ),
     rows: int = typer.Option(1, "--rows", help="Number of walks with --interpolate."),
+    truncation: float | None = typer.Option(
+        None,
+        "--truncation",
+        metavar="PSI",
+        help="Truncation trick (BigGAN): latent entries beyond PSI drawn again, from the same seed. "
+        "0.5-1: more typical images, less variety.",
+    ),
+    numbered: bool = typer.Option(
+        False,
+        "--numbered",
+        help="Draw each tile's number on the grid (from 0), to pick tiles for --arithmetic.",
+    ),
+    arithmetic: str | None = typer.Option(
+        None,
+        "--arithmetic",
+        metavar="EXPR",
+        help='Latent arithmetic on tiles of the --numbered grid of the same --seed and -n, e.g. "3,8,12 - 5,9,21 + 2,14,30": '
+        "one row of each group's mean, then the result and 4 neighbours.",
+    ),
     best: bool = typer.Option(
         False, "--best", help="Draw from the run's best.pt (lowest FID; runs trained with --score-every)."
     ),
@@ -53,7 +81,48 @@ def sample_command(
       gan sample runs/mine --interpolate 10 --rows 4 --out walk.png
 
       gan sample runs/mine --best -n 16 --out best.png   (a run trained with --score-every)
+
+      gan sample runs/mine --truncation 0.7 --out typical.png
+
+      gan sample runs/mine --seed 7 -n 36 --numbered --out pick.png
+
+      gan sample runs/mine --seed 7 -n 36 --arithmetic "3,8,12 - 5,9,21 + 2,14,30" --out result.png
     """
+    groups = _check_options(n, interpolate, rows, arithmetic)
+    count = rows * interpolate if interpolate else n if groups is None else len(groups) + 1 + NEIGHBOURS
+    out, out_dir, each = _check_outputs(out, out_dir, count, force)
+    # torch and the nets load here, not at import: `gan --help` stays instant
+    from gancli.devices import resolve_device
+    from gancli.reporting.grids import grid_shape, label_tiles, make_grid
+    from gancli.sampling import check_truncation, generate_from_latents, open_generator
+
+    check_truncation(truncation)
+    dev = resolve_device(device)
+    loaded = open_generator(run, dev, best=best)
+    generator, cfg = loaded.generator, loaded.config
+    z, cols, labels = _latents(generator.latent_dim, n, seed, truncation, interpolate, rows, groups)
+    images = generate_from_latents(generator, z, dev)
+    grid = make_grid(images, cols=cols)
+    if numbered or labels:
+        labels = labels or [str(i) for i in range(images.shape[0])]
+        grid = label_tiles(grid, labels, images.shape[2:], cols or grid_shape(images.shape[0])[1])
+    _write(grid, images, out, each)
+    what = f"{rows} interpolation walks of {interpolate}" if interpolate else f"{images.shape[0]} images"
+    if groups is not None:
+        what = f"{arithmetic!r}: {len(groups)} group means, the result and {NEIGHBOURS} neighbours"
+    console.print(
+        f"Wrote {what} ({cfg.preset}, {cfg.model.resolution}px"
+        + (f", truncation {truncation:g}" if truncation is not None else "")
+        + f") to {escape(out)}"
+        + (f" and {escape(out_dir)}/" if out_dir else ""),
+        highlight=False,
+        soft_wrap=True,
+    )
+    console.print(_source_line(loaded, run), highlight=False, soft_wrap=True)
+
+
+def _check_options(n: int, interpolate: int, rows: int, arithmetic: str | None) -> list[Group] | None:
+    """Refuse impossible counts; the groups of --arithmetic (parsed before torch loads)."""
     if not 0 < n <= MAX_IMAGES:
         raise UserError(
             f"-n must be a positive number of images, at most {MAX_IMAGES:,} per command, got {n}. For more, run the command again with another --seed."
@@ -64,36 +133,61 @@ def sample_command(
         raise UserError(
             f"--interpolate {interpolate} --rows {rows} asks for {rows * interpolate:,} images; at most {MAX_IMAGES:,} per command are drawn."
         )
-    count = rows * interpolate if interpolate else n
-    out, out_dir, each = _check_outputs(out, out_dir, count, force)
-    # torch and the nets load here, not at import: `gan --help` stays instant
-    from gancli.devices import resolve_device
-    from gancli.reporting.grids import make_grid, save_png
-    from gancli.sampling import generate_from_latents, interpolation_latents, latents, load_generator
-
-    dev = resolve_device(device)
-    generator, cfg = load_generator(run, dev, best=best)
+    if arithmetic is None:
+        return None
     if interpolate:
-        z = interpolation_latents(rows, interpolate, generator.latent_dim, seed)
-        cols = interpolate
-    else:
-        z = latents(n, generator.latent_dim, seed)
-        cols = None
-    images = generate_from_latents(generator, z, dev)
+        raise UserError("--arithmetic draws one row of its own: leave out --interpolate.")
+    from gancli.latent_arithmetic import parse_arithmetic
+
+    return parse_arithmetic(arithmetic, n)
+
+
+def _write(grid: Image.Image, images: torch.Tensor, out: Path, each: list[Path]) -> None:
+    """The grid, and with --out-dir one PNG per image (the files _check_outputs cleared)."""
+    from gancli.reporting.grids import make_grid, save_png
+
     try:
-        save_png(make_grid(images, cols=cols), out)
+        save_png(grid, out)
         for i, path in enumerate(each):
             save_png(make_grid(images[i : i + 1], padding=0), path)
     except OSError as exc:
         raise UserError(
             f"Cannot write the images ({exc}). Check that the output folder exists and is writable."
         ) from exc
-    what = f"{rows} interpolation walks of {interpolate}" if interpolate else f"{images.shape[0]} images"
-    console.print(
-        f"Wrote {what} ({cfg.preset}, {cfg.model.resolution}px) to {escape(out)}"
-        + (f" and {escape(out_dir)}/" if out_dir else ""),
-        highlight=False,
-    )
+
+
+def _latents(
+    dim: int,
+    n: int,
+    seed: int,
+    truncation: float | None,
+    interpolate: int,
+    rows: int,
+    groups: list[Group] | None,
+) -> tuple[torch.Tensor, int | None, list[str] | None]:
+    """(latents, columns or None, tile labels or None) of the grid asked for."""
+    from gancli.sampling import interpolation_latents, seeded_latents, seeded_rng
+
+    if interpolate:
+        return interpolation_latents(rows, interpolate, dim, seed, truncation), interpolate, None
+    rng = seeded_rng(seed)
+    z = seeded_latents(n, dim, rng, truncation)
+    if groups is None:
+        return z, None, None
+    from gancli.latent_arithmetic import arithmetic_latents
+
+    row = arithmetic_latents(z, groups, NEIGHBOURS, rng)  # offsets drawn after the grid's latents
+    labels = [g.label for g in groups] + ["="] + ["~"] * NEIGHBOURS
+    return row, row.shape[0], labels
+
+
+def _source_line(loaded: LoadedGenerator, run: Path | None) -> str:
+    """Which run, checkpoint and iteration the images came from."""
+    which = "G_ema, the EMA weights" if loaded.ema else "the generator G"
+    line = f"From {loaded.checkpoint} (iteration {loaded.iteration:,}, {which})"
+    if run is None:
+        line += ": the latest run under runs/; name a run to choose another"
+    return line + "."
 
 
 def _check_outputs(

@@ -18,7 +18,9 @@ LABELS = {"fid": "FID", "kid": "KID", "is": "Inception Score", "precision": "Pre
 
 def score_command(
     target: Path = typer.Argument(
-        ..., help="Run folder or checkpoint (images are generated), or a folder of images."
+        ...,
+        metavar="RUN|CKPT|FOLDER",
+        help="Run folder or checkpoint (images are generated), or a folder of images.",
     ),
     ref: str = typer.Option(
         ...,
@@ -64,6 +66,12 @@ def score_command(
         help="FID Inception weights file (pt_inception-2015-12-05-6726825d.pth). Default: $GAN_INCEPTION_WEIGHTS, else `gan download inception`'s copy.",
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of the generator's latents."),
+    truncation: float | None = typer.Option(
+        None,
+        "--truncation",
+        metavar="PSI",
+        help="Score the generator with truncated latents (as gan sample --truncation); reported with the scores.",
+    ),
     best: bool = typer.Option(
         False, "--best", help="Score the run's best.pt (lowest FID; runs trained with --score-every)."
     ),
@@ -94,7 +102,12 @@ def score_command(
       gan score samples/ --ref cifar10 --metrics fid,is --resize pytorch-fid --json
 
       gan score runs/mine --ref stats/cifar10-train.npz --metrics fid
+
+      gan score runs/mine --ref shapes -n 2000 --truncation 0.7
     """
+    from gancli.metrics.weights import find_weights
+
+    find_weights(weights, root)  # before torch and the generator load: a missing file is said at once
     from gancli.metrics.scoring import ScoreRequest, score
 
     out = Console(highlight=False)
@@ -103,6 +116,7 @@ def score_command(
         target=target, ref=ref, metrics=metrics, n=n, ref_n=ref_n, batch_size=batch_size, device=device,
         resize=resize, weights=weights,
         seed=seed, resolution=resolution, root=root, export_ref=export_ref, best=best, force=force,
+        truncation=truncation,
     )  # fmt: skip
     if kid_subset_size is not None:
         request.kid_subset_size = kid_subset_size
@@ -152,8 +166,10 @@ def _table(report: dict) -> Table:
         if report["kid_subset_size"]
         else ""
     )
+    psi = report.get("truncation")
     table.caption = (
-        f"resize {report['resize']}, {report['resolution']}px {report['channels']}ch, "
+        (f"truncation {psi:g}, " if psi is not None else "")
+        + f"resize {report['resize']}, {report['resolution']}px {report['channels']}ch, "
         f"weights {report['weights_sha256_prefix']}{kid}"
     )
     table.caption_justify = "left"

@@ -131,7 +131,7 @@ def train_command(
     tensorboard: bool | None = typer.Option(
         None,
         "--tensorboard/--no-tensorboard",
-        help='Also log curves and sample grids to RUN/tensorboard/ (log.tensorboard in YAML; pip install "gancli\\[tensorboard]").',
+        help='Also log curves and sample grids to RUN/tensorboard/ (log.tensorboard in YAML; pip install -e ".\\[tensorboard]").',
     ),
     dist_timeout: float | None = typer.Option(
         None,
@@ -158,18 +158,17 @@ def train_command(
 
       gan train --resume runs/mine --iters 4000
 
-      gan train --preset flowers64 --data flowers --dry-run   (what it would run, and how long)
+      gan train --preset flowers64 --data flowers --dry-run   (what it would run)
 
-      gan train --preset faces256 --data ~/faces --nproc 4   (4 GPUs of this machine)
+      gan train --preset faces256 --data ~/faces --nproc 4   (4 GPUs)
 
       torchrun --nproc-per-node 4 -m gancli train --preset faces256 --data ~/faces
 
-    Ctrl-C (or SIGTERM) stops after the current step (with several processes: at the next
-    --log-every iteration, all together) and writes a checkpoint; continue with --resume.
-    Distributed runs: docs/distributed.md.
+    Options left out take the preset's values: `gan presets NAME` shows its iterations, batch size, learning rate and intervals.
 
-    Exit status: 0 finished (or nothing left to do), 2 bad input, 3 diverged (NaN/inf),
-    4 a distributed peer failed, 130 stopped by Ctrl-C (SIGINT), 143 stopped by SIGTERM.
+    Ctrl-C (or SIGTERM) stops after the current step (with several processes: at the next --log-every iteration, all together) and writes a checkpoint; continue with --resume. Distributed runs: docs/distributed.md.
+
+    Exit status: 0 finished (or nothing left to do), 2 bad input, 3 diverged (NaN/inf), 4 a distributed peer failed, 130 stopped by Ctrl-C (SIGINT), 143 stopped by SIGTERM.
     """
     overrides = Overrides(
         data=data,

@@ -32,6 +32,7 @@ import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -150,10 +151,11 @@ def download_file(
     options = options or DownloadOptions()
     urls = (urls,) if isinstance(urls, str) else tuple(urls)
     dest = Path(dest)
+    made_folder = not dest.parent.exists()
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
     hints = _Hints(urls[0], dataset or "NAME", by_url)
-    with _exclusive(dest):
+    with _exclusive(dest, made_folder):
         if force:
             _unlink(part, dest)
         if checksum is None:
@@ -236,7 +238,7 @@ def _fetch_from_any(
         reasons.append(f"{url}: {reason}")
     if _is_web_page(part):
         _unlink(part)  # a page is not the start of the file: do not resume from it
-    raise _unreachable(urls, reasons, hints)
+    raise _unreachable(urls, reasons, hints, part)
 
 
 _WEB_PAGE = re.compile(
@@ -254,12 +256,18 @@ def _is_web_page(path: Path) -> bool:
     return bool(_WEB_PAGE.match(head.removeprefix(b"\xef\xbb\xbf")))
 
 
-def _unreachable(urls: Sequence[str], reasons: list[str], hints: _Hints) -> UserError:
-    detail = "; ".join(reasons)
+def _unreachable(urls: Sequence[str], reasons: list[str], hints: _Hints, part: Path) -> UserError:
+    """One paragraph naming each address once, with its reason."""
+    if len(reasons) == 1:
+        failed = f"Could not download {reasons[0]}."
+    else:
+        failed = (
+            f"Could not download {hints.name} from any of its {len(reasons)} addresses: {'; '.join(reasons)}."
+        )
+    kept = " (the partial download is kept and resumes)" if part.exists() and part.stat().st_size else ""
     return UserError(
-        f"Could not download {urls[0]} ({detail}). If this machine is offline, check the connection and "
-        f"run the command again (a partial download is kept and resumes); otherwise fetch the file on "
-        f"another machine and run {hints.offline}."
+        f"{failed} If this machine is offline, check the connection and run the command again{kept}; "
+        f"otherwise fetch the file on another machine and run {hints.offline}."
     )
 
 
@@ -413,28 +421,57 @@ def _unlink(*files: Path) -> None:
             path.unlink()
 
 
+def _inode(path: Path) -> int | None:
+    try:
+        return os.stat(path).st_ino
+    except FileNotFoundError:
+        return None
+
+
+def _lock_handle(lock_path: Path, target: Path) -> BinaryIO:
+    """The lock file, open and exclusively locked. A holder removes the file when it leaves
+    nothing behind, so a lock taken on a file that is no longer at lock_path is taken again."""
+    import fcntl
+
+    for _ in range(5):
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(lock_path, "a+b")  # noqa: SIM115 - closed by _exclusive
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            break
+        if os.fstat(handle.fileno()).st_ino == _inode(lock_path):
+            return handle
+        handle.close()  # removed by the holder that just left: take the lock again on a new file
+    raise UserError(
+        f"Another `gan download` is already working on {target}. Wait for it to finish, "
+        f"or stop it and run the command again."
+    )
+
+
 @contextlib.contextmanager
-def _exclusive(target: Path) -> Iterator[None]:
-    """Hold an advisory lock beside ``target`` so two processes never append to one .part."""
+def _exclusive(target: Path, made_folder: bool = False) -> Iterator[None]:
+    """Hold an advisory lock beside ``target`` so two processes never append to one .part. When
+    nothing is left beside it (a failed first download), the lock file goes, and the folder too
+    when this download made it: a failure leaves no empty downloads/NAME/ behind."""
     try:
         import fcntl
     except ImportError:  # not POSIX: run without the lock
         yield
         return
     lock_path = target.with_name(f".{target.name}.lock")
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "a+b") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise UserError(
-                f"Another `gan download` is already working on {target}. Wait for it to finish, "
-                f"or stop it and run the command again."
-            ) from None
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    handle = _lock_handle(lock_path, target)
+    try:
+        yield
+    finally:
+        if [p.name for p in lock_path.parent.iterdir()] == [lock_path.name]:
+            _unlink(lock_path)  # while still holding it: see _lock_handle
+            if made_folder:  # only a folder this download made, never one that was there
+                with contextlib.suppress(OSError):  # a file appeared meanwhile: the folder stays
+                    lock_path.parent.rmdir()
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()
 
 
 class _Sink:

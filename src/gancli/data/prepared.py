@@ -249,6 +249,37 @@ def prepare_array(
     return prepared
 
 
+def prepare_shapes(
+    n: int, resolution: int, channels: int, cache_dir: Path, write_cache: bool = True
+) -> PreparedImages:
+    """The built-in shapes, drawn once per size and cached like the other datasets (drawing 4,096
+    of them takes seconds). The key holds builtin.py's own bytes: a change in the drawing code
+    draws them again. A cache that cannot be written is a note, not an error: they are in memory."""
+    from gancli.data import builtin
+
+    drawing = hashlib.sha256(Path(builtin.__file__).read_bytes()).hexdigest()[:16]
+    parts = {"source": "builtin:shapes", "n": n, "resolution": resolution, "channels": channels}
+    key = cache_key({**parts, "seed": builtin.SHAPES_SEED, "drawing": drawing})
+    path = cache_dir / f"{builtin.SHAPES_NAME}-{n}-{resolution}px-{channels}ch-{key}.pt"
+    payload, notes = _load_or_note(path, key)
+    if payload is not None:
+        return PreparedImages(payload["images"], builtin.SHAPES_NAME, path, [], True, notes)
+    prepared = PreparedImages(
+        builtin.shapes(n, resolution, channels), builtin.SHAPES_NAME, path, [], False, notes
+    )
+    if not write_cache:  # a dry run writes nothing
+        prepared.cache_file = None
+        return prepared
+    try:
+        _save(path, prepared, [], key)
+    except UserError as exc:
+        prepared.cache_file = None
+        prepared.warnings.append(
+            f"The built-in shapes were not cached ({exc}); they are drawn again next time."
+        )
+    return prepared
+
+
 def convert_array(
     images: torch.Tensor, resolution: int, channels: int, resize: str, chunk: int = 2048
 ) -> torch.Tensor:

@@ -124,7 +124,8 @@ DATASETS: dict[str, DatasetInfo] = {
         files=(
             RemoteFile(
                 filename="flower_photos.tgz",
-                url="http://download.tensorflow.org/example_images/flower_photos.tgz",
+                # the bucket behind download.tensorflow.org, over https as TensorFlow's tutorials fetch it
+                url="https://storage.googleapis.com/download.tensorflow.org/example_images/flower_photos.tgz",
                 size=228_813_984,
                 sha256="4c54ace7911aaffe13a365c34f650e71dd5bf1be0a58b464e5a7183e3e595d9c",
             ),

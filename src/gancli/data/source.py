@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gancli.data import registry
-from gancli.data.builtin import SHAPES_DEFAULT_SIZE, SHAPES_NAME, shapes
+from gancli.data.builtin import SHAPES_DEFAULT_SIZE, SHAPES_NAME
 from gancli.data.prepared import (
     PreparedImages,
     Progress,
@@ -16,8 +16,10 @@ from gancli.data.prepared import (
     open_array,
     prepare_array,
     prepare_folder,
+    prepare_shapes,
 )
 from gancli.errors import UserError
+from gancli.limits import check_seed
 from gancli.paths import data_root
 
 
@@ -30,16 +32,17 @@ def load_images(
     root: str | None = None,
     progress: Progress | None = None,
     size: int = 0,
+    write_cache: bool = True,
 ) -> PreparedImages:
-    """The images of a dataset name (built-in or downloaded) or a folder, at resolution x resolution."""
+    """The images of a dataset name (built-in or downloaded) or a folder, at resolution x resolution
+    (`write_cache=False`: the built-in shapes are drawn but not cached, for a dry run)."""
     if not spec:
         raise UserError(
             "No dataset given. Pass --data with a dataset name (see `gan download --list`, or the built-in `shapes`) or a folder of images."
         )
     cache_dir = data_root(root) / "prepared"
     if spec == SHAPES_NAME:
-        images = shapes(size or SHAPES_DEFAULT_SIZE, resolution, channels)
-        return PreparedImages(images, SHAPES_NAME)
+        return prepare_shapes(size or SHAPES_DEFAULT_SIZE, resolution, channels, cache_dir, write_cache)
     path = Path(spec).expanduser()
     if path.exists() or "/" in spec or spec.startswith("."):
         if path.is_file():
@@ -81,6 +84,16 @@ def _downloaded(name: str, root: str | None) -> Path | None:
     return folder
 
 
+def preview_indices(total: int, n: int, seed: int = 0) -> list[int]:
+    """Which of `total` images a preview of n shows: a seeded random sample across the whole
+    dataset in dataset order (the first files would show one class of a class-folder dataset)."""
+    import torch
+
+    check_seed(seed)
+    pick = torch.randperm(total, generator=torch.Generator().manual_seed(seed))[: max(1, min(n, total))]
+    return sorted(pick.tolist())
+
+
 @dataclass
 class DataLook:
     """What `--data` names, found without decoding or caching anything."""
@@ -118,4 +131,4 @@ def look_at(
     return DataLook(spec, open_array(array_file, spec).shape[0], cache.exists())
 
 
-__all__ = ["DataLook", "PreparedImages", "convert_array", "load_images", "look_at"]
+__all__ = ["DataLook", "PreparedImages", "convert_array", "load_images", "look_at", "preview_indices"]

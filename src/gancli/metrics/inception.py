@@ -20,11 +20,16 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from gancli.errors import UserError
+from gancli.metrics.weights import WEIGHTS_ENV, WEIGHTS_FILENAME, WEIGHTS_URL, find_weights
 
-# The file's public names; the suffix is the start of its sha256 (same bytes for both peers).
-WEIGHTS_FILENAME = "pt_inception-2015-12-05-6726825d.pth"
-WEIGHTS_URL = "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/" + WEIGHTS_FILENAME
-WEIGHTS_ENV = "GAN_INCEPTION_WEIGHTS"
+__all__ = [
+    "WEIGHTS_ENV",
+    "WEIGHTS_FILENAME",
+    "WEIGHTS_URL",
+    "FIDInceptionV3",
+    "find_weights",
+    "load_inception",
+]
 NUM_CLASSES = 1008
 POOL_DIM = 2048
 INPUT_SIZE = 299
@@ -376,41 +381,3 @@ def load_inception(path: str | os.PathLike) -> FIDInceptionV3:
     check_state_dict(state, path, model.state_dict())
     model.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
     return model.fuse_().eval()
-
-
-def find_weights(weights: str | os.PathLike | None, root: str | os.PathLike | None = None) -> Path:
-    """Resolve the weights file: ``--weights``, else ``$GAN_INCEPTION_WEIGHTS``, else `gan download inception`'s file."""
-    if weights:
-        return _existing(Path(weights).expanduser(), "--weights")
-    env = os.environ.get(WEIGHTS_ENV)
-    if env:
-        return _existing(Path(env).expanduser(), f"${WEIGHTS_ENV}")
-    downloaded = _downloaded_weights(root)
-    if downloaded is not None:
-        return downloaded
-    raise UserError(
-        "No Inception weights found: FID, KID, IS and precision/recall need the standard "
-        f"FID Inception v3 weights ({WEIGHTS_FILENAME}); gancli never substitutes other weights. "
-        "Run `gan download inception` to fetch and verify them into the data root, or fetch "
-        f"{WEIGHTS_URL} on another machine and pass the file with --weights PATH or set "
-        f"${WEIGHTS_ENV}=PATH."
-    )
-
-
-def _existing(path: Path, source: str) -> Path:
-    if not path.is_file():
-        raise UserError(
-            f"Inception weights file {path} (from {source}) does not exist. Point {source} at "
-            f"the downloaded {WEIGHTS_FILENAME}, or run `gan download inception`."
-        )
-    return path
-
-
-def _downloaded_weights(root: str | os.PathLike | None) -> Path | None:
-    try:
-        # Imported lazily: the data registry is optional for this module and is written separately.
-        from gancli.data.registry import downloaded_file
-    except ImportError:
-        return None
-    found = downloaded_file("inception", root)
-    return Path(found) if found is not None else None

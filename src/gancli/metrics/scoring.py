@@ -50,6 +50,7 @@ class ScoreRequest:
     export_ref: Path | None = None
     best: bool = False  # a run's best.pt instead of its last checkpoint
     force: bool = False  # replace an existing --export-ref file
+    truncation: float | None = None  # the generator's latents truncated at this psi (BigGAN)
 
 
 def _check(request: ScoreRequest) -> set[str]:
@@ -70,6 +71,9 @@ def _check(request: ScoreRequest) -> set[str]:
         )
     if request.export_ref is not None:  # before any work: a file of the user's is kept
         request.export_ref = check_output_file(request.export_ref, request.force, "--export-ref")
+    from gancli.sampling import check_truncation
+
+    check_truncation(request.truncation)
     if not Path(request.target).exists():
         raise UserError(
             f"{request.target} does not exist. Give a run folder or checkpoint from `gan train`, or a folder of images."
@@ -133,6 +137,7 @@ def score(
         "weights": str(weights_path), "weights_sha256_prefix": wid,
         "kid_subset_size": r.kid_subset_size if "kid" in chosen else None,
         "kid_subsets": r.kid_subsets if "kid" in chosen else None,
+        "truncation": r.truncation,
         "metrics": results,
     }  # fmt: skip
     if r.export_ref is not None:
@@ -163,8 +168,13 @@ def _target_images(
 
         generator, cfg = load_generator(target, dev, best=r.best)
         n = r.n or DEFAULT_N
-        batches = generated_batches(generator, n, r.seed, dev, r.batch_size)
+        batches = generated_batches(generator, n, r.seed, dev, r.batch_size, truncation=r.truncation)
         return batches, n, cfg.model.channels, cfg.model.resolution, "generator"
+    if r.truncation is not None:
+        raise UserError(
+            f"--truncation applies to the latents of a generator, and {target} is a folder of images. "
+            "Give a run folder or checkpoint, or leave out --truncation."
+        )
     from gancli.data.source import load_images
 
     res = r.resolution or _first_image_size(target)

@@ -73,7 +73,8 @@ def _panel(
     for tick in _nice_ticks(x0, x1):
         px, _ = to_px(tick, y0)
         draw.line((px, bottom, px, bottom + 4), fill=(90, 90, 90))
-        draw.text((px, bottom + 6), f"{int(tick)}", fill=(60, 60, 60), font=small, anchor="mt")
+        label = f"{int(tick):,}" if float(tick).is_integer() else f"{tick:g}"  # 2.5 is not "2"
+        draw.text((px, bottom + 6), label, fill=(60, 60, 60), font=small, anchor="mt")
     for i, (key, label, colour) in enumerate(series):
         points = [to_px(r["iteration"], r[key]) for r in records if _plottable(r.get(key))]
         if len(points) > 1:
@@ -92,11 +93,12 @@ def render_curves(records: list[dict[str, Any]], width: int = 960, height: int =
     img = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(img)
     font, small = _font(16), _font(12)
-    panel_h = (height - 110) // 2
+    # below the lower panel: its tick labels (6 px down, about 14 tall), a gap, then the axis label
+    panel_h = (height - 130) // 2
     for i, (title, series) in enumerate(PANELS):
         top = 40 + i * (panel_h + 45)
         _panel(draw, (70, top, width - 20, top + panel_h), title, series, records, font, small)
-    draw.text((width // 2, height - 8), "iteration", fill=(20, 20, 20), font=small, anchor="mb")
+    draw.text((width // 2, height - 4), "iteration", fill=(20, 20, 20), font=small, anchor="mb")
     return img
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
 from gancli.fsutil import atomic_write_bytes
 
@@ -36,6 +36,24 @@ def make_grid(
         y, x = padding + r * (h + padding), padding + q * (w + padding)
         canvas[y : y + h, x : x + w] = arr[i]
     return Image.fromarray(canvas[:, :, 0] if c == 1 else canvas, mode="L" if c == 1 else "RGB")
+
+
+def label_tiles(
+    grid: Image.Image, labels: list[str], tile: tuple[int, int], cols: int, padding: int = 2
+) -> Image.Image:
+    """Draw labels[i] at the top-left corner of tile i of a make_grid picture (white on a black box,
+    Pillow's default font), on a copy."""
+    out = grid.convert("RGB")
+    draw = ImageDraw.Draw(out)
+    font = ImageFont.load_default()
+    h, w = tile
+    for i, text in enumerate(labels):
+        r, q = divmod(i, cols)
+        x, y = padding + q * (w + padding), padding + r * (h + padding)
+        left, top, right, bottom = draw.textbbox((x + 1, y), text, font=font)
+        draw.rectangle((x, y, min(right + 1, x + w - 1), min(bottom + 1, y + h - 1)), fill=(0, 0, 0))
+        draw.text((x + 1, y), text, fill=(255, 255, 255), font=font)
+    return out
 
 
 def to_uint8(images: torch.Tensor) -> torch.Tensor:

@@ -34,7 +34,7 @@ def require_tensorboard() -> None:
         import tensorboard  # noqa: F401
     except ImportError as exc:
         raise UserError(
-            'Logging to TensorBoard (--tensorboard, log.tensorboard) needs the tensorboard package, not installed. Install it with: pip install "gancli[tensorboard]", or train without --tensorboard.'
+            'Logging to TensorBoard (--tensorboard, log.tensorboard) needs the tensorboard package, not installed. Install it with: pip install -e ".[tensorboard]" in your gancli clone (or just pip install tensorboard), or train without --tensorboard.'
         ) from exc
 
 

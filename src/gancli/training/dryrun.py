@@ -112,8 +112,9 @@ def _data(cfg: RunConfig) -> tuple[DataLook, Any]:
     look = look_at(cfg.data.name, m.resolution, m.channels, cfg.data.resize, root=root)
     if look.ready:  # built in, or prepared already: loading it reads the cache and writes nothing
         prepared = load_images(
-            cfg.data.name, m.resolution, m.channels, cfg.data.resize, root=root, size=cfg.data.size
-        )
+            cfg.data.name, m.resolution, m.channels, cfg.data.resize, root=root, size=cfg.data.size,
+            write_cache=False,
+        )  # fmt: skip
         count = prepared.images.shape[0]
         return DataLook(prepared.source, count, True), prepared.images[: 2 * batch]
     noise = torch.Generator().manual_seed(cfg.train.seed)
