@@ -5,7 +5,9 @@ Our own network code, written to the key names of the ImageNet weights that the 
 `_conv_stem`, `_bn0`, `_blocks.N._expand_conv`/`_depthwise_conv`/`_project_conv` and their
 batch norms. Lite0 is EfficientNet-B0 without squeeze-excitation and with ReLU6; convolutions
 pad TensorFlow's 'same' way (the odd pixel at the bottom/right), as the weights were trained.
-Only the stem and the 16 blocks are built: the head and classifier are not used.
+Only the stem and the 16 blocks are built: the head and classifier are not used. Checked by
+hand with the head added back, on scikit-image's sample photos at 224 px: the cat is an
+Egyptian cat (0.39), the coffee an espresso (0.94), the rocket a missile.
 
 The weights are untrusted like any file: loaded weights-only, after checking the file's
 sha256 against the one published in the package.
@@ -44,9 +46,6 @@ STAGES = (
     (3, 1, 6, 320, 1),
 )
 TAPS = (3, 5, 11, 16)  # the blocks after which the four features are taken (Projected GAN's)
-# ImageNet's mean and standard deviation per channel, for images in [0, 1]
-MEAN = (0.485, 0.456, 0.406)
-STD = (0.229, 0.224, 0.225)
 
 
 class SameConv(nn.Conv2d):
@@ -102,13 +101,11 @@ class LiteFeatures(nn.Module):
                 blocks.append(MBConv(c_in, c_out, kernel, stride if r == 0 else 1, expand))
                 c_in = c_out
         self._blocks = nn.ModuleList(blocks)
-        self.register_buffer("mean", torch.tensor(MEAN).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(STD).view(1, 3, 1, 1), persistent=False)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         if x.shape[1] == 1:
             x = x.expand(-1, 3, -1, -1)
-        x = ((x + 1) / 2 - self.mean) / self.std
+        # TensorFlow's EfficientNet-Lite takes (pixel - 127) / 128: our images in [-1, 1] as they are
         x = F.relu6(self._bn0(self._conv_stem(x)))
         features, start = [], 0
         for end in TAPS:
