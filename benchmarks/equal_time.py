@@ -50,10 +50,17 @@ ARMS: dict[str, tuple[str, dict]] = {
     "quick-improved": ("quick", {"recipe": "improved"}),
     "fast64": ("fast64", {}),
     "fast64-projected": ("fast64", {"model.arch": "projected", "model.d_width": 16}),
+    # the pilots that chose fast64's width and batch (seed 7, emoji; see benchmarks/README.md)
     "fast64-w4": ("fast64", {"model.width": 4}),
+    "fast64-b16": ("fast64", {"train.batch_size": 16}),
+    "fast64-w4-b16": ("fast64", {"model.width": 4, "train.batch_size": 16}),
+    "fast64-lrg5": ("fast64", {"train.lr_g": 0.0005}),
+    "fast64-ada": ("fast64", {"train.augment_p": "auto"}),
+    "projected-d64": ("fast64", {"model.arch": "projected", "model.d_width": 64}),
+    "projected-128-d32": ("fast64", {"model.arch": "projected", "model.d_width": 32, "model.projected_size": 128}),
     "dcgan64-improved": ("dcgan64", {"recipe": "improved", "train.batch_size": 32}),
 }
-DEFAULT_ARMS = {"emoji": "quick-improved,fast64,fast64-projected", "shapes": "quick-improved,fast64"}
+DEFAULT_ARMS = {"emoji": "quick-improved,fast64,fast64-ada,fast64-projected", "shapes": "quick-improved,fast64"}
 
 
 # ---------------------------------------------------------------- data and judges
