@@ -12,8 +12,9 @@ from rich.table import Table
 
 from gancli.cli.fmt import escape
 from gancli.cli.progress import counting
+from gancli.metrics.registry import METRICS, decimals, labels
 
-LABELS = {"fid": "FID", "kid": "KID", "is": "Inception Score", "precision": "Precision", "recall": "Recall"}
+METRICS_HELP = f"Comma-separated: {', '.join(METRICS)}. Default: all of them (fid,is for a mu/sigma-only .npz reference)."
 
 
 def score_command(
@@ -30,7 +31,7 @@ def score_command(
     metrics: str | None = typer.Option(
         None,
         "--metrics",
-        help="Comma-separated: fid, kid, is, pr. Default: all four (fid,is for a mu/sigma-only .npz reference).",
+        help=METRICS_HELP,
     ),
     n: int | None = typer.Option(
         None,
@@ -150,12 +151,12 @@ def _table(report: dict) -> Table:
     for name, result in report["metrics"].items():
         value = result["value"]
         std = result["std"]
-        fmt = "{:.6f}" if name in ("kid", "precision", "recall") else "{:.4f}"
+        fmt = f"{{:.{decimals(name)}f}}"
         shown = fmt.format(value) if math.isfinite(value) else str(value)
         if float(shown) == 0:
             shown = fmt.format(0.0)  # rounding noise of an exact 0 would print as "-0.0000"
         table.add_row(
-            LABELS.get(name, name),
+            labels().get(name, name),
             shown,
             fmt.format(std) if std is not None else "",
             f"{report['n']:,}",
