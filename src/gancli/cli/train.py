@@ -298,7 +298,7 @@ class _ConsoleUI:
         self.console.print(escape(text), highlight=False)
 
     def training_started(self, trainer: Any) -> Any:
-        from gancli.reporting.live import LiveDisplay
+        from gancli.cli.live import LiveDisplay
 
         return LiveDisplay(
             self.console,

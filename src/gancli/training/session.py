@@ -72,7 +72,8 @@ class SessionUI(Protocol):
         """A line of information."""
 
     def training_started(self, trainer: Any) -> Any:
-        """Called once the trainer is built; may return an observer of training events."""
+        """Called once the trainer is built; may return an observer of training events (the
+        live display), which build_observers puts first."""
 
 
 class SilentUI:
@@ -255,49 +256,34 @@ def _announced(counted: Any, ui: SessionUI, cfg: RunConfig, dev: Any) -> Callabl
 def _run(
     ctx: Any, the_plan: RunPlan, ui: SessionUI, prepared: Any, *, dev: Any, scorer: Any
 ) -> SessionResult:
-    """Hold the lock, prepare the folder, build the trainer and fit."""
-    from gancli.reporting.artifacts import ArtifactWriter
-    from gancli.reporting.jsonl import MetricsLog
+    """Hold the lock, prepare the folder, build the trainer and its observers, and fit."""
+    from gancli.reporting.observers import build_observers
     from gancli.training.lock import RunLock
     from gancli.training.trainer import Trainer
 
     cfg = the_plan.cfg
     with ExitStack() as stack:
-        observers: list = []
         if ctx.is_main:
             stack.enter_context(RunLock(the_plan.run_dir))
             prepare_run_folder(the_plan)
-            metrics = MetricsLog(the_plan.run.metrics)
-            artifacts = ArtifactWriter(
-                the_plan.run_dir, metrics, warn=lambda text: ui.info(f"warning: {text}")
-            )
-            stack.push(artifacts.close)  # on an error, let pending grids finish while the lock is held
-            observers = [metrics, artifacts, *_run_observers(the_plan)]
         ctx.barrier()  # rank 0 holds the lock and has written the run folder before anyone trains
-        trainer = Trainer(cfg, prepared.images, dev, the_plan.run_dir, observers, dist=ctx, scorer=scorer)
+        trainer = Trainer(cfg, prepared.images, dev, the_plan.run_dir, [], dist=ctx, scorer=scorer)
         if the_plan.resume_payload is not None:
             _continue_from(trainer, the_plan, ui)
-        live = ui.training_started(trainer)
-        if live is not None:
-            trainer.observers.insert(0, live)
+        if ctx.is_main:  # only rank 0 writes the run folder and talks
+            payload = the_plan.resume_payload
+            trainer.observers = build_observers(
+                cfg,
+                the_plan.run,
+                resumed_at=int(payload["iteration"]) if payload is not None and the_plan.in_place else None,
+                warn=lambda text: ui.info(f"warning: {text}"),
+                cleanup=stack,
+                live=ui.training_started(trainer),
+            )
         _banner(ctx, the_plan, ui, prepared, trainer)
         outcome, signal_name = _fit(trainer, the_plan)
     ctx.close()
     return _result(ctx, the_plan, outcome, signal_name)
-
-
-def _run_observers(the_plan: RunPlan) -> list:
-    """Rank 0's observers besides the metrics log and pictures: run state, TensorBoard."""
-    from gancli.runlist import RunState
-
-    observers: list = [RunState(the_plan.run_dir)]
-    if the_plan.cfg.log.tensorboard:
-        from gancli.reporting.tensorboard import TensorBoardLog
-
-        payload = the_plan.resume_payload
-        resumed = int(payload["iteration"]) if payload is not None and the_plan.in_place else None
-        observers.append(TensorBoardLog(the_plan.run.tensorboard, resumed))
-    return observers
 
 
 def _continue_from(trainer: Any, the_plan: RunPlan, ui: SessionUI) -> None:

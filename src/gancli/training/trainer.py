@@ -23,6 +23,7 @@ from gancli.devices import use_channels_last
 from gancli.distributed import DistContext
 from gancli.errors import UserError
 from gancli.models.build import build_discriminator, build_generator, trainable
+from gancli.reporting.observer import Observer, notify
 from gancli.training.augment import ADA_INTERVAL, DiffAugment, ada_adjust
 from gancli.training.checkpoint import CheckpointWriter, save_best, save_checkpoint
 from gancli.training.ema import GeneratorEMA
@@ -84,16 +85,6 @@ def length_reached(cfg: RunConfig, total: int, iteration: int, elapsed_s: float)
     return cfg.train.time > 0 and elapsed_s >= cfg.train.time
 
 
-def _emit(observers: list, name: str, *args) -> None:
-    """Call `name` on each observer that has it. The events: on_start(trainer),
-    on_metrics(record), on_samples(iteration, uint8 images), on_checkpoint(iteration, path),
-    on_end(outcome); an observer implements the ones it needs."""
-    for obs in observers:
-        method = getattr(obs, name, None)
-        if method is not None:
-            method(*args)
-
-
 class Trainer:
     """Builds the networks, optimisers and batch source of a config, then runs the loop."""
 
@@ -103,7 +94,7 @@ class Trainer:
         images: torch.Tensor,
         device: torch.device,
         run_dir: Path | None,
-        observers: list | None = None,
+        observers: list[Observer] | None = None,
         dist: DistContext | None = None,
         scorer: Callable[[nn.Module, int], dict] | None = None,
     ) -> None:
@@ -370,13 +361,13 @@ class Trainer:
         """Tell the observers about a checkpoint that is now on disk."""
         if done is not None:
             self.last_checkpoint = done[1]
-            _emit(self.observers, "on_checkpoint", *done)
+            notify(self.observers, "on_checkpoint", *done)
 
     def _end(self, outcome: Outcome) -> Outcome:
         """Every way out of the loop: the last checkpoint on disk first, then the observers."""
         self._announce_checkpoint(self.writer.finish())
         outcome.checkpoint = self.last_checkpoint
-        _emit(self.observers, "on_end", outcome)
+        notify(self.observers, "on_end", outcome)
         return outcome
 
     def fit(self, stop: StopRequest | None = None) -> Outcome:
@@ -403,7 +394,7 @@ class Trainer:
         t = self.cfg.train
         self.generator.train()
         self.discriminator.train()
-        _emit(self.observers, "on_start", self)
+        notify(self.observers, "on_start", self)
         window = _Window(torch.zeros(len(METRIC_KEYS), device=self.device))
         session_start = self.clock() - self.counters.elapsed_s
         # the same on every rank (from the checkpoint); after that, each step's `last` decides
@@ -433,7 +424,7 @@ class Trainer:
                 why = f"Training diverged at or before iteration {it} ({bad}); try a lower learning rate (--lr) or another seed."
                 return self._end(Outcome("diverged", it, why))
             if (it == 1 or it % t.sample_every == 0 or last) and self.dist.is_main:
-                _emit(self.observers, "on_samples", it, self.sample_fixed())
+                notify(self.observers, "on_samples", it, self.sample_fixed())
             if checkpoint_due:
                 self.checkpoint(background=not (last or stopping))
             if stopping:
@@ -526,7 +517,7 @@ class Trainer:
         }
         window.restart(now)
         if all(math.isfinite(v) for v in values) and self.dist.is_main:
-            _emit(self.observers, "on_metrics", record)
+            notify(self.observers, "on_metrics", record)
             self._announce_checkpoint(self.writer.poll())
         return values
 
