@@ -200,9 +200,12 @@ def train_command(
         _show_dry_run(request, nproc or 1)
         return
     if nproc is not None and nproc > 1:
+        from gancli.training import launcher
+
+        debug = bool(invocation.find_root().params.get("debug"))
         try:
-            session.launch(request, nproc, _worker_argv(invocation))
-        except session.WorkersExited as exc:  # each process printed its own message
+            launcher.launch(launcher.LaunchRequest(request, nproc, debug=debug))
+        except launcher.WorkersExited as exc:  # each process printed its own message
             raise typer.Exit(exc.exit_code) from exc
         return
     result = session.train(request, _ConsoleUI(console))
@@ -308,22 +311,3 @@ class _ConsoleUI:
             trainer.cfg.preset,
             time_budget=trainer.cfg.train.time,
         )
-
-
-def _worker_argv(invocation: typer.Context) -> list[str]:
-    """This `gan train` command line without --nproc: what each launched process runs."""
-    argv = ["--debug"] if invocation.find_root().params.get("debug") else []
-    argv.append(invocation.info_name or "train")
-    for param in invocation.command.params:
-        value = invocation.params.get(param.name)
-        if param.name == "nproc" or value is None or param.param_type_name != "option":
-            continue
-        if param.is_flag:
-            if param.secondary_opts:
-                argv.append(param.opts[0] if value else param.secondary_opts[0])
-            elif value:
-                argv.append(param.opts[0])
-        else:
-            long = next(o for o in param.opts if o.startswith("--"))
-            argv.append(f"{long}={value}")  # one token, so values starting with '-' stay values
-    return argv
