@@ -10,7 +10,6 @@ import math
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,62 +26,26 @@ from gancli.reporting.observer import Observer, notify
 from gancli.training.augment import ADA_INTERVAL, DiffAugment, ada_adjust
 from gancli.training.checkpoint import CheckpointWriter, save_best, save_checkpoint
 from gancli.training.ema import GeneratorEMA
+from gancli.training.kernels import (
+    _COMPILE_HINT,
+    _compile,
+    _compile_failure,
+    _match_optimizer_to,
+    adam_flags,
+)
 from gancli.training.losses import OBJECTIVES
+from gancli.training.schedule import (
+    Counters,
+    Outcome,
+    Window,
+    length_reached,
+    total_iterations,
+)
 from gancli.training.signals import StopRequest
 from gancli.training.step import STEPS, Nets, StepInputs, r1_step
 from gancli.units import format_duration
 
 METRIC_KEYS = ("loss_d", "loss_g", "score_d", "score_g")
-
-
-@dataclass
-class Outcome:
-    """How training ended: 'finished', 'stopped' (a signal) or 'diverged' (NaN/inf)."""
-
-    status: str
-    iteration: int
-    message: str = ""
-    checkpoint: Path | None = None
-
-
-@dataclass
-class Counters:
-    """Progress of the run: completed iterations, and time spent over all its sessions."""
-
-    iteration: int = 0
-    elapsed_s: float = 0.0
-    best_fid: float | None = None  # the lowest FID measured by --score-every, and where
-    best_iteration: int | None = None
-
-
-@dataclass
-class _Window:
-    """What the loop gathers between two metrics lines: loss sums (on the device until read),
-    steps, images and their start time, and scores to add to the next line."""
-
-    acc: torch.Tensor
-    steps: int = 0
-    start: float = field(default_factory=time.perf_counter)
-    images: int = 0
-    extra: dict = field(default_factory=dict)
-
-    def restart(self, now: float) -> None:
-        self.acc.zero_()
-        self.steps, self.start, self.images, self.extra = 0, now, 0, {}
-
-
-def total_iterations(cfg: RunConfig, steps_per_epoch: int) -> int:
-    """The run's total: train.iters when set, else epochs x steps per epoch (0: none, the run
-    is as long as its time budget, train.time)."""
-    return cfg.train.iters if cfg.train.iters > 0 else cfg.train.epochs * steps_per_epoch
-
-
-def length_reached(cfg: RunConfig, total: int, iteration: int, elapsed_s: float) -> bool:
-    """Whether a run at `iteration` after `elapsed_s` seconds of training is done: its total
-    iterations reached, or its time budget spent (whichever comes first)."""
-    if total and iteration >= total:
-        return True
-    return cfg.train.time > 0 and elapsed_s >= cfg.train.time
 
 
 class Trainer:
@@ -395,7 +358,7 @@ class Trainer:
         self.generator.train()
         self.discriminator.train()
         notify(self.observers, "on_start", self)
-        window = _Window(torch.zeros(len(METRIC_KEYS), device=self.device))
+        window = Window(torch.zeros(len(METRIC_KEYS), device=self.device))
         session_start = self.clock() - self.counters.elapsed_s
         # the same on every rank (from the checkpoint); after that, each step's `last` decides
         last = length_reached(self.cfg, self.total, self.counters.iteration, self.counters.elapsed_s)
@@ -463,11 +426,11 @@ class Trainer:
         `gan train --dry-run` times."""
         self.generator.train()
         self.discriminator.train()
-        window = _Window(torch.zeros(len(METRIC_KEYS), device=self.device))
+        window = Window(torch.zeros(len(METRIC_KEYS), device=self.device))
         for _ in range(n):
             self._train_step(window)
 
-    def _train_step(self, window: _Window) -> None:
+    def _train_step(self, window: Window) -> None:
         """One update of both nets (and what follows it), its losses added to the window."""
         inputs = self._inputs(self.counters.iteration)
         with self.autocast:
@@ -490,7 +453,7 @@ class Trainer:
             self.ada_sum.zero_()
 
     def _read_window(
-        self, window: _Window, it: int, log: bool, checkpoint_due: bool, session_start: float
+        self, window: Window, it: int, log: bool, checkpoint_due: bool, session_start: float
     ) -> list[float] | None:
         """At a log point, the metrics line (the host sync of the loop), emitted when finite;
         before a checkpoint between log points, the same means read to never checkpoint a NaN;
@@ -520,64 +483,3 @@ class Trainer:
             notify(self.observers, "on_metrics", record)
             self._announce_checkpoint(self.writer.poll())
         return values
-
-
-def _match_optimizer_to(opt: torch.optim.Optimizer, net: nn.Module, flags: dict[str, bool]) -> None:
-    """After `opt.load_state_dict`: moments in the parameters' memory layout (a checkpoint from
-    a channels-last run loaded into a contiguous one, or back, keeps the saved strides, which
-    fused Adam rejects on CUDA and misreads on CPU) and this device's Adam kernel (the saved
-    param_groups carry the saving device's fused/foreach flags)."""
-    by_param = {id(p): p for p in net.parameters()}
-    for p_id, state in ((id(p), opt.state[p]) for group in opt.param_groups for p in group["params"]):
-        param = by_param.get(p_id)
-        for key, value in state.items():
-            if (
-                param is not None
-                and isinstance(value, torch.Tensor)
-                and value.shape == param.shape
-                and value.stride() != param.stride()
-            ):
-                state[key] = torch.empty_like(param, dtype=value.dtype).copy_(value)
-    for group in opt.param_groups:
-        group["fused"] = flags.get("fused")
-        group["foreach"] = flags.get("foreach")
-
-
-def adam_flags(device: torch.device) -> dict[str, bool]:
-    """The fastest Adam kernel the device has: fused (one kernel for all parameters) on CUDA,
-    and on CPU from torch 2.4 (measured on flowers64's 9.5 M parameters: 20 -> 7 ms per
-    update on 2 cores); else the multi-tensor foreach loop. Same algorithm either way."""
-    major, minor = (int(p) for p in torch.__version__.split(".")[:2])
-    if device.type == "cuda" or (device.type == "cpu" and (major, minor) >= (2, 4)):
-        return {"fused": True}
-    return {"foreach": True}
-
-
-_COMPILE_HINT = "Train without --compile (eager mode gives the same results), or fix the cause above: torch.compile needs a supported Python version and, on a CPU, a working C++ compiler."
-
-
-def _compile(g: nn.Module, d: nn.Module, step: str) -> tuple[nn.Module, nn.Module]:
-    """torch.compile both nets; the simultaneous step keeps its graph for a second backward.
-    What torch.compile refuses at once (an unsupported Python) is a UserError here; what fails
-    at the first step (no C++ compiler, an unsupported op) is one in `Trainer.fit`."""
-    if step == "simultaneous":
-        import torch._functorch.config as functorch_config
-
-        # retain_graph=True conflicts with donated buffers ("compiled with non-empty donated buffers")
-        functorch_config.donated_buffer = False
-    try:
-        return torch.compile(g), torch.compile(d)
-    except RuntimeError as exc:
-        raise UserError(
-            f"--compile is not supported here: {str(exc).splitlines()[0]}. {_COMPILE_HINT}"
-        ) from exc
-
-
-def _compile_failure(exc: BaseException) -> bool:
-    """Whether `exc` comes from torch.compile's tracing or code generation (TorchDynamo and the
-    backends it wraps), rather than from the training itself."""
-    try:
-        from torch._dynamo.exc import TorchDynamoException
-    except ImportError:  # a torch without dynamo cannot have compiled anything
-        return False
-    return isinstance(exc, TorchDynamoException)
