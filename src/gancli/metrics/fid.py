@@ -205,7 +205,7 @@ def warn_small_n(n: int, dim: int = 2048) -> None:
         warnings.warn(
             f"FID from {n} images (< {dim} feature dimensions): the covariance is rank-deficient "
             "and FID is biased upward (about proportional to 1/N); compare FIDs only at equal N.",
-            stacklevel=3,
+            stacklevel=5,  # compute_metrics' caller: via compute_metrics, Metric.compute, fid_metric
         )
 
 
