@@ -21,7 +21,7 @@ from gancli.data import extract, registry
 from gancli.data.formats import Source, build_dataset
 from gancli.data.locking import exclusive
 from gancli.data.registry import DatasetInfo, RemoteFile
-from gancli.data.transfer import DownloadOptions, MessageFn, _unlink, download_file, verify_file
+from gancli.data.transfer import DownloadOptions, MessageFn, download_file, remove_files, verify_file
 from gancli.errors import UserError
 from gancli.fsutil import atomic_write_text
 from gancli.units import format_size
@@ -278,11 +278,11 @@ def _install_sources(
     except BaseException:
         for remote, path, ours in sources:
             if ours and remote.checksum is None:
-                _unlink(path)
+                remove_files(path)
         raise
     for _remote, path, ours in sources:
         if ours:
-            _unlink(path)
+            remove_files(path)
     return result
 
 

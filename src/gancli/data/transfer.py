@@ -129,21 +129,21 @@ def download_file(
     hints = _Hints(urls[0], dataset or "NAME", by_url)
     with exclusive(dest, made_folder):
         if force:
-            _unlink(part, dest)
+            remove_files(part, dest)
         if checksum is None:
-            _unlink(dest)  # nothing could vouch that a leftover file is the whole, right one
+            remove_files(dest)  # nothing could vouch that a leftover file is the whole, right one
         if dest.exists():
             # Completed by an earlier run that stopped before using it; still re-verified.
             try:
                 verify_file(dest, checksum, size, what=str(dest))
                 return dest
             except UserError:
-                _unlink(dest)
+                remove_files(dest)
         url = _fetch_from_any(urls, part, size, options, warn, hints)
         try:
             verify_file(part, checksum, size, what=f"{dest.name} from {url}", retry_hint=hints.bad_file)
         except UserError:
-            _unlink(part, dest)
+            remove_files(part, dest)
             raise
         os.replace(part, dest)
     if checksum is None and warn is not None and warn_unverified:
@@ -186,7 +186,7 @@ def _fetch_from_any(
         try:
             reason = _fetch_with_retries(url, part, size, options, sink, warn)
         except _TooLarge as exc:
-            _unlink(part)  # a cut-off body is not the file: never resume from it or install it
+            remove_files(part)  # a cut-off body is not the file: never resume from it or install it
             allowed = (
                 "allowed by --max-size"
                 if exc.announced
@@ -199,7 +199,7 @@ def _fetch_from_any(
                 f"(e.g. --max-size 20G)."
             ) from None
         if reason is None and _is_web_page(part):
-            _unlink(part)
+            remove_files(part)
             raise UserError(
                 f"{url} sent a web page (HTML) instead of the file: the address may need a login, a "
                 f"cookie or a licence to be accepted in a browser, or it has moved. Nothing was kept. "
@@ -209,7 +209,7 @@ def _fetch_from_any(
             return url
         reasons.append(f"{url}: {reason}")
     if _is_web_page(part):
-        _unlink(part)  # a page is not the start of the file: do not resume from it
+        remove_files(part)  # a page is not the start of the file: do not resume from it
     raise _unreachable(urls, reasons, hints, part)
 
 
@@ -269,7 +269,7 @@ def _fetch_once(url: str, part: Path, size: int | None, options: DownloadOptions
     """One request: resume ``part`` from its current length and append to it."""
     offset = part.stat().st_size if part.exists() else 0
     if size is not None and offset > size:
-        _unlink(part)
+        remove_files(part)
         offset = 0
     if size is not None and offset == size:
         return  # complete already: verification decides whether it is good
@@ -302,7 +302,7 @@ def _resumed_past_the_end(exc: urllib.error.HTTPError, part: Path, offset: int) 
     total = _content_range(exc.headers.get("Content-Range"))[2]
     if total == offset:
         return True
-    _unlink(part)
+    remove_files(part)
     raise _Retryable("the server refused to resume; starting again") from None
 
 
@@ -330,7 +330,7 @@ def _receive(
         with open(part, mode) as out:
             written = _copy_body(response, out, offset, limit=limit, cap=cap, options=options, sink=sink)
     except _AddressFailed:
-        _unlink(part)  # whatever came is suspect: do not resume from it
+        remove_files(part)  # whatever came is suspect: do not resume from it
         raise
     except OSError as exc:
         written = offset
@@ -356,7 +356,7 @@ def _response_range(response, part: Path, offset: int) -> tuple[str, int, int | 
     if response.status == 206:
         start, _end, total = _content_range(response.headers.get("Content-Range"))
         if start != offset:
-            _unlink(part)
+            remove_files(part)
             raise _Retryable(f"the server resumed at byte {start} instead of {offset}; starting again")
         return "ab", offset, total if total is not None else (offset + length if length is not None else None)
     if response.status == 200:
@@ -398,7 +398,8 @@ def _content_range(value: str | None) -> tuple[int | None, int | None, int | Non
     return (as_int(start), as_int(end), as_int(total))
 
 
-def _unlink(*files: Path) -> None:
+def remove_files(*files: Path) -> None:
+    """Delete each file that exists (a missing one is what was wanted)."""
     for path in files:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
