@@ -84,10 +84,10 @@ def our_epoch(folder: Path, cfg, data_root: Path, out: Path, splits: dict[str, l
     split (set-up, steps, samples + checkpoint, end-of-run writes) to `splits`."""
     from rich.console import Console
 
+    from gancli.cli.live import LiveDisplay
     from gancli.data.source import load_images
     from gancli.reporting.artifacts import ArtifactWriter
     from gancli.reporting.jsonl import MetricsLog
-    from gancli.reporting.live import LiveDisplay
     from gancli.training.trainer import Trainer
 
     start = time.perf_counter()

@@ -167,9 +167,9 @@ def observer_overhead(name: str, batch: int, iters: int, rounds: int) -> Overhea
     time spent inside the observers' callbacks, plus the CPU of the threads they start."""
     from rich.console import Console
 
+    from gancli.cli.live import LiveDisplay
     from gancli.reporting.artifacts import ArtifactWriter
     from gancli.reporting.jsonl import MetricsLog
-    from gancli.reporting.live import LiveDisplay
     from gancli.training.trainer import Trainer
 
     cfg = bl.preset_config(name, batch, iters=iters)

@@ -31,9 +31,8 @@ from gancli import __version__
 from gancli.config import RunConfig
 from gancli.errors import UserError
 from gancli.fsutil import atomic_write_bytes, check_no_links_below, check_output_files, user_path
-from gancli.runs import CHECKPOINTS, RunFolder
+from gancli.runs import CHECKPOINTS, RunFolder, find_checkpoint
 from gancli.sampling import best_checkpoint, check_truncation, latents, load_generator
-from gancli.training.checkpoint import find_checkpoint
 
 FORMATS = {"onnx": ".onnx", "pt2": ".pt2", "torchscript": ".torchscript.pt"}
 METADATA_FILE = "gancli.json"  # the TorchScript / .pt2 extra file holding the metadata

@@ -15,6 +15,9 @@ from gancli.archs import FAST_ARCHS, Block, discriminator_plan, generator_blocks
 from gancli.config import LayerSpec, ModelConfig
 from gancli.errors import UserError
 
+# ops whose output is their input's shape, with no parameters (any input: flat or an image)
+SHAPE_KEEPING = {"relu", "leaky_relu", "tanh", "dropout", "dropout2d"}
+
 
 @dataclass
 class LayerRow:
@@ -48,7 +51,7 @@ def _layer(spec: LayerSpec, shape: tuple[int, ...]) -> tuple[tuple[int, ...], in
         return (spec.out, spec.size, spec.size), math.prod(shape) * features + (features if spec.bias else 0)
     if spec.op == "linear":
         return (spec.out,), math.prod(shape) * spec.out + bias
-    if spec.op in ("relu", "leaky_relu", "tanh", "dropout", "dropout2d"):
+    if spec.op in SHAPE_KEEPING:
         return shape, 0
     if len(shape) != 3:
         raise ValueError(f"a '{spec.op}' layer needs an image-shaped input (C, H, W)")

@@ -2,21 +2,19 @@
 
 No checkpoint is loaded (that would import torch and read hundreds of MiB per run): the
 state comes from the lock (a live `gan train` holds it), state.json (how the last session
-ended, written by RunState), metrics.jsonl and config.yaml.
+ended, written by reporting/state.py's RunState), metrics.jsonl and config.yaml.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from gancli.config import load_yaml_file
 from gancli.errors import UserError
-from gancli.fsutil import atomic_write_text
 from gancli.reporting.jsonl import read_metrics
 from gancli.runs import CHECKPOINTS, CONFIG, LOCK, METRICS, STATE, TENSORBOARD  # noqa: F401 - re-exported
 
@@ -40,22 +38,6 @@ class RunSummary:
     best_fid: float | None
     size_bytes: int
     updated: float  # Unix time of the last write
-
-
-class RunState:
-    """Observer writing RUN/state.json: 'running' at the start, then how the session ended."""
-
-    def __init__(self, run_dir: Path) -> None:
-        self.path = Path(run_dir) / STATE
-
-    def _write(self, **state: Any) -> None:
-        atomic_write_text(self.path, json.dumps({**state, "time": time.time()}) + "\n")
-
-    def on_start(self, trainer) -> None:
-        self._write(state="running", iteration=trainer.counters.iteration, total=trainer.total)
-
-    def on_end(self, outcome) -> None:
-        self._write(state=outcome.status, iteration=outcome.iteration, message=outcome.message)
 
 
 def lock_holder(run_dir: Path) -> int | None:

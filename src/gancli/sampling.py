@@ -10,13 +10,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from gancli.checkpoint_read import load_checkpoint
 from gancli.config import RunConfig, from_dict
 from gancli.errors import UserError
 from gancli.limits import check_seed
 from gancli.models.build import build_generator
 from gancli.reporting.grids import to_uint8
 from gancli.runs import RunFolder, find_checkpoint, latest_run
-from gancli.training.checkpoint import load_checkpoint
 
 MIN_TRUNCATION = 0.01  # below it, drawing again until inside takes more than 100 draws per entry
 MAX_TRUNCATION = 100.0

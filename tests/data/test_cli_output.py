@@ -141,9 +141,9 @@ def test_download_and_data_commands_import_no_torch_or_numpy():
 
 def test_the_core_builds_no_progress_bars_and_hashes_files_in_one_place():
     """#11 items 6 and 7: rich lives in cli/ only; file hashing is fsutil.file_digests."""
-    for module in ("data/download.py", "metrics/features.py", "data/extract.py"):
+    for module in ("data/transfer.py", "data/install.py", "metrics/features.py", "data/extract.py"):
         assert "rich" not in (SRC / module).read_text(), module
-    for module in ("data/download.py", "metrics/reference.py"):
+    for module in ("data/transfer.py", "data/formats.py", "metrics/reference.py"):
         text = (SRC / module).read_text()
         assert "file_digests" in text and "hashlib.new(" not in text and ".update(block)" not in text
 

@@ -76,31 +76,46 @@ class Handler(BaseHTTPRequestHandler):
             return
         res.requests.append(self.headers.get("Range"))
         action = res.script.pop(0) if res.script else "ok"
+        if self._answered_without_body(res, action):
+            return
+        start = self._range_start(res)
+        if start is not None:
+            self._send_body(res, action, start, state)
+
+    def _answered_without_body(self, res, action: str) -> bool:
+        """The scripted answers that are not the file: an error status, a page, a redirect loop."""
         if action in ("404", "500", "503"):
             res.sent.append(0)
             self.send_error(int(action))
-            return
-        if action in ("endless", "html"):
+        elif action in ("endless", "html"):
             res.sent.append(self._special(action))
-            return
-        if action == "redirect":
+        elif action == "redirect":
             res.sent.append(0)
             self.send_response(302)
             self.send_header("Location", self.path)
             self.send_header("Content-Length", "0")
             self.end_headers()
-            return
-        start = 0
+        else:
+            return False
+        return True
+
+    def _range_start(self, res) -> int | None:
+        """Where the body starts (a Range request on a resource that honours ranges), or None
+        after answering 416 to a range past the end."""
         header = self.headers.get("Range")
-        if res.ranges and header:
-            start = int(header.split("=")[1].split("-")[0])
-            if start >= len(res.data):
-                res.sent.append(0)
-                self.send_response(416)
-                self.send_header("Content-Range", f"bytes */{len(res.data)}")
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                return
+        if not (res.ranges and header):
+            return 0
+        start = int(header.split("=")[1].split("-")[0])
+        if start >= len(res.data):
+            res.sent.append(0)
+            self.send_response(416)
+            self.send_header("Content-Range", f"bytes */{len(res.data)}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return None
+        return start
+
+    def _send_body(self, res, action: str, start: int, state) -> None:
         body = res.data[start:]
         self.send_response(206 if start else 200)
         if start:
@@ -124,9 +139,7 @@ class Handler(BaseHTTPRequestHandler):
                 state.release.wait(10)
             self.close_connection = True
             return
-        if action == "announce":
-            body = body[: len(body)]  # sends less than announced, then closes
-        self.wfile.write(body)
+        self.wfile.write(body)  # for "announce": less than announced, then the connection closes
         res.sent.append(len(body))
 
     def _special(self, action: str) -> int:

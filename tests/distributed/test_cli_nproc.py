@@ -68,11 +68,11 @@ def test_help_says_the_batch_is_global(cli):
 
 
 def test_nproc_passes_the_same_options_to_every_process(tmp_path, config_file, cli, monkeypatch):
-    from gancli.training import session
+    from gancli.training import launcher
 
     launched = {}
     monkeypatch.setattr(
-        session,
+        launcher,
         "_torchrun",
         lambda nproc, argv, run_dir: launched.update(nproc=nproc, argv=argv, run_dir=run_dir),
     )

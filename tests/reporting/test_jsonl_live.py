@@ -7,8 +7,8 @@ import json
 
 from rich.console import Console
 
+from gancli.cli.live import LiveDisplay
 from gancli.reporting.jsonl import MetricsLog, read_metrics, truncate_after
-from gancli.reporting.live import LiveDisplay
 
 
 def _record(i: int) -> dict:

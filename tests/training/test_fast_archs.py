@@ -6,9 +6,9 @@ import torch
 from conftest import tiny_fast_config_dict
 
 from gancli import config
+from gancli.checkpoint_check import validate_checkpoint
 from gancli.data.builtin import shapes
 from gancli.training.checkpoint import find_checkpoint, load_checkpoint
-from gancli.training.checkpoint_check import validate_checkpoint
 from gancli.training.losses import OBJECTIVES
 from gancli.training.trainer import Trainer
 

@@ -7,9 +7,9 @@ from conftest import tiny_config_dict
 from rich.console import Console
 
 from gancli import config
+from gancli.cli.live import LiveDisplay
 from gancli.data.builtin import shapes
 from gancli.errors import UserError
-from gancli.reporting.live import LiveDisplay
 from gancli.training.checkpoint import find_checkpoint, load_checkpoint
 from gancli.training.trainer import Trainer, length_reached
 from gancli.units import format_duration, parse_duration

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import sys
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -37,12 +38,12 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main_options(
-    debug: bool = typer.Option(
-        False, "--debug", help="Show full tracebacks instead of short error messages."
-    ),
-    version: bool = typer.Option(
-        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
-    ),
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show full tracebacks instead of short error messages.")
+    ] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
 ) -> None:
     """gan: DCGAN-class training, sampling and scoring from the command line."""
     state["debug"] = debug

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -24,27 +25,34 @@ data_app = typer.Typer(help="Inspect datasets: `gan data info NAME|PATH`.", no_a
 
 @data_app.command("info")
 def info_command(
-    spec: str = typer.Argument(
-        ...,
-        metavar="NAME|PATH",
-        help="Dataset name (built-in `shapes`, or downloaded) or a folder of images.",
-    ),
-    resolution: int = typer.Option(64, "--resolution", "-r", help="Side of the prepared images."),
-    channels: int = typer.Option(3, "--channels", help="1 (grayscale) or 3 (RGB)."),
-    resize: str = typer.Option("resize", "--resize", help="resize (plain, aspect not kept) or center-crop."),
-    out: Path | None = typer.Option(
-        None,
-        "--out",
-        "-o",
-        help="Write a preview grid of real images here (PNG): a seeded random sample across the whole dataset.",
-    ),
-    n: int = typer.Option(64, "-n", help="Images in the preview grid."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the preview's random sample across the dataset."),
-    root: str | None = typer.Option(
-        None, "--root", help="Data root (default $GAN_HOME, else ~/.cache/gancli)."
-    ),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
-    force: bool = typer.Option(False, "--force", help="Replace the --out file if it exists."),
+    spec: Annotated[
+        str,
+        typer.Argument(
+            metavar="NAME|PATH", help="Dataset name (built-in `shapes`, or downloaded) or a folder of images."
+        ),
+    ],
+    resolution: Annotated[int, typer.Option("--resolution", "-r", help="Side of the prepared images.")] = 64,
+    channels: Annotated[int, typer.Option("--channels", help="1 (grayscale) or 3 (RGB).")] = 3,
+    resize: Annotated[
+        str, typer.Option("--resize", help="resize (plain, aspect not kept) or center-crop.")
+    ] = "resize",
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Write a preview grid of real images here (PNG): a seeded random sample across the whole dataset.",
+        ),
+    ] = None,
+    n: Annotated[int, typer.Option("-n", help="Images in the preview grid.")] = 64,
+    seed: Annotated[
+        int, typer.Option("--seed", help="Seed of the preview's random sample across the dataset.")
+    ] = 0,
+    root: Annotated[
+        str | None, typer.Option("--root", help="Data root (default $GAN_HOME, else ~/.cache/gancli).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace the --out file if it exists.")] = False,
 ) -> None:
     """Prepare a dataset (decoded once, then cached) and show what it holds.
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -14,32 +15,43 @@ console = Console()
 
 
 def export_command(
-    run: Path = typer.Argument(..., metavar="RUN|CKPT", help="Run folder or checkpoint file."),
-    fmt: str = typer.Option(
-        "onnx",
-        "--format",
-        "-f",
-        help="onnx, pt2 (torch.export.save) or torchscript (deprecated in torch 2.14; pt2 replaces it).",
-    ),
-    out: Path | None = typer.Option(
-        None, "--out", "-o", help="File to write. Default: RUN/export/generator.onnx (.pt2, .torchscript.pt)."
-    ),
-    uint8: bool = typer.Option(
-        False,
-        "--uint8",
-        help="Output uint8 images in [0, 255] (as `gan sample` saves them) instead of [-1, 1].",
-    ),
-    best: bool = typer.Option(
-        False, "--best", help="Export the run's best.pt (lowest FID; runs trained with --score-every)."
-    ),
-    truncation: float | None = typer.Option(
-        None,
-        "--truncation",
-        metavar="PSI",
-        help="Truncate the latents to [-PSI, PSI] inside the model (inverse CDF; the distribution of gan sample --truncation).",
-    ),
-    force: bool = typer.Option(False, "--force", help="Replace --out if it exists."),
-    as_json: bool = typer.Option(False, "--json", help="Print what was written as JSON."),
+    run: Annotated[Path, typer.Argument(metavar="RUN|CKPT", help="Run folder or checkpoint file.")],
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            "-f",
+            help="onnx, pt2 (torch.export.save) or torchscript (deprecated in torch 2.14; pt2 replaces it).",
+        ),
+    ] = "onnx",
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", "-o", help="File to write. Default: RUN/export/generator.onnx (.pt2, .torchscript.pt)."
+        ),
+    ] = None,
+    uint8: Annotated[
+        bool,
+        typer.Option(
+            "--uint8", help="Output uint8 images in [0, 255] (as `gan sample` saves them) instead of [-1, 1]."
+        ),
+    ] = False,
+    best: Annotated[
+        bool,
+        typer.Option(
+            "--best", help="Export the run's best.pt (lowest FID; runs trained with --score-every)."
+        ),
+    ] = False,
+    truncation: Annotated[
+        float | None,
+        typer.Option(
+            "--truncation",
+            metavar="PSI",
+            help="Truncate the latents to [-PSI, PSI] inside the model (inverse CDF; the distribution of gan sample --truncation).",
+        ),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace --out if it exists.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print what was written as JSON.")] = False,
 ) -> None:
     """Export the generator (EMA weights when the run has them) for use outside gancli.
 

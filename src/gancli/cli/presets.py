@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -120,16 +121,21 @@ def _show_preset(name: str, as_json: bool, recipe: str | None = None) -> None:
 
 
 def presets_command(
-    name: str | None = typer.Argument(
-        None, metavar="NAME", help="A preset to show in detail (layer tables and training settings)."
-    ),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
-    recipe: str | None = typer.Option(
-        None,
-        "--recipe",
-        help="Show the preset under this recipe: faithful or improved (default: the preset's own; "
-        "quick uses improved, the presets that reproduce a reference system faithful).",
-    ),
+    name: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="NAME", help="A preset to show in detail (layer tables and training settings)."
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+    recipe: Annotated[
+        str | None,
+        typer.Option(
+            "--recipe",
+            help="Show the preset under this recipe: faithful or improved (default: the preset's own; "
+            "quick uses improved, the presets that reproduce a reference system faithful).",
+        ),
+    ] = None,
 ) -> None:
     """List the presets, or show one preset's layers and training settings.
 

@@ -6,6 +6,7 @@ import functools
 import json
 import time
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -47,8 +48,10 @@ def _row(r: RunSummary, now: float) -> list[str]:
 
 
 def runs_command(
-    folder: Path = typer.Argument(Path("runs"), metavar="DIR", help="The folder holding the run folders."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    folder: Annotated[Path, typer.Argument(metavar="DIR", help="The folder holding the run folders.")] = Path(
+        "runs"
+    ),
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """List the runs under runs/ (or FOLDER): progress, state, last losses, best FID, size, age.
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -24,51 +24,69 @@ MAX_IMAGES = 10_000  # one grid of them is already a 100-megapixel PNG at 64px
 
 
 def sample_command(
-    run: Path | None = typer.Argument(
-        None, metavar="RUN|CKPT", help="Run folder or checkpoint file. Default: the latest run under runs/."
-    ),
-    n: int = typer.Option(25, "-n", "--num", help="Number of images (a near-square grid: 25 -> 5x5)."),
-    out: Path = typer.Option(Path("samples.png"), "--out", "-o", help="Grid PNG to write."),
-    out_dir: Path | None = typer.Option(
-        None, "--out-dir", help="Also write one PNG per image into this folder."
-    ),
-    seed: int = typer.Option(
-        0, "--seed", help="Seed of the latent vectors: the same seed gives the same images."
-    ),
-    interpolate: int = typer.Option(
-        0,
-        "--interpolate",
-        help="Write latent walks instead: each row is K images between two random latents.",
-    ),
-    rows: int = typer.Option(1, "--rows", help="Number of walks with --interpolate."),
-    truncation: float | None = typer.Option(
-        None,
-        "--truncation",
-        metavar="PSI",
-        help="Truncation trick (BigGAN): latent entries beyond PSI drawn again, from the same seed. "
-        "0.5-1: more typical images, less variety.",
-    ),
-    numbered: bool = typer.Option(
-        False,
-        "--numbered",
-        help="Draw each tile's number on the grid (from 0), to pick tiles for --arithmetic.",
-    ),
-    arithmetic: str | None = typer.Option(
-        None,
-        "--arithmetic",
-        metavar="EXPR",
-        help='Latent arithmetic on tiles of the --numbered grid of the same --seed and -n, e.g. "3,8,12 - 5,9,21 + 2,14,30": '
-        "one row of each group's mean, then the result and 4 neighbours.",
-    ),
-    best: bool = typer.Option(
-        False, "--best", help="Draw from the run's best.pt (lowest FID; runs trained with --score-every)."
-    ),
-    device: str = typer.Option(
-        "auto",
-        "--device",
-        help="auto, cpu, cuda, cuda:N or mps. A GPU-trained checkpoint loads on the CPU too.",
-    ),
-    force: bool = typer.Option(False, "--force", help="Replace --out and --out-dir files that exist."),
+    run: Annotated[
+        Path | None,
+        typer.Argument(
+            metavar="RUN|CKPT", help="Run folder or checkpoint file. Default: the latest run under runs/."
+        ),
+    ] = None,
+    n: Annotated[
+        int, typer.Option("-n", "--num", help="Number of images (a near-square grid: 25 -> 5x5).")
+    ] = 25,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Grid PNG to write.")] = Path("samples.png"),
+    out_dir: Annotated[
+        Path | None, typer.Option("--out-dir", help="Also write one PNG per image into this folder.")
+    ] = None,
+    seed: Annotated[
+        int, typer.Option("--seed", help="Seed of the latent vectors: the same seed gives the same images.")
+    ] = 0,
+    interpolate: Annotated[
+        int,
+        typer.Option(
+            "--interpolate",
+            help="Write latent walks instead: each row is K images between two random latents.",
+        ),
+    ] = 0,
+    rows: Annotated[int, typer.Option("--rows", help="Number of walks with --interpolate.")] = 1,
+    truncation: Annotated[
+        float | None,
+        typer.Option(
+            "--truncation",
+            metavar="PSI",
+            help="Truncation trick (BigGAN): latent entries beyond PSI drawn again, from the same seed. "
+            "0.5-1: more typical images, less variety.",
+        ),
+    ] = None,
+    numbered: Annotated[
+        bool,
+        typer.Option(
+            "--numbered", help="Draw each tile's number on the grid (from 0), to pick tiles for --arithmetic."
+        ),
+    ] = False,
+    arithmetic: Annotated[
+        str | None,
+        typer.Option(
+            "--arithmetic",
+            metavar="EXPR",
+            help='Latent arithmetic on tiles of the --numbered grid of the same --seed and -n, e.g. "3,8,12 - 5,9,21 + 2,14,30": '
+            "one row of each group's mean, then the result and 4 neighbours.",
+        ),
+    ] = None,
+    best: Annotated[
+        bool,
+        typer.Option(
+            "--best", help="Draw from the run's best.pt (lowest FID; runs trained with --score-every)."
+        ),
+    ] = False,
+    device: Annotated[
+        str,
+        typer.Option(
+            "--device", help="auto, cpu, cuda, cuda:N or mps. A GPU-trained checkpoint loads on the CPU too."
+        ),
+    ] = "auto",
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace --out and --out-dir files that exist.")
+    ] = False,
 ) -> None:
     """Draw images from a trained generator into a grid PNG.
 

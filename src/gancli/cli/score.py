@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -12,84 +13,109 @@ from rich.table import Table
 
 from gancli.cli.fmt import escape
 from gancli.cli.progress import counting
+from gancli.metrics.registry import METRICS, decimals, labels
 
-LABELS = {"fid": "FID", "kid": "KID", "is": "Inception Score", "precision": "Precision", "recall": "Recall"}
+METRICS_HELP = f"Comma-separated: {', '.join(METRICS)}. Default: all of them (fid,is for a mu/sigma-only .npz reference)."
 
 
 def score_command(
-    target: Path = typer.Argument(
-        ...,
-        metavar="RUN|CKPT|FOLDER",
-        help="Run folder or checkpoint (images are generated), or a folder of images.",
-    ),
-    ref: str = typer.Option(
-        ...,
-        "--ref",
-        help="Reference: a dataset name, a folder of images, or a statistics .npz (pytorch-fid's mu/sigma layout).",
-    ),
-    metrics: str | None = typer.Option(
-        None,
-        "--metrics",
-        help="Comma-separated: fid, kid, is, pr. Default: all four (fid,is for a mu/sigma-only .npz reference).",
-    ),
-    n: int | None = typer.Option(
-        None,
-        "-n",
-        "--num",
-        help="Images to generate (default 10,000); for a folder, use at most this many (default: all).",
-    ),
-    ref_n: int = typer.Option(
-        0,
-        "--ref-n",
-        help="Use a fixed random subset of this many reference images (0: all). Cached separately.",
-    ),
-    batch_size: int = typer.Option(
-        50, "--batch-size", help="Images per Inception forward pass (and per generator pass)."
-    ),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
-    resize: str = typer.Option(
-        "tf",
-        "--resize",
-        help="Input pipeline: tf (torch-fidelity/TensorFlow bilinear, the default), pytorch-fid (F.interpolate), clean (clean-fid's PIL bicubic).",
-    ),
-    kid_subset_size: int | None = typer.Option(
-        None,
-        "--kid-subset-size",
-        help="Images per KID subset (torch-fidelity's default 1000); both sets must have at least this many.",
-    ),
-    kid_subsets: int | None = typer.Option(
-        None, "--kid-subsets", help="Number of KID subsets (default 100, torch-fidelity's)."
-    ),
-    weights: Path | None = typer.Option(
-        None,
-        "--weights",
-        help="FID Inception weights file (pt_inception-2015-12-05-6726825d.pth). Default: $GAN_INCEPTION_WEIGHTS, else `gan download inception`'s copy.",
-    ),
-    seed: int = typer.Option(0, "--seed", help="Seed of the generator's latents."),
-    truncation: float | None = typer.Option(
-        None,
-        "--truncation",
-        metavar="PSI",
-        help="Score the generator with truncated latents (as gan sample --truncation); reported with the scores.",
-    ),
-    best: bool = typer.Option(
-        False, "--best", help="Score the run's best.pt (lowest FID; runs trained with --score-every)."
-    ),
-    resolution: int | None = typer.Option(
-        None,
-        "--resolution",
-        help="Image size for a folder target (default: its first image's height; a generator uses its own).",
-    ),
-    root: Path | None = typer.Option(
-        None, "--root", help="Data root. Default: $GAN_HOME, else ~/.cache/gancli."
-    ),
-    export_ref: Path | None = typer.Option(
-        None, "--export-ref", help="Also write the reference mu/sigma to this .npz in pytorch-fid's layout."
-    ),
-    as_json: bool = typer.Option(
-        False, "--json", help="Print the results as JSON on stdout (progress and warnings go to stderr)."
-    ),
-    force: bool = typer.Option(False, "--force", help="Replace the --export-ref file if it exists."),
+    target: Annotated[
+        Path,
+        typer.Argument(
+            metavar="RUN|CKPT|FOLDER",
+            help="Run folder or checkpoint (images are generated), or a folder of images.",
+        ),
+    ],
+    ref: Annotated[
+        str,
+        typer.Option(
+            "--ref",
+            help="Reference: a dataset name, a folder of images, or a statistics .npz (pytorch-fid's mu/sigma layout).",
+        ),
+    ],
+    metrics: Annotated[str | None, typer.Option("--metrics", help=METRICS_HELP)] = None,
+    n: Annotated[
+        int | None,
+        typer.Option(
+            "-n",
+            "--num",
+            help="Images to generate (default 10,000); for a folder, use at most this many (default: all).",
+        ),
+    ] = None,
+    ref_n: Annotated[
+        int,
+        typer.Option(
+            "--ref-n",
+            help="Use a fixed random subset of this many reference images (0: all). Cached separately.",
+        ),
+    ] = 0,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", help="Images per Inception forward pass (and per generator pass).")
+    ] = 50,
+    device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
+    resize: Annotated[
+        str,
+        typer.Option(
+            "--resize",
+            help="Input pipeline: tf (torch-fidelity/TensorFlow bilinear, the default), pytorch-fid (F.interpolate), clean (clean-fid's PIL bicubic).",
+        ),
+    ] = "tf",
+    kid_subset_size: Annotated[
+        int | None,
+        typer.Option(
+            "--kid-subset-size",
+            help="Images per KID subset (torch-fidelity's default 1000); both sets must have at least this many.",
+        ),
+    ] = None,
+    kid_subsets: Annotated[
+        int | None,
+        typer.Option("--kid-subsets", help="Number of KID subsets (default 100, torch-fidelity's)."),
+    ] = None,
+    weights: Annotated[
+        Path | None,
+        typer.Option(
+            "--weights",
+            help="FID Inception weights file (pt_inception-2015-12-05-6726825d.pth). Default: $GAN_INCEPTION_WEIGHTS, else `gan download inception`'s copy.",
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the generator's latents.")] = 0,
+    truncation: Annotated[
+        float | None,
+        typer.Option(
+            "--truncation",
+            metavar="PSI",
+            help="Score the generator with truncated latents (as gan sample --truncation); reported with the scores.",
+        ),
+    ] = None,
+    best: Annotated[
+        bool,
+        typer.Option("--best", help="Score the run's best.pt (lowest FID; runs trained with --score-every)."),
+    ] = False,
+    resolution: Annotated[
+        int | None,
+        typer.Option(
+            "--resolution",
+            help="Image size for a folder target (default: its first image's height; a generator uses its own).",
+        ),
+    ] = None,
+    root: Annotated[
+        Path | None, typer.Option("--root", help="Data root. Default: $GAN_HOME, else ~/.cache/gancli.")
+    ] = None,
+    export_ref: Annotated[
+        Path | None,
+        typer.Option(
+            "--export-ref", help="Also write the reference mu/sigma to this .npz in pytorch-fid's layout."
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json", help="Print the results as JSON on stdout (progress and warnings go to stderr)."
+        ),
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace the --export-ref file if it exists.")
+    ] = False,
 ) -> None:
     """Score generated images against a reference with the standard FID Inception network.
 
@@ -150,12 +176,12 @@ def _table(report: dict) -> Table:
     for name, result in report["metrics"].items():
         value = result["value"]
         std = result["std"]
-        fmt = "{:.6f}" if name in ("kid", "precision", "recall") else "{:.4f}"
+        fmt = f"{{:.{decimals(name)}f}}"
         shown = fmt.format(value) if math.isfinite(value) else str(value)
         if float(shown) == 0:
             shown = fmt.format(0.0)  # rounding noise of an exact 0 would print as "-0.0000"
         table.add_row(
-            LABELS.get(name, name),
+            labels().get(name, name),
             shown,
             fmt.format(std) if std is not None else "",
             f"{report['n']:,}",

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -25,124 +25,160 @@ console = Console()
 
 def train_command(
     invocation: typer.Context,
-    preset: str | None = typer.Option(
-        None,
-        "--preset",
-        "-p",
-        help="Preset to start from (see `gan presets`). Default: flowers64, or the preset named in --config.",
-    ),
-    config: Path | None = typer.Option(
-        None,
-        "--config",
-        "-c",
-        help="YAML file overriding the preset (any key of `gan presets NAME --json`'s config).",
-    ),
-    data: str | None = typer.Option(
-        None,
-        "--data",
-        "-d",
-        help="Dataset name (`gan download --list`, or built-in `shapes`) or a folder of images (recursive, class subfolders allowed).",
-    ),
-    epochs: int | None = typer.Option(
-        None, "--epochs", help="Total epochs of the run (with --resume: continue up to this total)."
-    ),
-    iters: int | None = typer.Option(
-        None, "--iters", help="Total iterations of the run; takes precedence over epochs."
-    ),
-    time_budget: str | None = typer.Option(
-        None,
-        "--time",
-        help="Wall-clock budget of the run's training, e.g. 90s, 30m, 2h, 1h30m: it stops at the first step past it and ends finished, with its final checkpoint and pictures. A total over sessions like --iters (--resume with a larger value continues); alone it replaces the preset's length, with --iters/--epochs whichever comes first.",
-    ),
-    batch_size: int | None = typer.Option(
-        None,
-        "--batch-size",
-        "-b",
-        help="Global mini-batch size: with --nproc/torchrun each of the N processes takes batch/N, so it must divide by N.",
-    ),
-    lr: float | None = typer.Option(
-        None, "--lr", help="Learning rate of both Adam optimisers (with --resume: used from now on)."
-    ),
-    device: str | None = typer.Option(
-        None,
-        "--device",
-        help="auto, cpu, cuda, cuda:N or mps (distributed: cuda gives process k of a machine cuda:k).",
-    ),
-    seed: int | None = typer.Option(
-        None, "--seed", help="Seed of weights, data order, flips, latents and dropout."
-    ),
-    out: str | None = typer.Option(
-        None, "--out", "-o", help="Run folder. Default: runs/<preset>-<timestamp>."
-    ),
-    resume: str | None = typer.Option(
-        None,
-        "--resume",
-        help="Continue a run folder or one of its checkpoints (without a value: the latest run under runs/). A checkpoint file outside a run folder starts a new run folder (--out) from its weights and counters.",
-    ),
-    sample_every: int | None = typer.Option(
-        None, "--sample-every", help="Iterations between sample grids of the fixed latents."
-    ),
-    checkpoint_every: int | None = typer.Option(
-        None, "--checkpoint-every", help="Iterations between checkpoints."
-    ),
-    log_every: int | None = typer.Option(
-        None, "--log-every", help="Iterations between metrics lines and display updates."
-    ),
-    amp: bool | None = typer.Option(
-        None,
-        "--amp/--no-amp",
-        help="bf16 autocast: faster on CUDA and on CPUs with AMX (1.75x per flowers64 epoch measured on one), at bf16 precision inside the convolutions. Off by default: the presets keep their fp32 numerics.",
-    ),
-    compile: bool | None = typer.Option(
-        None, "--compile/--no-compile", help="torch.compile the generator and discriminator."
-    ),
-    sync_bn: bool | None = typer.Option(
-        None,
-        "--sync-bn/--no-sync-bn",
-        help="SyncBatchNorm across processes (distributed runs; default: per-process batch statistics).",
-    ),
-    score_every: int | None = typer.Option(
-        None,
-        "--score-every",
-        help="Iterations between FID/IS measurements logged to metrics.jsonl (0: off; needs Inception weights).",
-    ),
-    root: str | None = typer.Option(
-        None, "--root", help="Data root (default $GAN_HOME, else ~/.cache/gancli)."
-    ),
-    nproc: int | None = typer.Option(
-        None,
-        "--nproc",
-        min=1,
-        help="Train with N processes on this machine (one per GPU, or N CPU processes), started through torch's launcher like `torchrun --nproc-per-node N`.",
-    ),
-    adopt: bool = typer.Option(
-        False,
-        "--adopt",
-        help="With --resume: take over a run folder that holds a checkpoint but no .gan-run marker (an older gancli's run); gan marks it as its own.",
-    ),
-    recipe: str | None = typer.Option(
-        None,
-        "--recipe",
-        help="faithful: train as the preset's reference system does (the default of the presets that "
-        "reproduce one); improved: DiffAugment (translation, color) and an EMA generator on top of any "
-        "preset, measured to give better pictures at equal steps (quick's default). `gan presets NAME "
-        "--recipe improved` shows what it changes.",
-    ),
-    tensorboard: bool | None = typer.Option(
-        None,
-        "--tensorboard/--no-tensorboard",
-        help='Also log curves and sample grids to RUN/tensorboard/ (log.tensorboard in YAML; pip install -e ".\\[tensorboard]").',
-    ),
-    dist_timeout: float | None = typer.Option(
-        None,
-        "--dist-timeout",
-        help="Distributed runs: seconds a process waits for the others before the job ends with an error (a dead or stuck process). Default: 300.",
-    ),
-    dry_run: bool = typer.Option(
-        False,
-        "--dry-run",
-        help="Resolve the config and data as the run would, time a few training steps, and print the config, layers, data, device, iterations and projected time; writes nothing.",
-    ),
+    preset: Annotated[
+        str | None,
+        typer.Option(
+            "--preset",
+            "-p",
+            help="Preset to start from (see `gan presets`). Default: flowers64, or the preset named in --config.",
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            "-c",
+            help="YAML file overriding the preset (any key of `gan presets NAME --json`'s config).",
+        ),
+    ] = None,
+    data: Annotated[
+        str | None,
+        typer.Option(
+            "--data",
+            "-d",
+            help="Dataset name (`gan download --list`, or built-in `shapes`) or a folder of images (recursive, class subfolders allowed).",
+        ),
+    ] = None,
+    epochs: Annotated[
+        int | None,
+        typer.Option("--epochs", help="Total epochs of the run (with --resume: continue up to this total)."),
+    ] = None,
+    iters: Annotated[
+        int | None, typer.Option("--iters", help="Total iterations of the run; takes precedence over epochs.")
+    ] = None,
+    time_budget: Annotated[
+        str | None,
+        typer.Option(
+            "--time",
+            help="Wall-clock budget of the run's training, e.g. 90s, 30m, 2h, 1h30m: it stops at the first step past it and ends finished, with its final checkpoint and pictures. A total over sessions like --iters (--resume with a larger value continues); alone it replaces the preset's length, with --iters/--epochs whichever comes first.",
+        ),
+    ] = None,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(
+            "--batch-size",
+            "-b",
+            help="Global mini-batch size: with --nproc/torchrun each of the N processes takes batch/N, so it must divide by N.",
+        ),
+    ] = None,
+    lr: Annotated[
+        float | None,
+        typer.Option("--lr", help="Learning rate of both Adam optimisers (with --resume: used from now on)."),
+    ] = None,
+    device: Annotated[
+        str | None,
+        typer.Option(
+            "--device",
+            help="auto, cpu, cuda, cuda:N or mps (distributed: cuda gives process k of a machine cuda:k).",
+        ),
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option("--seed", help="Seed of weights, data order, flips, latents and dropout.")
+    ] = None,
+    out: Annotated[
+        str | None, typer.Option("--out", "-o", help="Run folder. Default: runs/<preset>-<timestamp>.")
+    ] = None,
+    resume: Annotated[
+        str | None,
+        typer.Option(
+            "--resume",
+            help="Continue a run folder or one of its checkpoints (without a value: the latest run under runs/). A checkpoint file outside a run folder starts a new run folder (--out) from its weights and counters.",
+        ),
+    ] = None,
+    sample_every: Annotated[
+        int | None,
+        typer.Option("--sample-every", help="Iterations between sample grids of the fixed latents."),
+    ] = None,
+    checkpoint_every: Annotated[
+        int | None, typer.Option("--checkpoint-every", help="Iterations between checkpoints.")
+    ] = None,
+    log_every: Annotated[
+        int | None, typer.Option("--log-every", help="Iterations between metrics lines and display updates.")
+    ] = None,
+    amp: Annotated[
+        bool | None,
+        typer.Option(
+            "--amp/--no-amp",
+            help="bf16 autocast: faster on CUDA and on CPUs with AMX (1.75x per flowers64 epoch measured on one), at bf16 precision inside the convolutions. Off by default: the presets keep their fp32 numerics.",
+        ),
+    ] = None,
+    compile: Annotated[
+        bool | None,
+        typer.Option("--compile/--no-compile", help="torch.compile the generator and discriminator."),
+    ] = None,
+    sync_bn: Annotated[
+        bool | None,
+        typer.Option(
+            "--sync-bn/--no-sync-bn",
+            help="SyncBatchNorm across processes (distributed runs; default: per-process batch statistics).",
+        ),
+    ] = None,
+    score_every: Annotated[
+        int | None,
+        typer.Option(
+            "--score-every",
+            help="Iterations between FID/IS measurements logged to metrics.jsonl (0: off; needs Inception weights).",
+        ),
+    ] = None,
+    root: Annotated[
+        str | None, typer.Option("--root", help="Data root (default $GAN_HOME, else ~/.cache/gancli).")
+    ] = None,
+    nproc: Annotated[
+        int | None,
+        typer.Option(
+            "--nproc",
+            min=1,
+            help="Train with N processes on this machine (one per GPU, or N CPU processes), started through torch's launcher like `torchrun --nproc-per-node N`.",
+        ),
+    ] = None,
+    adopt: Annotated[
+        bool,
+        typer.Option(
+            "--adopt",
+            help="With --resume: take over a run folder that holds a checkpoint but no .gan-run marker (an older gancli's run); gan marks it as its own.",
+        ),
+    ] = False,
+    recipe: Annotated[
+        str | None,
+        typer.Option(
+            "--recipe",
+            help="faithful: train as the preset's reference system does (the default of the presets that "
+            "reproduce one); improved: DiffAugment (translation, color) and an EMA generator on top of any "
+            "preset, measured to give better pictures at equal steps (quick's default). `gan presets NAME "
+            "--recipe improved` shows what it changes.",
+        ),
+    ] = None,
+    tensorboard: Annotated[
+        bool | None,
+        typer.Option(
+            "--tensorboard/--no-tensorboard",
+            help='Also log curves and sample grids to RUN/tensorboard/ (log.tensorboard in YAML; pip install -e ".\\[tensorboard]").',
+        ),
+    ] = None,
+    dist_timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--dist-timeout",
+            help="Distributed runs: seconds a process waits for the others before the job ends with an error (a dead or stuck process). Default: 300.",
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Resolve the config and data as the run would, time a few training steps, and print the config, layers, data, device, iterations and projected time; writes nothing.",
+        ),
+    ] = False,
 ) -> None:
     """Train a GAN from a preset or a YAML config, with a live display, samples and checkpoints.
 
@@ -200,9 +236,12 @@ def train_command(
         _show_dry_run(request, nproc or 1)
         return
     if nproc is not None and nproc > 1:
+        from gancli.training import launcher
+
+        debug = bool(invocation.find_root().params.get("debug"))
         try:
-            session.launch(request, nproc, _worker_argv(invocation))
-        except session.WorkersExited as exc:  # each process printed its own message
+            launcher.launch(launcher.LaunchRequest(request, nproc, debug=debug))
+        except launcher.WorkersExited as exc:  # each process printed its own message
             raise typer.Exit(exc.exit_code) from exc
         return
     result = session.train(request, _ConsoleUI(console))
@@ -298,7 +337,7 @@ class _ConsoleUI:
         self.console.print(escape(text), highlight=False)
 
     def training_started(self, trainer: Any) -> Any:
-        from gancli.reporting.live import LiveDisplay
+        from gancli.cli.live import LiveDisplay
 
         return LiveDisplay(
             self.console,
@@ -308,22 +347,3 @@ class _ConsoleUI:
             trainer.cfg.preset,
             time_budget=trainer.cfg.train.time,
         )
-
-
-def _worker_argv(invocation: typer.Context) -> list[str]:
-    """This `gan train` command line without --nproc: what each launched process runs."""
-    argv = ["--debug"] if invocation.find_root().params.get("debug") else []
-    argv.append(invocation.info_name or "train")
-    for param in invocation.command.params:
-        value = invocation.params.get(param.name)
-        if param.name == "nproc" or value is None or param.param_type_name != "option":
-            continue
-        if param.is_flag:
-            if param.secondary_opts:
-                argv.append(param.opts[0] if value else param.secondary_opts[0])
-            elif value:
-                argv.append(param.opts[0])
-        else:
-            long = next(o for o in param.opts if o.startswith("--"))
-            argv.append(f"{long}={value}")  # one token, so values starting with '-' stay values
-    return argv

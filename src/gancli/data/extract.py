@@ -347,13 +347,7 @@ def _extract_tar(archive: Path, writer: _Writer) -> None:
             name = member.name
             parts = safe_parts(name, archive)
             writer.count_member(name, parts)
-            if member.issym():
-                target = _link_target(archive, name, member.linkname, parts[:-1])
-            elif member.islnk():
-                # A hard link's target is relative to the archive root, not the member.
-                target = _link_target(archive, name, member.linkname, ())
-            elif not (member.isreg() or member.isdir()):
-                raise _refuse(archive, name, "it is a device file, FIFO or other special file")
+            target = _tar_link_target(archive, member, parts)
             if data_filter is not None:
                 try:
                     data_filter(member, str(writer.folder))
@@ -371,6 +365,20 @@ def _extract_tar(archive: Path, writer: _Writer) -> None:
                     raise _refuse(archive, name, "its content cannot be read")
                 with source:
                     writer.write(name, parts, source, limit=member.size)
+
+
+def _tar_link_target(
+    archive: Path, member: tarfile.TarInfo, parts: tuple[str, ...]
+) -> tuple[str, ...] | None:
+    """A link member's checked target (None for a file or folder); a special file is refused."""
+    if member.issym():
+        return _link_target(archive, member.name, member.linkname, parts[:-1])
+    if member.islnk():
+        # A hard link's target is relative to the archive root, not the member.
+        return _link_target(archive, member.name, member.linkname, ())
+    if not (member.isreg() or member.isdir()):
+        raise _refuse(archive, member.name, "it is a device file, FIFO or other special file")
+    return None
 
 
 def _extract_zip(archive: Path, writer: _Writer) -> None:

@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from gancli.errors import UserError
 from gancli.metrics.features import Features
-from gancli.metrics.fid import fid_against, fid_from_features, warn_small_n
-from gancli.metrics.inception_score import DEFAULT_SPLITS, inception_score
-from gancli.metrics.kid import DEFAULT_SUBSET_SIZE, DEFAULT_SUBSETS, kid
-from gancli.metrics.prdc import DEFAULT_K, precision_recall
+from gancli.metrics.inception_score import DEFAULT_SPLITS
+from gancli.metrics.kid import DEFAULT_SUBSET_SIZE, DEFAULT_SUBSETS
+from gancli.metrics.prdc import DEFAULT_K
 from gancli.metrics.reference import ReferenceStats
+from gancli.metrics.registry import METRICS, MetricOptions, MetricValues
 
-METRICS = ("fid", "kid", "is", "pr")
-MetricResult = dict[str, dict[str, float | None]]
+MetricResult = MetricValues
 
 
 def parse_metrics(text: str | set[str] | list[str]) -> set[str]:
-    """Turn "fid,kid" (or a collection) into a validated set of metric names."""
+    """Turn "fid,kid" (or a collection) into a validated set of registered metric names."""
     names = [t.strip().lower() for t in (text.split(",") if isinstance(text, str) else text)]
     names = [n for n in names if n]
     unknown = [n for n in names if n not in METRICS]
@@ -39,7 +36,7 @@ def _meta(ref: Features | ReferenceStats, key: str):
 
 def check_reference(real: Features | ReferenceStats, metrics: set[str]) -> None:
     """Raise a UserError when KID or precision/recall are asked of a mu/sigma-only reference."""
-    needs_pool = sorted(m for m in metrics if m in ("kid", "pr"))
+    needs_pool = [m for m in METRICS if m in metrics and METRICS[m].needs_reference_features]
     if needs_pool and isinstance(real, ReferenceStats) and real.pool is None:
         source = real.meta.get("source", "the reference statistics")
         raise UserError(
@@ -73,13 +70,13 @@ def validate(real: Features | ReferenceStats, fake: Features, metrics: set[str])
                 f"The reference and generated images differ in {what}: {a} vs {b}. Score both at "
                 "the same resolution, channels and --resize mode, or the numbers are not comparable."
             )
-    if "fid" in metrics or "kid" in metrics or "pr" in metrics:
+    if any(METRICS[m].needs_pairs for m in metrics):
         if len(fake) < 2:
             raise UserError(f"Scoring needs at least 2 generated images for a covariance; got {len(fake)}.")
         if isinstance(real, Features) and len(real) < 2:
             raise UserError(f"Scoring needs at least 2 reference images for a covariance; got {len(real)}.")
     check_reference(real, metrics)
-    if "is" in metrics and fake.logits is None:
+    if any(METRICS[m].needs_logits for m in metrics) and fake.logits is None:
         raise UserError("The Inception Score needs the generated set's logits, which were not kept.")
 
 
@@ -93,31 +90,16 @@ def compute_metrics(
     is_splits: int = DEFAULT_SPLITS,
     pr_k: int = DEFAULT_K,
 ) -> MetricResult:
-    """Compute the requested metrics: {name: {"value": float, "std": float | None}}.
+    """Compute the requested metrics: {name: {"value": float, "std": float | None}}, in the
+    registry's order.
 
     Names: "fid", "kid", "is", and for "pr" both "precision" and "recall". IS uses ``fake`` only.
     """
     metrics = parse_metrics(metrics)
     validate(real, fake, metrics)
+    options = MetricOptions(kid_subset_size, kid_subsets, is_splits, pr_k)
     out: MetricResult = {}
-    if "fid" in metrics:
-        n_real = real.n if isinstance(real, ReferenceStats) else len(real)
-        warn_small_n(min(len(fake), n_real or len(fake)), fake.pool.shape[1])
-        if isinstance(real, ReferenceStats):
-            value = fid_against(fake, real.mu, real.sigma)
-        else:
-            value = fid_from_features(fake, real)
-        out["fid"] = {"value": value, "std": None}
-    if "kid" in metrics:
-        # Generated first, reference second: torch-fidelity's input1/input2 order, which fixes
-        # which set each RandomState(2020) draw indexes.
-        mean, std = kid(fake.pool, real.pool, kid_subset_size, kid_subsets)
-        out["kid"] = {"value": mean, "std": std}
-    if "is" in metrics:
-        mean, std = inception_score(fake.logits, is_splits)
-        out["is"] = {"value": mean, "std": std}
-    if "pr" in metrics:
-        precision, recall = precision_recall(np.asarray(real.pool), fake.pool, pr_k)
-        out["precision"] = {"value": precision, "std": None}
-        out["recall"] = {"value": recall, "std": None}
+    for name, metric in METRICS.items():
+        if name in metrics:
+            out.update(metric.compute(real, fake, options))
     return out

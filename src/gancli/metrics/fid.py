@@ -205,5 +205,14 @@ def warn_small_n(n: int, dim: int = 2048) -> None:
         warnings.warn(
             f"FID from {n} images (< {dim} feature dimensions): the covariance is rank-deficient "
             "and FID is biased upward (about proportional to 1/N); compare FIDs only at equal N.",
-            stacklevel=3,
+            stacklevel=5,  # compute_metrics' caller: via compute_metrics, Metric.compute, fid_metric
         )
+
+
+def fid_metric(real, fake, options) -> dict:
+    """The registered "fid": against a reference's mu/sigma, or between two feature sets."""
+    sigma = getattr(real, "sigma", None)  # ReferenceStats; Features keep only their pool
+    n_real = real.n if sigma is not None else len(real)
+    warn_small_n(min(len(fake), n_real or len(fake)), fake.pool.shape[1])
+    value = fid_against(fake, real.mu, sigma) if sigma is not None else fid_from_features(fake, real)
+    return {"fid": {"value": value, "std": None}}

@@ -325,7 +325,7 @@ def _read_state_dict(path: Path) -> dict:
 def _refuse_other_kinds(path: Path, hint: str) -> None:
     """A text file, image or archive given as weights is named for what it is, as a checkpoint
     would be (torch's own parser fails on such bytes with `KeyError: 544502645`)."""
-    from gancli.training.checkpoint import sniff_file
+    from gancli.checkpoint_read import sniff_file
 
     try:
         sniffed = sniff_file(path)

@@ -44,3 +44,9 @@ def inception_score(logits, splits: int = DEFAULT_SPLITS, seed: int | None = SEE
         scores.append(kl.exp().item())
     scores_np = np.array(scores)
     return float(scores_np.mean()), float(scores_np.std())
+
+
+def is_metric(real, fake, options) -> dict:
+    """The registered "is": of the generated set's logits only."""
+    mean, std = inception_score(fake.logits, options.is_splits)
+    return {"is": {"value": mean, "std": std}}

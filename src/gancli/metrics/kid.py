@@ -65,3 +65,11 @@ def kid(
         mmds[i] = mmd2_unbiased(polynomial_kernel(a, a), polynomial_kernel(a, b), polynomial_kernel(b, b))
     # np.std: population std (ddof 0), as torch-fidelity reports it.
     return float(mmds.mean()), float(mmds.std())
+
+
+def kid_metric(real, fake, options) -> dict:
+    """The registered "kid" (mean and std over the subsets)."""
+    # Generated first, reference second: torch-fidelity's input1/input2 order, which fixes
+    # which set each RandomState(2020) draw indexes.
+    mean, std = kid(fake.pool, real.pool, options.kid_subset_size, options.kid_subsets)
+    return {"kid": {"value": mean, "std": std}}

@@ -59,3 +59,9 @@ def precision_recall(real, fake, k: int = DEFAULT_K, chunk: int = 1024) -> tuple
     precision = _coverage(f, r, knn_radii(r, k, chunk), chunk)
     recall = _coverage(r, f, knn_radii(f, k, chunk), chunk)
     return precision, recall
+
+
+def pr_metric(real, fake, options) -> dict:
+    """The registered "pr": precision and recall (Kynkäänniemi et al.)."""
+    precision, recall = precision_recall(np.asarray(real.pool), fake.pool, options.pr_k)
+    return {"precision": {"value": precision, "std": None}, "recall": {"value": recall, "std": None}}

@@ -21,6 +21,7 @@ from gancli.metrics.features import extract_features
 from gancli.metrics.inception import find_weights, load_inception
 from gancli.metrics.kid import DEFAULT_SUBSET_SIZE, DEFAULT_SUBSETS
 from gancli.metrics.reference import ReferenceStats, dataset_reference, export_npz, load_reference, weights_id
+from gancli.metrics.registry import METRICS
 from gancli.metrics.resize import RESIZE_MODES
 from gancli.runs import RunFolder
 
@@ -35,7 +36,7 @@ class ScoreRequest:
 
     target: Path
     ref: str
-    metrics: str | None = None  # None: all four (fid,is for a mu/sigma-only .npz reference)
+    metrics: str | None = None  # None: all registered (fid,is for a mu/sigma-only .npz reference)
     n: int | None = None
     ref_n: int = 0
     batch_size: int = 50
@@ -54,7 +55,7 @@ class ScoreRequest:
 
 
 def _check(request: ScoreRequest) -> set[str]:
-    chosen = parse_metrics(request.metrics or "fid,kid,is,pr")
+    chosen = parse_metrics(request.metrics or ",".join(METRICS))
     if request.resize not in RESIZE_MODES:
         raise UserError(f"--resize {request.resize} is not known; use one of: {', '.join(RESIZE_MODES)}.")
     if request.batch_size <= 0 or (request.n is not None and request.n <= 0) or request.ref_n < 0:
@@ -116,7 +117,7 @@ def score(
                 device=dev,
                 batch_size=r.batch_size,
                 root=r.root,
-                need_features=bool(chosen & {"kid", "pr"}),
+                need_features=bool(_needing_reference_features(chosen)),
                 progress=counted,
                 subset=r.ref_n,
             )
@@ -151,10 +152,14 @@ def _servable(
     """The metrics a statistics file can serve: only the default set is narrowed to fid,is for
     a mu/sigma-only file; an explicit --metrics kid/pr against one is an error."""
     if r.metrics is None and real.pool is None:
-        chosen = chosen - {"kid", "pr"}
+        chosen = chosen - _needing_reference_features(chosen)
         warn(f"note: {r.ref} holds only mu/sigma, so KID and precision/recall are skipped.")
     check_reference(real, chosen)
     return chosen
+
+
+def _needing_reference_features(chosen: set[str]) -> set[str]:
+    return {name for name in chosen if METRICS[name].needs_reference_features}
 
 
 def _target_images(

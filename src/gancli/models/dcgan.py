@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -21,43 +22,53 @@ from gancli.models.layers import FlattenLinear, Project, SameConv2d, SameConvTra
 _KEEP_INPUTS_ONLY = {"project", "linear", "conv", "convT", "batchnorm", "dropout", "dropout2d", "upsample"}
 
 
+def _padding(spec: LayerSpec) -> int:
+    return 0 if spec.padding == "valid" else int(spec.padding)
+
+
+def _conv(spec: LayerSpec, channels: int) -> nn.Module:
+    if spec.padding == "same":
+        return SameConv2d(channels, spec.out, spec.kernel, spec.stride, bias=spec.bias)
+    return nn.Conv2d(channels, spec.out, spec.kernel, spec.stride, _padding(spec), bias=spec.bias)
+
+
+def _conv_transpose(spec: LayerSpec, channels: int) -> nn.Module:
+    if spec.padding == "same":
+        return SameConvTranspose2d(channels, spec.out, spec.kernel, spec.stride, bias=spec.bias)
+    return nn.ConvTranspose2d(
+        channels, spec.out, spec.kernel, spec.stride, _padding(spec), spec.output_padding, bias=spec.bias
+    )
+
+
+LayerBuilder = Callable[[LayerSpec, tuple[int, ...], bool], nn.Module]
+
+# op -> (its spec, the input shape (C, H, W) or (F,), whether it may work in place) -> module.
+# A new op: an entry here, its keys in config.LAYER_KEYS and its shape in layer_math (the
+# "how to add a layer op" of docs/architecture.md).
+LAYERS: dict[str, LayerBuilder] = {
+    "project": lambda spec, shape, inplace: Project(
+        shape[0] if len(shape) == 1 else math.prod(shape), spec.out, spec.size, spec.bias
+    ),
+    "linear": lambda spec, shape, inplace: FlattenLinear(math.prod(shape), spec.out, bias=spec.bias),
+    "conv": lambda spec, shape, inplace: _conv(spec, shape[0]),
+    "convT": lambda spec, shape, inplace: _conv_transpose(spec, shape[0]),
+    "upsample": lambda spec, shape, inplace: nn.Upsample(scale_factor=spec.scale, mode="nearest"),
+    "batchnorm": lambda spec, shape, inplace: nn.BatchNorm2d(shape[0], eps=spec.eps, momentum=spec.momentum),
+    # in place where safe, as pytorch/examples has them: each saves a batch-sized buffer,
+    # 40% fewer page faults per step at batch 128 (measured, benchmarks/README.md)
+    "relu": lambda spec, shape, inplace: nn.ReLU(inplace=inplace),
+    "leaky_relu": lambda spec, shape, inplace: nn.LeakyReLU(spec.slope, inplace=inplace),
+    "tanh": lambda spec, shape, inplace: nn.Tanh(),
+    "dropout": lambda spec, shape, inplace: nn.Dropout(spec.p),
+    "dropout2d": lambda spec, shape, inplace: nn.Dropout2d(spec.p),
+}
+
+
 def _layer(spec: LayerSpec, shape: tuple[int, ...], after: str | None = None) -> nn.Module:
     """One module for `spec`, given the input shape (C, H, W) or (F,) and the op before it."""
-    channels = shape[0]
-    inplace = after in _KEEP_INPUTS_ONLY
-    if spec.op == "project":
-        return Project(channels if len(shape) == 1 else math.prod(shape), spec.out, spec.size, spec.bias)
-    if spec.op == "linear":
-        return FlattenLinear(math.prod(shape), spec.out, bias=spec.bias)
-    if spec.op == "conv":
-        if spec.padding == "same":
-            return SameConv2d(channels, spec.out, spec.kernel, spec.stride, bias=spec.bias)
-        pad = 0 if spec.padding == "valid" else int(spec.padding)
-        return nn.Conv2d(channels, spec.out, spec.kernel, spec.stride, pad, bias=spec.bias)
-    if spec.op == "convT":
-        if spec.padding == "same":
-            return SameConvTranspose2d(channels, spec.out, spec.kernel, spec.stride, bias=spec.bias)
-        pad = 0 if spec.padding == "valid" else int(spec.padding)
-        return nn.ConvTranspose2d(
-            channels, spec.out, spec.kernel, spec.stride, pad, spec.output_padding, bias=spec.bias
-        )
-    if spec.op == "upsample":
-        return nn.Upsample(scale_factor=spec.scale, mode="nearest")
-    if spec.op == "batchnorm":
-        return nn.BatchNorm2d(channels, eps=spec.eps, momentum=spec.momentum)
-    if spec.op == "relu":
-        # in place where safe, as pytorch/examples has them: each saves a batch-sized buffer,
-        # 40% fewer page faults per step at batch 128 (measured, benchmarks/README.md)
-        return nn.ReLU(inplace=inplace)
-    if spec.op == "leaky_relu":
-        return nn.LeakyReLU(spec.slope, inplace=inplace)
-    if spec.op == "tanh":
-        return nn.Tanh()
-    if spec.op == "dropout":
-        return nn.Dropout(spec.p)
-    if spec.op == "dropout2d":
-        return nn.Dropout2d(spec.p)
-    raise UserError(f"Unknown layer op '{spec.op}'.")
+    if spec.op not in LAYERS:
+        raise UserError(f"Unknown layer op '{spec.op}'.")
+    return LAYERS[spec.op](spec, shape, after in _KEEP_INPUTS_ONLY)
 
 
 def _stack(

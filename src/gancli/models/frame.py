@@ -43,39 +43,71 @@ def _conv_in_turned_frame(
     module: nn.Module, size: tuple[int, int]
 ) -> tuple[tuple[int, int], tuple[int, int]] | None:
     """(padding, output_padding) that compute `module` exactly in the turned frame, else None."""
-    k, s = module.kernel_size, module.stride
     if module.dilation != (1, 1) or module.padding_mode != "zeros":
         return None
-    pads, outs = [], []
-    for dim in range(2):
-        if isinstance(module, SameConv2d):
-            if (-(-size[dim] // s[dim]) - 1) * s[dim] + k[dim] < size[dim]:
-                return None  # a kernel narrower than its stride leaves bottom rows unread: no pad, no turn
-            before, after = same_padding(size[dim], k[dim], s[dim])
-            # turned, the larger pad is on top; symmetric padding `after` reads it, and its
-            # spare bottom row stays unread while the odd pixel is narrower than the stride
-            if after - before >= s[dim]:
-                return None
-            pads.append(after), outs.append(0)
-        elif isinstance(module, SameConvTranspose2d):
-            crop = max(k[dim] - s[dim], 0)
-            before, after = crop // 2, crop - crop // 2
-            if after - before >= s[dim]:
-                return None
-            (
-                pads.append(after),
-                outs.append(after - before),
-            )  # output_padding puts back the smaller bottom crop
-        elif isinstance(module, nn.ConvTranspose2d):
-            if module.output_padding[dim]:
-                return None  # it adds pixels at the bottom/right only
-            pads.append(module.padding[dim]), outs.append(0)
-        else:  # a plain conv: exact when its windows use every pad row
-            p = module.padding[dim]
-            if isinstance(p, str) or (size[dim] + 2 * p - k[dim]) % s[dim]:
-                return None
-            pads.append(p), outs.append(0)
-    return (pads[0], pads[1]), (outs[0], outs[1])
+    dims = [_dim_in_turned_frame(module, size[dim], dim) for dim in range(2)]
+    if None in dims:
+        return None
+    (pad_h, out_h), (pad_w, out_w) = dims  # type: ignore[misc]
+    return (pad_h, pad_w), (out_h, out_w)
+
+
+def _dim_in_turned_frame(module: nn.Module, size: int, dim: int) -> tuple[int, int] | None:
+    """(padding, output_padding) of one spatial dimension in the turned frame, else None."""
+    k, s = module.kernel_size[dim], module.stride[dim]
+    if isinstance(module, SameConv2d):
+        if (-(-size // s) - 1) * s + k < size:
+            return None  # a kernel narrower than its stride leaves bottom rows unread: no pad, no turn
+        before, after = same_padding(size, k, s)
+        # turned, the larger pad is on top; symmetric padding `after` reads it, and its
+        # spare bottom row stays unread while the odd pixel is narrower than the stride
+        return None if after - before >= s else (after, 0)
+    if isinstance(module, SameConvTranspose2d):
+        crop = max(k - s, 0)
+        before, after = crop // 2, crop - crop // 2
+        # output_padding puts back the smaller bottom crop
+        return None if after - before >= s else (after, after - before)
+    if isinstance(module, nn.ConvTranspose2d):
+        # output_padding adds pixels at the bottom/right only
+        return None if module.output_padding[dim] else (module.padding[dim], 0)
+    p = module.padding[dim]  # a plain conv: exact when its windows use every pad row
+    if isinstance(p, str) or (size + 2 * p - k) % s:
+        return None
+    return (p, 0)
+
+
+# ops known to commute with the turn (an upsampling only when nearest by a whole factor)
+_COMMUTING = (
+    nn.BatchNorm2d,
+    nn.SyncBatchNorm,
+    nn.ReLU,
+    nn.LeakyReLU,
+    nn.Tanh,
+    nn.Dropout,
+    nn.Dropout2d,
+    nn.Upsample,
+    nn.Identity,
+)
+
+
+def _commutes_with_turn(module: nn.Module) -> bool:
+    if isinstance(module, nn.Upsample):
+        return (
+            module.mode == "nearest"
+            and isinstance(module.scale_factor, (int, float))
+            and float(module.scale_factor).is_integer()
+        )
+    return isinstance(module, _COMMUTING)
+
+
+def _gains(module: nn.Module, shape: tuple[int, ...]) -> bool:
+    """Whether the turn saves `module` an asymmetric pad or crop."""
+    if isinstance(module, SameConv2d):
+        return any(
+            before != after
+            for before, after in map(same_padding, shape[-2:], module.kernel_size, module.stride)
+        )
+    return isinstance(module, SameConvTranspose2d) and module.extra > 0
 
 
 def plan_turned_frame(layers: nn.Sequential, in_shapes: list[tuple[int, ...]]) -> TurnedFrame | None:
@@ -87,13 +119,7 @@ def plan_turned_frame(layers: nn.Sequential, in_shapes: list[tuple[int, ...]]) -
             conv = _conv_in_turned_frame(module, shape[-2:])
             if conv is None:
                 return None
-            if isinstance(module, SameConv2d):
-                gains |= any(
-                    before != after
-                    for before, after in map(same_padding, shape[-2:], module.kernel_size, module.stride)
-                )
-            elif isinstance(module, SameConvTranspose2d):
-                gains |= module.extra > 0
+            gains |= _gains(module, shape)
             plan.convs[i] = conv
             if not turned:
                 plan.turn_before.add(i)
@@ -102,27 +128,8 @@ def plan_turned_frame(layers: nn.Sequential, in_shapes: list[tuple[int, ...]]) -
             if turned:  # these depend on the pixel order: turn back first
                 plan.turn_before.add(i)
                 turned = False
-        elif not isinstance(
-            module,
-            (
-                nn.BatchNorm2d,
-                nn.SyncBatchNorm,
-                nn.ReLU,
-                nn.LeakyReLU,
-                nn.Tanh,
-                nn.Dropout,
-                nn.Dropout2d,
-                nn.Upsample,
-                nn.Identity,
-            ),
-        ):
+        elif not _commutes_with_turn(module):
             return None  # an op not known to commute with the turn
-        elif isinstance(module, nn.Upsample) and not (
-            module.mode == "nearest"
-            and isinstance(module.scale_factor, (int, float))
-            and float(module.scale_factor).is_integer()
-        ):
-            return None  # nearest upsampling by a whole factor commutes with the turn; others may not
     plan.turn_at_end = turned
     return plan if gains else None
 

@@ -18,10 +18,11 @@ import torch
 from gancli.reporting.curves import write_curves
 from gancli.reporting.gif import warn_skipped, write_progress_gif
 from gancli.reporting.grids import make_grid, save_png
+from gancli.reporting.observer import Observer
 from gancli.runs import RunFolder
 
 
-class ArtifactWriter:
+class ArtifactWriter(Observer):
     """Writes a run folder's sample grids, progress animation and curves (paths: RunFolder)."""
 
     def __init__(self, run_dir: Path, metrics_log, warn: Callable[[str], None] | None = None) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from gancli.fsutil import atomic_write_text, open_nofollow, write_error
+from gancli.reporting.observer import Observer
 
 
 def _valid_iteration(value: Any) -> bool:
@@ -41,7 +42,7 @@ def truncate_after(path: Path, iteration: int) -> None:
     atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in kept))
 
 
-class MetricsLog:
+class MetricsLog(Observer):
     """Observer appending each metrics record to a run's metrics log."""
 
     def __init__(self, path: Path) -> None:

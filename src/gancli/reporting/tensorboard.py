@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from gancli.errors import UserError
+from gancli.reporting.observer import Observer
 
 # metrics.jsonl key -> TensorBoard tag; keys not listed (FID, IS, KID...) go under scores/
 TAGS = {
@@ -38,7 +39,7 @@ def require_tensorboard() -> None:
         ) from exc
 
 
-class TensorBoardLog:
+class TensorBoardLog(Observer):
     """Writes losses, D's scores, images/s, learning rates, FID/IS and sample grids."""
 
     def __init__(self, log_dir: Path, resumed_from: int | None = None) -> None:

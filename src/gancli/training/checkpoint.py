@@ -1,4 +1,4 @@
-"""Checkpoints: written atomically, read as untrusted files (weights only, validated).
+"""Checkpoints: written atomically (reading them, as untrusted files, is `gancli.checkpoint_read`).
 
 A run keeps `checkpoints/last.pt` and the one before it, `checkpoints/previous.pt`, so a
 checkpoint damaged on disk always leaves a good one to fall back to.
@@ -7,7 +7,6 @@ checkpoint damaged on disk always leaves a good one to fall back to.
 from __future__ import annotations
 
 import os
-import pickle
 import zipfile
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -16,17 +15,10 @@ from typing import Any
 
 import torch
 
-from gancli.errors import UserError
+from gancli.checkpoint_check import FORMAT, LAST, PREVIOUS, VERSION
+from gancli.checkpoint_read import load_checkpoint, sniff_file  # reading lives beside the run folder
 from gancli.fsutil import make_temp, temp_name, write_error, zip_damage
 from gancli.runs import BEST, RunFolder, find_checkpoint  # the run folder's names and paths
-from gancli.training.checkpoint_check import (
-    FORMAT,
-    LAST,
-    PREVIOUS,
-    VERSION,
-    fallback_hint,
-    validate_checkpoint,
-)
 
 __all__ = [
     "BEST",
@@ -37,6 +29,7 @@ __all__ = [
     "load_checkpoint",
     "save_checkpoint",
     "find_checkpoint",
+    "sniff_file",
 ]
 
 
@@ -183,76 +176,3 @@ def _verifies(path: Path) -> bool:
         return zipfile.is_zipfile(path) and zip_damage(path) is None
     except OSError:
         return False
-
-
-# What a file that is not a checkpoint starts with: named in the refusal, so a mix-up is obvious.
-_MAGIC = (
-    (b"\x89PNG", "a PNG image"),
-    (b"\xff\xd8\xff", "a JPEG image"),
-    (b"GIF8", "a GIF image"),
-    (b"\x1f\x8b", "a gzip file: a .tgz or .gz archive"),
-    (b"BZh", "a bzip2 file"),
-    (b"\xfd7zXZ", "an xz file"),
-    (b"\x93NUMPY", "a NumPy array"),
-)
-
-
-def sniff_file(path: Path) -> tuple[str, str] | None:
-    """None for a zip file (what torch.save writes); else ("other", what it is) for a file of
-    another kind, or ("damaged", why) for bytes of no known kind. Checked before torch's own
-    parser sees the file: its errors name pickle opcodes, or none at all (`KeyError: 101`)."""
-    with open(path, "rb") as handle:
-        head = handle.read(512)
-    if head.startswith(b"PK\x03\x04"):
-        return None
-    kind = next((name for magic, name in _MAGIC if head.startswith(magic)), None)
-    if kind is None and head and b"\x00" not in head:
-        try:
-            head.decode("utf-8")
-            kind = "a text file"
-        except UnicodeDecodeError:
-            pass
-    if kind is not None:
-        return "other", f"it is {kind}"
-    return (
-        "damaged",
-        "it is empty" if not head else "it does not start like the zip archive torch.save writes",
-    )
-
-
-def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load a checkpoint with weights-only unpickling (no code can run), then check every part of
-    it against its own config (training.checkpoint_check): the one way gancli reads checkpoints."""
-    path = Path(path)
-    try:
-        sniffed = sniff_file(path)
-        damage = zip_damage(path) if sniffed is None and zipfile.is_zipfile(path) else None
-    except OSError as exc:
-        raise UserError(
-            f"Checkpoint {path} cannot be read ({exc.strerror or exc}).{fallback_hint(path)}"
-        ) from exc
-    if sniffed is not None and sniffed[0] == "other":
-        raise UserError(
-            f"{path} is not a gan checkpoint ({sniffed[1]}). Give a checkpoint written by `gan train` "
-            "(a run folder, or its checkpoints/last.pt)."
-        )
-    if sniffed is not None:
-        damage = sniffed[1]
-    if damage is not None:
-        raise UserError(f"Checkpoint {path} is truncated or corrupt: {damage}.{fallback_hint(path)}")
-    try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as exc:
-        if "Unsupported global" not in str(exc) and "GLOBAL" not in str(exc):
-            raise UserError(
-                f"Checkpoint {path} cannot be read; it is truncated or corrupt ({str(exc).splitlines()[0][:160]}).{fallback_hint(path)}"
-            ) from exc
-        raise UserError(
-            f"Checkpoint {path} was refused: it holds Python objects that weights-only loading does not allow (such a file could run code when loaded). Only load checkpoints written by `gan train`.{fallback_hint(path)}"
-        ) from exc
-    except (RuntimeError, EOFError, OSError, ValueError, KeyError, TypeError) as exc:
-        raise UserError(
-            f"Checkpoint {path} cannot be read; it is truncated or corrupt ({type(exc).__name__}: {str(exc)[:160]}).{fallback_hint(path)}"
-        ) from exc
-    validate_checkpoint(payload, path)
-    return payload

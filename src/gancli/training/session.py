@@ -9,7 +9,6 @@ config, metrics, samples, checkpoints) and reports through the UI.
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -72,7 +71,8 @@ class SessionUI(Protocol):
         """A line of information."""
 
     def training_started(self, trainer: Any) -> Any:
-        """Called once the trainer is built; may return an observer of training events."""
+        """Called once the trainer is built; may return an observer of training events (the
+        live display), which build_observers puts first."""
 
 
 class SilentUI:
@@ -255,49 +255,34 @@ def _announced(counted: Any, ui: SessionUI, cfg: RunConfig, dev: Any) -> Callabl
 def _run(
     ctx: Any, the_plan: RunPlan, ui: SessionUI, prepared: Any, *, dev: Any, scorer: Any
 ) -> SessionResult:
-    """Hold the lock, prepare the folder, build the trainer and fit."""
-    from gancli.reporting.artifacts import ArtifactWriter
-    from gancli.reporting.jsonl import MetricsLog
+    """Hold the lock, prepare the folder, build the trainer and its observers, and fit."""
+    from gancli.reporting.observers import build_observers
     from gancli.training.lock import RunLock
     from gancli.training.trainer import Trainer
 
     cfg = the_plan.cfg
     with ExitStack() as stack:
-        observers: list = []
         if ctx.is_main:
             stack.enter_context(RunLock(the_plan.run_dir))
             prepare_run_folder(the_plan)
-            metrics = MetricsLog(the_plan.run.metrics)
-            artifacts = ArtifactWriter(
-                the_plan.run_dir, metrics, warn=lambda text: ui.info(f"warning: {text}")
-            )
-            stack.push(artifacts.close)  # on an error, let pending grids finish while the lock is held
-            observers = [metrics, artifacts, *_run_observers(the_plan)]
         ctx.barrier()  # rank 0 holds the lock and has written the run folder before anyone trains
-        trainer = Trainer(cfg, prepared.images, dev, the_plan.run_dir, observers, dist=ctx, scorer=scorer)
+        trainer = Trainer(cfg, prepared.images, dev, the_plan.run_dir, [], dist=ctx, scorer=scorer)
         if the_plan.resume_payload is not None:
             _continue_from(trainer, the_plan, ui)
-        live = ui.training_started(trainer)
-        if live is not None:
-            trainer.observers.insert(0, live)
+        if ctx.is_main:  # only rank 0 writes the run folder and talks
+            payload = the_plan.resume_payload
+            trainer.observers = build_observers(
+                cfg,
+                the_plan.run,
+                resumed_at=int(payload["iteration"]) if payload is not None and the_plan.in_place else None,
+                warn=lambda text: ui.info(f"warning: {text}"),
+                cleanup=stack,
+                live=ui.training_started(trainer),
+            )
         _banner(ctx, the_plan, ui, prepared, trainer)
         outcome, signal_name = _fit(trainer, the_plan)
     ctx.close()
     return _result(ctx, the_plan, outcome, signal_name)
-
-
-def _run_observers(the_plan: RunPlan) -> list:
-    """Rank 0's observers besides the metrics log and pictures: run state, TensorBoard."""
-    from gancli.runlist import RunState
-
-    observers: list = [RunState(the_plan.run_dir)]
-    if the_plan.cfg.log.tensorboard:
-        from gancli.reporting.tensorboard import TensorBoardLog
-
-        payload = the_plan.resume_payload
-        resumed = int(payload["iteration"]) if payload is not None and the_plan.in_place else None
-        observers.append(TensorBoardLog(the_plan.run.tensorboard, resumed))
-    return observers
 
 
 def _continue_from(trainer: Any, the_plan: RunPlan, ui: SessionUI) -> None:
@@ -408,92 +393,3 @@ def _outcome_result(ctx: Any, the_plan: RunPlan, outcome: Any, signal_name: str 
         f"Draw new images with: gan sample {quote(str(run.path))} -n 25 --out grid.png"
     )
     return SessionResult("finished", run.path, outcome.iteration, message, EXIT_FINISHED, outcome.checkpoint)
-
-
-def launch(request: TrainRequest, nproc: int, argv: list[str]) -> None:
-    """Train in `nproc` processes on this machine (torch's launcher runs `gan <argv>` in each),
-    after checking options, folders and the batch split once, before any process starts."""
-    import torch
-
-    from gancli.devices import resolve_device
-    from gancli.distributed import DistContext
-
-    ctx = DistContext.from_env()
-    if ctx.world > 1:
-        raise UserError(
-            f"--nproc starts its own processes, but this one is already process {ctx.rank} of {ctx.world} under torchrun. Give the process count to torchrun (--nproc-per-node) and drop --nproc."
-        )
-    the_plan = plan(request)
-    check_global_batch(the_plan.cfg, nproc)
-    gpus, kind = torch.cuda.device_count(), resolve_device(the_plan.cfg.train.device).type
-    if kind == "cuda" and nproc > gpus:
-        raise UserError(
-            f"--nproc {nproc} starts one process per GPU, but this machine has {gpus} visible GPU(s). Use --nproc {gpus} or fewer (CUDA_VISIBLE_DEVICES chooses which), or --device cpu."
-        )
-    if kind == "cpu":
-        _check_cpu_processes(nproc)
-    if the_plan.named_here:
-        argv = [*argv, f"--out={the_plan.run_dir}"]  # name the new folder here, so messages can point at it
-    _torchrun(nproc, argv, the_plan.run_dir)
-
-
-def _check_cpu_processes(nproc: int) -> None:
-    """More CPU processes than cores only share them (each a fraction of the speed, and the
-    machine unusable meanwhile): refused, naming the core count and the way to insist."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    if nproc > cores:
-        raise UserError(
-            f"--nproc {nproc} starts {nproc} CPU processes, but this machine gives this one {cores} core(s): more processes than cores only slow each other down. Use --nproc {cores} or fewer; to start more anyway, call torch's launcher yourself: torchrun --standalone --nproc-per-node {nproc} -m gancli train ..."
-        )
-
-
-def _torchrun(nproc: int, argv: list[str], run_dir: Path) -> None:
-    """`python -m gancli <argv>` in `nproc` processes (torchrun --standalone: a rendezvous on a
-    free local port, no restarts)."""
-    from torch.distributed import run as torchrun
-    from torch.distributed.elastic.multiprocessing.api import SignalException
-    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
-
-    # torchrun would give each process one thread; CPU training shares the cores out instead
-    threads_set = "OMP_NUM_THREADS" in os.environ
-    if not threads_set:
-        os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // nproc))
-    try:
-        torchrun.run(
-            torchrun.parse_args(["--standalone", f"--nproc-per-node={nproc}", "-m", "gancli", *argv])
-        )
-    except ChildFailedError as exc:
-        rank, failure = exc.get_first_failure()
-        if failure.exitcode > 0:  # the process printed its own error message
-            raise WorkersExited(failure.exitcode) from exc
-        why = "out of memory, or stopped from outside"
-        if failure.signal_name() == "SIGABRT":  # NCCL's watchdog aborts a process whose collective timed out
-            why = "on GPUs this is NCCL aborting after a collective waited longer than --dist-timeout, usually because another process died or hung first; else out of memory"
-        raise UserError(
-            f"Training process {rank} was killed by {failure.signal_name()} ({why}), so the other processes were stopped too.{_resume_hint(run_dir, nproc)}",
-            exit_code=1,
-        ) from exc
-    except SignalException as exc:
-        raise UserError(
-            f"Interrupted by {exc.sigval.name}: the training processes were stopped.{_resume_hint(run_dir, nproc)}",
-            exit_code=EXIT_STOPPED.get(exc.sigval.name, EXIT_STOPPED["SIGINT"]),
-        ) from exc
-    finally:
-        if not threads_set:
-            del os.environ["OMP_NUM_THREADS"]
-
-
-class WorkersExited(Exception):
-    """A launched process ended with this exit status, having printed its own message."""
-
-    def __init__(self, exit_code: int) -> None:
-        super().__init__(f"a training process exited with status {exit_code}")
-        self.exit_code = exit_code
-
-
-def _resume_hint(run_dir: Path, nproc: int) -> str:
-    from gancli.runs import RunFolder
-
-    if RunFolder(run_dir).has_checkpoint():
-        return f" Continue from the last checkpoint with `gan train --resume {quote(str(run_dir))} --nproc {nproc}`."
-    return ""

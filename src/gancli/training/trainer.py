@@ -10,7 +10,6 @@ import math
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,75 +22,30 @@ from gancli.devices import use_channels_last
 from gancli.distributed import DistContext
 from gancli.errors import UserError
 from gancli.models.build import build_discriminator, build_generator, trainable
+from gancli.reporting.observer import Observer, notify
 from gancli.training.augment import ADA_INTERVAL, DiffAugment, ada_adjust
 from gancli.training.checkpoint import CheckpointWriter, save_best, save_checkpoint
 from gancli.training.ema import GeneratorEMA
+from gancli.training.kernels import (
+    _COMPILE_HINT,
+    _compile,
+    _compile_failure,
+    _match_optimizer_to,
+    adam_flags,
+)
 from gancli.training.losses import OBJECTIVES
+from gancli.training.schedule import (
+    Counters,
+    Outcome,
+    Window,
+    length_reached,
+    total_iterations,
+)
 from gancli.training.signals import StopRequest
 from gancli.training.step import STEPS, Nets, StepInputs, r1_step
 from gancli.units import format_duration
 
 METRIC_KEYS = ("loss_d", "loss_g", "score_d", "score_g")
-
-
-@dataclass
-class Outcome:
-    """How training ended: 'finished', 'stopped' (a signal) or 'diverged' (NaN/inf)."""
-
-    status: str
-    iteration: int
-    message: str = ""
-    checkpoint: Path | None = None
-
-
-@dataclass
-class Counters:
-    """Progress of the run: completed iterations, and time spent over all its sessions."""
-
-    iteration: int = 0
-    elapsed_s: float = 0.0
-    best_fid: float | None = None  # the lowest FID measured by --score-every, and where
-    best_iteration: int | None = None
-
-
-@dataclass
-class _Window:
-    """What the loop gathers between two metrics lines: loss sums (on the device until read),
-    steps, images and their start time, and scores to add to the next line."""
-
-    acc: torch.Tensor
-    steps: int = 0
-    start: float = field(default_factory=time.perf_counter)
-    images: int = 0
-    extra: dict = field(default_factory=dict)
-
-    def restart(self, now: float) -> None:
-        self.acc.zero_()
-        self.steps, self.start, self.images, self.extra = 0, now, 0, {}
-
-
-def total_iterations(cfg: RunConfig, steps_per_epoch: int) -> int:
-    """The run's total: train.iters when set, else epochs x steps per epoch (0: none, the run
-    is as long as its time budget, train.time)."""
-    return cfg.train.iters if cfg.train.iters > 0 else cfg.train.epochs * steps_per_epoch
-
-
-def length_reached(cfg: RunConfig, total: int, iteration: int, elapsed_s: float) -> bool:
-    """Whether a run at `iteration` after `elapsed_s` seconds of training is done: its total
-    iterations reached, or its time budget spent (whichever comes first)."""
-    if total and iteration >= total:
-        return True
-    return cfg.train.time > 0 and elapsed_s >= cfg.train.time
-
-
-def _emit(observers: list, name: str, *args) -> None:
-    """Call `name` on each observer that has it. The events: on_start(trainer),
-    on_metrics(record), on_samples(iteration, uint8 images), on_checkpoint(iteration, path),
-    on_end(outcome); an observer implements the ones it needs."""
-    for obs in observers:
-        method = getattr(obs, name, None)
-        if method is not None:
-            method(*args)
 
 
 class Trainer:
@@ -103,7 +57,7 @@ class Trainer:
         images: torch.Tensor,
         device: torch.device,
         run_dir: Path | None,
-        observers: list | None = None,
+        observers: list[Observer] | None = None,
         dist: DistContext | None = None,
         scorer: Callable[[nn.Module, int], dict] | None = None,
     ) -> None:
@@ -370,13 +324,13 @@ class Trainer:
         """Tell the observers about a checkpoint that is now on disk."""
         if done is not None:
             self.last_checkpoint = done[1]
-            _emit(self.observers, "on_checkpoint", *done)
+            notify(self.observers, "on_checkpoint", *done)
 
     def _end(self, outcome: Outcome) -> Outcome:
         """Every way out of the loop: the last checkpoint on disk first, then the observers."""
         self._announce_checkpoint(self.writer.finish())
         outcome.checkpoint = self.last_checkpoint
-        _emit(self.observers, "on_end", outcome)
+        notify(self.observers, "on_end", outcome)
         return outcome
 
     def fit(self, stop: StopRequest | None = None) -> Outcome:
@@ -403,8 +357,8 @@ class Trainer:
         t = self.cfg.train
         self.generator.train()
         self.discriminator.train()
-        _emit(self.observers, "on_start", self)
-        window = _Window(torch.zeros(len(METRIC_KEYS), device=self.device))
+        notify(self.observers, "on_start", self)
+        window = Window(torch.zeros(len(METRIC_KEYS), device=self.device))
         session_start = self.clock() - self.counters.elapsed_s
         # the same on every rank (from the checkpoint); after that, each step's `last` decides
         last = length_reached(self.cfg, self.total, self.counters.iteration, self.counters.elapsed_s)
@@ -433,7 +387,7 @@ class Trainer:
                 why = f"Training diverged at or before iteration {it} ({bad}); try a lower learning rate (--lr) or another seed."
                 return self._end(Outcome("diverged", it, why))
             if (it == 1 or it % t.sample_every == 0 or last) and self.dist.is_main:
-                _emit(self.observers, "on_samples", it, self.sample_fixed())
+                notify(self.observers, "on_samples", it, self.sample_fixed())
             if checkpoint_due:
                 self.checkpoint(background=not (last or stopping))
             if stopping:
@@ -472,11 +426,11 @@ class Trainer:
         `gan train --dry-run` times."""
         self.generator.train()
         self.discriminator.train()
-        window = _Window(torch.zeros(len(METRIC_KEYS), device=self.device))
+        window = Window(torch.zeros(len(METRIC_KEYS), device=self.device))
         for _ in range(n):
             self._train_step(window)
 
-    def _train_step(self, window: _Window) -> None:
+    def _train_step(self, window: Window) -> None:
         """One update of both nets (and what follows it), its losses added to the window."""
         inputs = self._inputs(self.counters.iteration)
         with self.autocast:
@@ -499,7 +453,7 @@ class Trainer:
             self.ada_sum.zero_()
 
     def _read_window(
-        self, window: _Window, it: int, log: bool, checkpoint_due: bool, session_start: float
+        self, window: Window, it: int, log: bool, checkpoint_due: bool, session_start: float
     ) -> list[float] | None:
         """At a log point, the metrics line (the host sync of the loop), emitted when finite;
         before a checkpoint between log points, the same means read to never checkpoint a NaN;
@@ -526,67 +480,6 @@ class Trainer:
         }
         window.restart(now)
         if all(math.isfinite(v) for v in values) and self.dist.is_main:
-            _emit(self.observers, "on_metrics", record)
+            notify(self.observers, "on_metrics", record)
             self._announce_checkpoint(self.writer.poll())
         return values
-
-
-def _match_optimizer_to(opt: torch.optim.Optimizer, net: nn.Module, flags: dict[str, bool]) -> None:
-    """After `opt.load_state_dict`: moments in the parameters' memory layout (a checkpoint from
-    a channels-last run loaded into a contiguous one, or back, keeps the saved strides, which
-    fused Adam rejects on CUDA and misreads on CPU) and this device's Adam kernel (the saved
-    param_groups carry the saving device's fused/foreach flags)."""
-    by_param = {id(p): p for p in net.parameters()}
-    for p_id, state in ((id(p), opt.state[p]) for group in opt.param_groups for p in group["params"]):
-        param = by_param.get(p_id)
-        for key, value in state.items():
-            if (
-                param is not None
-                and isinstance(value, torch.Tensor)
-                and value.shape == param.shape
-                and value.stride() != param.stride()
-            ):
-                state[key] = torch.empty_like(param, dtype=value.dtype).copy_(value)
-    for group in opt.param_groups:
-        group["fused"] = flags.get("fused")
-        group["foreach"] = flags.get("foreach")
-
-
-def adam_flags(device: torch.device) -> dict[str, bool]:
-    """The fastest Adam kernel the device has: fused (one kernel for all parameters) on CUDA,
-    and on CPU from torch 2.4 (measured on flowers64's 9.5 M parameters: 20 -> 7 ms per
-    update on 2 cores); else the multi-tensor foreach loop. Same algorithm either way."""
-    major, minor = (int(p) for p in torch.__version__.split(".")[:2])
-    if device.type == "cuda" or (device.type == "cpu" and (major, minor) >= (2, 4)):
-        return {"fused": True}
-    return {"foreach": True}
-
-
-_COMPILE_HINT = "Train without --compile (eager mode gives the same results), or fix the cause above: torch.compile needs a supported Python version and, on a CPU, a working C++ compiler."
-
-
-def _compile(g: nn.Module, d: nn.Module, step: str) -> tuple[nn.Module, nn.Module]:
-    """torch.compile both nets; the simultaneous step keeps its graph for a second backward.
-    What torch.compile refuses at once (an unsupported Python) is a UserError here; what fails
-    at the first step (no C++ compiler, an unsupported op) is one in `Trainer.fit`."""
-    if step == "simultaneous":
-        import torch._functorch.config as functorch_config
-
-        # retain_graph=True conflicts with donated buffers ("compiled with non-empty donated buffers")
-        functorch_config.donated_buffer = False
-    try:
-        return torch.compile(g), torch.compile(d)
-    except RuntimeError as exc:
-        raise UserError(
-            f"--compile is not supported here: {str(exc).splitlines()[0]}. {_COMPILE_HINT}"
-        ) from exc
-
-
-def _compile_failure(exc: BaseException) -> bool:
-    """Whether `exc` comes from torch.compile's tracing or code generation (TorchDynamo and the
-    backends it wraps), rather than from the training itself."""
-    try:
-        from torch._dynamo.exc import TorchDynamoException
-    except ImportError:  # a torch without dynamo cannot have compiled anything
-        return False
-    return isinstance(exc, TorchDynamoException)

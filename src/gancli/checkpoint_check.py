@@ -189,18 +189,22 @@ def check_optimizer(key: str, state: Any, params: Iterable[nn.Parameter]) -> Non
     if not isinstance(moments, dict) or any(k not in ids for k in moments):
         raise Damage(f"{key}.state is {_show(moments)}, expected entries for the ids in param_groups")
     for pid, shape in zip(ids, shapes):
-        entry = moments.get(pid, {})
-        if not isinstance(entry, dict):
-            raise Damage(f"{key}.state[{pid}] is {_show(entry)}, expected a mapping")
-        needed = ["step", "exp_avg", "exp_avg_sq"] + (["max_exp_avg_sq"] if group.get("amsgrad") else [])
-        if entry and any(n not in entry for n in needed):
-            raise Damage(f"{key}.state[{pid}] lacks {_few([n for n in needed if n not in entry])}")
-        for name, value in entry.items():
-            if name == "step":
-                step = value.item() if isinstance(value, torch.Tensor) and value.numel() == 1 else value
-                _number(f"{key}.state[{pid}].step", step)
-            else:
-                _tensor(f"{key}.state[{pid}][{name!r}]", value, shape, floating=True)
+        _adam_moments(f"{key}.state[{pid}]", moments.get(pid, {}), shape, bool(group.get("amsgrad")))
+
+
+def _adam_moments(where: str, entry: Any, shape: tuple[int, ...], amsgrad: bool) -> None:
+    """One parameter's Adam state: empty (no step taken yet), or its step and moments of `shape`."""
+    if not isinstance(entry, dict):
+        raise Damage(f"{where} is {_show(entry)}, expected a mapping")
+    needed = ["step", "exp_avg", "exp_avg_sq"] + (["max_exp_avg_sq"] if amsgrad else [])
+    if entry and any(n not in entry for n in needed):
+        raise Damage(f"{where} lacks {_few([n for n in needed if n not in entry])}")
+    for name, value in entry.items():
+        if name == "step":
+            step = value.item() if isinstance(value, torch.Tensor) and value.numel() == 1 else value
+            _number(f"{where}.step", step)
+        else:
+            _tensor(f"{where}[{name!r}]", value, shape, floating=True)
 
 
 def _adam_settings(where: str, group: dict) -> None:

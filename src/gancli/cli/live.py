@@ -21,10 +21,11 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from gancli.reporting.observer import Observer
 from gancli.units import format_duration
 
 
-class LiveDisplay:
+class LiveDisplay(Observer):
     """Observer rendering training progress to a rich console."""
 
     def __init__(

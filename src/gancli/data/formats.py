@@ -1,0 +1,105 @@
+"""Dataset formats: how each registry `kind` turns its verified files into an installed folder.
+
+A format is a function `(ds, sources, folder, limits) -> marker entries` registered in FORMATS
+under its kind; `data/install.py` calls it on a temporary folder that is renamed into place
+once the function returns and the marker is written.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from gancli.data import cifar, extract, idx, registry
+from gancli.data.registry import DatasetInfo, RemoteFile
+from gancli.errors import UserError
+from gancli.fsutil import atomic_write, file_digests
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+Source = tuple[RemoteFile, Path, bool]  # (the registry's file, its local path, downloaded by us)
+Format = Callable[[DatasetInfo, list[Source], Path, extract.ExtractLimits], dict]
+
+
+def build_dataset(
+    ds: DatasetInfo, sources: list[Source], folder: Path, limits: extract.ExtractLimits
+) -> dict:
+    """Fill ``folder`` by the dataset's format; return the marker's content."""
+    files = [
+        {
+            "filename": remote.filename,
+            "url": remote.url,
+            "size": path.stat().st_size,
+            "sha256": file_digests(path)["sha256"],
+            "verified_by": remote.checksum[0] if remote.checksum else None,
+        }
+        for remote, path, _ours in sources
+    ]
+    if ds.kind not in FORMATS:  # pragma: no cover - the registry only holds registered kinds
+        raise UserError(f"Dataset {ds.name!r} has an unknown kind {ds.kind!r}.")
+    return {"files": files, **FORMATS[ds.kind](ds, sources, folder, limits)}
+
+
+def archive_format(
+    ds: DatasetInfo, sources: list[Source], folder: Path, limits: extract.ExtractLimits
+) -> dict:
+    """An archive of image files (tar, zip), extracted within `limits`."""
+    # The marker's name is refused in the archive: our marker must be the only one, and a
+    # folder of that name would make writing it fail with an error about a temporary file.
+    report = extract.extract_into(sources[0][1], folder, limits=limits, reserved=(registry.MARKER,))
+    images = sum(Path(f).suffix.lower() in IMAGE_SUFFIXES for f in report.files)
+    if not images:  # nothing to train on: installing it would only fail later
+        listed = ", ".join(sorted(report.files)[:5]) or "nothing"
+        raise UserError(
+            f"The archive {sources[0][1].name} holds no image files ({len(report.files)} file(s): {listed}); nothing was installed. Give an archive of .png, .jpg or other image files."
+        )
+    return {"images": images, "extracted_files": len(report.files)}
+
+
+def idx_format(ds: DatasetInfo, sources: list[Source], folder: Path, limits: extract.ExtractLimits) -> dict:
+    """MNIST's idx files (train and test images), saved as uint8 arrays."""
+    arrays = {r.role: idx.read_idx_images(p, name=str(p)) for r, p, _ in sources}
+    return save_arrays(folder, arrays.get("train-images"), arrays.get("test-images"))
+
+
+def cifar_format(ds: DatasetInfo, sources: list[Source], folder: Path, limits: extract.ExtractLimits) -> dict:
+    """CIFAR's binary archive, saved as uint8 arrays."""
+    parts = cifar.read_archive(sources[0][1])
+    return save_arrays(folder, parts["train"][0], parts["test"][0])
+
+
+def file_format(ds: DatasetInfo, sources: list[Source], folder: Path, limits: extract.ExtractLimits) -> dict:
+    """One file kept as it is (e.g. the FID Inception weights)."""
+    remote, path, ours = sources[0]
+    if ours:
+        os.replace(path, folder / remote.filename)  # same file system: a rename, not a copy
+    else:
+        with atomic_write(folder / remote.filename) as out, open(path, "rb") as src:
+            shutil.copyfileobj(src, out, 1 << 20)
+    return {"filename": remote.filename}
+
+
+def save_arrays(folder: Path, train: np.ndarray | None, test: np.ndarray | None) -> dict:
+    """images.npy (and test_images.npy) as uint8 N,H,W,C arrays; the marker's counts and shape."""
+    if train is None:
+        raise UserError("The dataset has no training images file.")
+    out: dict = {"images": int(train.shape[0]), "shape": list(train.shape[1:])}
+    for filename, array in ((registry.IMAGES_NPY, train), (registry.TEST_IMAGES_NPY, test)):
+        if array is not None:
+            with atomic_write(folder / filename) as handle:
+                np.save(handle, np.ascontiguousarray(array, dtype=np.uint8), allow_pickle=False)
+    if test is not None:
+        out["test_images"] = int(test.shape[0])
+    return out
+
+
+# registry kind -> format (a new kind: a function above, one line here, and the Kind literal in registry.py)
+FORMATS: dict[str, Format] = {
+    "archive": archive_format,
+    "idx": idx_format,
+    "cifar-binary": cifar_format,
+    "file": file_format,
+}
