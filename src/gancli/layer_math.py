@@ -8,15 +8,14 @@ built nets of every preset.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from gancli.archs import FAST_ARCHS, Block, discriminator_plan, generator_blocks
 from gancli.config import LayerSpec, ModelConfig
 from gancli.errors import UserError
+from gancli.layer_ops import layer_output
 
 # ops whose output is their input's shape, with no parameters (any input: flat or an image)
-SHAPE_KEEPING = {"relu", "leaky_relu", "tanh", "dropout", "dropout2d"}
 
 
 @dataclass
@@ -29,48 +28,12 @@ class LayerRow:
     params: int
 
 
-def _conv_side(size: int, spec: LayerSpec) -> int:
-    if spec.padding == "same":
-        return -(-size // spec.stride)
-    pad = 0 if spec.padding == "valid" else int(spec.padding)
-    return (size + 2 * pad - spec.kernel) // spec.stride + 1
-
-
-def _convT_side(size: int, spec: LayerSpec) -> int:
-    if spec.padding == "same":  # SameConvTranspose2d: the op crops kernel - stride in all
-        return (size - 1) * spec.stride + spec.kernel - max(spec.kernel - spec.stride, 0)
-    pad = 0 if spec.padding == "valid" else int(spec.padding)
-    return (size - 1) * spec.stride - 2 * pad + spec.kernel + spec.output_padding
-
-
-def _layer(spec: LayerSpec, shape: tuple[int, ...]) -> tuple[tuple[int, ...], int]:
-    """(output shape, parameters) of one layer given its input shape."""
-    bias = spec.out if spec.bias else 0
-    if spec.op == "project":
-        features = spec.out * spec.size * spec.size
-        return (spec.out, spec.size, spec.size), math.prod(shape) * features + (features if spec.bias else 0)
-    if spec.op == "linear":
-        return (spec.out,), math.prod(shape) * spec.out + bias
-    if spec.op in SHAPE_KEEPING:
-        return shape, 0
-    if len(shape) != 3:
-        raise ValueError(f"a '{spec.op}' layer needs an image-shaped input (C, H, W)")
-    channels, height, width = shape
-    if spec.op == "batchnorm":
-        return shape, 2 * channels
-    if spec.op == "upsample":
-        return (channels, height * spec.scale, width * spec.scale), 0
-    weights = channels * spec.out * spec.kernel * spec.kernel + bias
-    side = _conv_side if spec.op == "conv" else _convT_side
-    return (spec.out, side(height, spec), side(width, spec)), weights
-
-
 def layer_rows(specs: list[LayerSpec], in_shape: tuple[int, ...], where: str) -> list[LayerRow]:
     """The layer table of a layer list fed `in_shape`; a shape that cannot work is a UserError."""
     rows, shape = [], in_shape
     for i, spec in enumerate(specs):
         try:
-            out, params = _layer(spec, shape)
+            out, params = layer_output(spec, shape)
         except ValueError as exc:
             raise UserError(
                 f"{where}[{i}] ({spec.op}) cannot take an input of shape {shape}: {exc}."

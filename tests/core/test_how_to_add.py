@@ -14,7 +14,7 @@ import torch
 from conftest import tiny_config_dict
 from torch import nn
 
-from gancli import archs, config, layer_math
+from gancli import archs, config, layer_math, layer_ops
 from gancli.data import formats, registry
 from gancli.data.builtin import shapes
 from gancli.models import build, dcgan
@@ -109,9 +109,8 @@ def test_a_dataset_format_is_a_function_in_formats_and_a_registry_entry(tmp_path
 
 
 def test_a_layer_op_is_its_keys_its_module_and_its_shape(monkeypatch):
-    monkeypatch.setitem(config.LAYER_KEYS, "hardtanh", set())
+    monkeypatch.setitem(layer_ops.OPS, "hardtanh", layer_ops.Op(frozenset(), lambda spec, shape: (shape, 0)))
     monkeypatch.setitem(dcgan.LAYERS, "hardtanh", lambda spec, shape, inplace: nn.Hardtanh())
-    monkeypatch.setattr(layer_math, "SHAPE_KEEPING", layer_math.SHAPE_KEEPING | {"hardtanh"})
     data = tiny_config_dict()
     data["model"]["generator"][-1] = {"op": "hardtanh"}
     model = config.from_dict(data).model

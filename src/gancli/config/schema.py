@@ -6,24 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from gancli.archs import ARCHS
+from gancli.layer_ops import LAYER_KEYS as LAYER_KEYS  # re-exported: config's name for it
 from gancli.units import parse_duration
 
 DEFAULT_PRESET = "flowers64"  # without --preset, or a preset named in --config or a config mapping
 
-# Operations a network's layer list may use, with the keys each accepts (besides `op`).
-LAYER_KEYS: dict[str, set[str]] = {
-    "project": {"out", "size", "bias"},  # Linear(latent -> out*size*size), reshaped to out x size x size
-    "linear": {"out", "bias"},  # flattens its input first
-    "conv": {"out", "kernel", "stride", "padding", "bias"},
-    "convT": {"out", "kernel", "stride", "padding", "output_padding", "bias"},
-    "upsample": {"scale"},  # nearest-neighbour, as PyTorch-GAN's nn.Upsample(scale_factor=2)
-    "batchnorm": {"eps", "momentum"},
-    "relu": set(),
-    "leaky_relu": {"slope"},
-    "tanh": set(),
-    "dropout": {"p"},
-    "dropout2d": {"p"},
-}
+# Operations a network's layer list may use, with the keys each accepts (besides `op`):
+# defined once, with their shapes, in gancli/layer_ops.py (LAYER_KEYS reads OPS).
 
 
 @dataclass

@@ -9,6 +9,7 @@ import re
 from gancli.archs import FAST_ARCHS, FAST_RESOLUTIONS, discriminator_plan, generator_blocks
 from gancli.config.schema import AUGMENT_OPS, CHOICES, LAYER_KEYS, RECIPES, LayerSpec, ModelConfig, RunConfig
 from gancli.errors import UserError
+from gancli.layer_ops import layer_output
 from gancli.limits import MAX_RESOLUTION, MAX_SEED, check_scored_images
 
 MAX_WIDTH = 1 << 16  # channels, features, latent size: far above any GAN, far below a memory bomb
@@ -76,39 +77,24 @@ def _layer_rules(layer: LayerSpec, key: str):
     )
 
 
-def _layer_output(layer: LayerSpec, shape: tuple[int, ...]) -> tuple[tuple[int, ...], int]:
-    """(output shape, parameter count) of one layer, as models/dcgan.py builds it; computed
-    here so that sizes are bounded before anything is allocated."""
-    flat = math.prod(shape)
-    if layer.op == "project":
-        return (layer.out, layer.size, layer.size), (flat + layer.bias) * layer.out * layer.size**2
-    if layer.op == "linear":
-        return (layer.out,), (flat + layer.bias) * layer.out
-    if len(shape) != 3:
-        return shape, 0  # a conv on a flat input: the model builder names that mistake
-    c, h, w = shape
-    k, s = layer.kernel, layer.stride
-    pad = 0 if layer.padding in ("valid", "same") else int(layer.padding)
-    if layer.op == "conv":
-        side = (lambda n: -(-n // s)) if layer.padding == "same" else (lambda n: (n + 2 * pad - k) // s + 1)
-        return (layer.out, side(h), side(w)), layer.out * (c * k * k + layer.bias)
-    if layer.op == "convT":
-        side = (
-            (lambda n: n * s)
-            if layer.padding == "same"
-            else (lambda n: (n - 1) * s - 2 * pad + k + layer.output_padding)
-        )
-        return (layer.out, side(h), side(w)), layer.out * (c * k * k + layer.bias)
-    if layer.op == "upsample":
-        return (c, h * layer.scale, w * layer.scale), 0
-    return shape, 2 * c if layer.op == "batchnorm" else 0
+def _layer_output(layer: LayerSpec, shape: tuple[int, ...]) -> tuple[tuple[int, ...], int] | None:
+    """(output shape, parameter count) of one layer (gancli/layer_ops.py, as the builders make
+    it), so that sizes are bounded before anything is allocated; None for an input the op
+    cannot take (the model builder names that mistake)."""
+    try:
+        return layer_output(layer, shape)
+    except ValueError:
+        return None
 
 
 def _check_net_size(layers: list[LayerSpec], shape: tuple[int, ...], where: str) -> None:
     """Refuse a network whose parameters or any layer's output per image exceed the limits."""
     params = 0
     for i, layer in enumerate(layers):
-        shape, count = _layer_output(layer, shape)
+        result = _layer_output(layer, shape)
+        if result is None:
+            return
+        shape, count = result
         params += count
         values = math.prod(shape)
         if values > MAX_ACTIVATION:

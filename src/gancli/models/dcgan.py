@@ -43,8 +43,8 @@ def _conv_transpose(spec: LayerSpec, channels: int) -> nn.Module:
 LayerBuilder = Callable[[LayerSpec, tuple[int, ...], bool], nn.Module]
 
 # op -> (its spec, the input shape (C, H, W) or (F,), whether it may work in place) -> module.
-# A new op: an entry here, its keys in config.LAYER_KEYS and its shape in layer_math (the
-# "how to add a layer op" of docs/architecture.md).
+# One module per op of gancli/layer_ops.py (its keys and shapes); a new op is an entry in both
+# (the "how to add a layer op" of docs/architecture.md; a test holds the two tables equal).
 LAYERS: dict[str, LayerBuilder] = {
     "project": lambda spec, shape, inplace: Project(
         shape[0] if len(shape) == 1 else math.prod(shape), spec.out, spec.size, spec.bias
