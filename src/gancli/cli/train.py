@@ -56,6 +56,13 @@ def train_command(
     iters: Annotated[
         int | None, typer.Option("--iters", help="Total iterations of the run; takes precedence over epochs.")
     ] = None,
+    resolution: Annotated[
+        int | None,
+        typer.Option(
+            "--resolution",
+            help="Image side to train at: 32, 64, 128 or 256 for fast64/fast256; for the DCGAN-class presets, the preset's size times a power of two (one up/down block per doubling). Your images are resized to it.",
+        ),
+    ] = None,
     time_budget: Annotated[
         str | None,
         typer.Option(
@@ -188,6 +195,8 @@ def train_command(
 
       gan train --preset fast64 --data ~/photos --time 20m   (20 minutes of training)
 
+      gan train --preset fast64 --data ~/photos --resolution 128 --time 1h
+
       gan train --preset flowers64 --data flowers --device cuda
 
       gan train --preset flowers64 --data ~/photos --iters 2000 --out runs/mine
@@ -212,6 +221,7 @@ def train_command(
         epochs=epochs,
         iters=iters,
         time=time_budget,
+        resolution=resolution,
         batch_size=batch_size,
         lr=lr,
         device=device,

@@ -28,6 +28,7 @@ class Overrides:
     root: str | None = _flag("data.root")
     epochs: int | None = _flag("train.epochs")
     iters: int | None = _flag("train.iters")
+    resolution: int | None = _flag("model.resolution")
     time: str | None = _flag("train.time")
     batch_size: int | None = _flag("train.batch_size")
     lr: float | None = _flag("train.lr_g", "train.lr_d")

@@ -10,6 +10,7 @@ from typing import Any
 
 from gancli.config.loading import from_dict, load_yaml_file, load_yaml_text, to_dict
 from gancli.config.overrides import Overrides, deep_merge, with_overrides
+from gancli.config.resolution import fit_to_resolution
 from gancli.config.schema import DEFAULT_PRESET, RECIPES, RunConfig
 from gancli.errors import UserError
 
@@ -54,6 +55,12 @@ def resolve(
     recipe = dotted.get("recipe") or file_data.get("recipe") or base.get("recipe") or "faithful"
     data = deep_merge(with_recipe(base, str(recipe)), file_data)
     data["preset"] = name
+    resolution = dotted.get("model.resolution")
+    if resolution is not None:
+        data = deep_merge(data, {"model": {"resolution": resolution}})
+    file_model = file_data.get("model") if isinstance(file_data.get("model"), dict) else {}
+    own_layers = "generator" in file_model or "discriminator" in file_model
+    data = fit_to_resolution(data, int(base.get("model", {}).get("resolution", 64)), own_layers)
     return with_overrides(data, dotted)
 
 

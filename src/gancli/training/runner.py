@@ -108,6 +108,12 @@ def read_run_config(run: RunFolder) -> dict:
 def _resumed_config(
     base: dict, payload: dict, overrides: Overrides, ckpt: Path, saved: Path | None = None
 ) -> RunConfig:
+    trained = payload["config"]["model"].get("resolution")
+    if overrides.resolution is not None and overrides.resolution != trained:
+        raise UserError(
+            f"--resolution {overrides.resolution}: the run in {saved or ckpt} trains {trained}x{trained} networks, "
+            "and a run cannot change its image size when resumed. Start a new run with --resolution instead."
+        )
     try:
         cfg = with_overrides(base, overrides)
     except UserError as exc:
