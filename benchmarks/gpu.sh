@@ -19,3 +19,12 @@ if command -v nvidia-smi >/dev/null; then
 fi
 python -c "import torch, torchvision; print('torch', torch.__version__, '| torchvision', torchvision.__version__, '| CUDA', torch.version.cuda, '| GPU available:', torch.cuda.is_available())"
 timeout --signal=INT --kill-after=20 450 python benchmarks/gpu_bench.py "$@"
+
+# The newest preset's step time on the GPU (issue #17): fast256 at its batch 16, fp32 and --amp,
+# on random images of its shape (flowers cannot be downloaded there), and how many steps fit
+# in its default hour. A dry run writes nothing.
+if python -c "import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)"; then
+    for amp in --no-amp --amp; do
+        timeout 150 python -m gancli train --preset fast256 --device cuda "$amp" --dry-run | tail -n 6 || true
+    done
+fi
