@@ -87,6 +87,19 @@ def tiny_fast_config_dict(arch: str = "fastgan", step: str = "d_then_g", iters: 
     return cfg
 
 
+def trained_run(tmp_path_factory, name: str, iters: int) -> Path:
+    """A tiny run trained through the CLI in its own folder and data root (seconds), for a
+    module-scoped fixture shared by a test module."""
+    folder = tmp_path_factory.mktemp(name)
+    config = folder / "tiny.yaml"
+    config.write_text(yaml.safe_dump(tiny_config_dict(iters=iters)))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GAN_HOME", str(folder / "home"))
+        res = run_cli("train", "--config", config, "--out", folder / "run")
+    assert res.code == 0, res.text
+    return folder / "run"
+
+
 @pytest.fixture
 def tiny_config_file(tmp_path) -> Path:
     path = tmp_path / "tiny.yaml"

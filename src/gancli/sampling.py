@@ -129,8 +129,8 @@ def generate_images(
     truncation: float | None = None,
 ) -> torch.Tensor:
     """n images as uint8 (n, C, H, W) from seeded latents (truncated at `truncation` when given)."""
-    z = latents(n, generator.latent_dim, seed, truncation)
-    return generate_from_latents(generator, z, device, batch_size)
+    batches = list(generated_batches(generator, n, seed, device, batch_size, truncation))
+    return torch.cat(batches) if batches else torch.empty(0, dtype=torch.uint8)
 
 
 def generated_batches(

@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-import yaml
-from conftest import run_cli, tiny_config_dict
+from conftest import run_cli, trained_run
 from PIL import Image
 
 from gancli.errors import UserError
@@ -17,14 +16,7 @@ from gancli.sampling import generate_from_latents, latents, load_generator
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     """One tiny run trained for a few seconds, shared by the tests of this module."""
-    folder = tmp_path_factory.mktemp("sample")
-    config = folder / "tiny.yaml"
-    config.write_text(yaml.safe_dump(tiny_config_dict(iters=12)))
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("GAN_HOME", str(folder / "home"))
-        res = run_cli("train", "--config", config, "--out", folder / "run")
-    assert res.code == 0, res.text
-    return folder / "run"
+    return trained_run(tmp_path_factory, "sample", iters=12)
 
 
 def test_without_truncation_the_latents_are_todays_bit_for_bit():

@@ -5,8 +5,7 @@ import sys
 
 import pytest
 import torch
-import yaml
-from conftest import run_cli, tiny_config_dict
+from conftest import run_cli, trained_run
 
 from gancli.export import ERF_LIMIT, erfinv, read_pt2_metadata, read_torchscript_metadata, truncate_map
 from gancli.sampling import generate_from_latents, latents, load_generator
@@ -16,14 +15,7 @@ from gancli.training.checkpoint import load_checkpoint, save_checkpoint
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     """One tiny trained run shared by the tests of this module (a few seconds to train)."""
-    folder = tmp_path_factory.mktemp("export")
-    config = folder / "tiny.yaml"
-    config.write_text(yaml.safe_dump(tiny_config_dict(iters=3)))
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("GAN_HOME", str(folder / "home"))
-        res = run_cli("train", "--config", config, "--out", folder / "run")
-    assert res.code == 0, res.text
-    return folder / "run"
+    return trained_run(tmp_path_factory, "export", iters=3)
 
 
 def test_onnx_export_matches_pytorch_with_a_free_batch_and_metadata(run, tmp_path):

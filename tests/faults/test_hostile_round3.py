@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from conftest import run_cli, tiny_config_dict
+from conftest import run_cli, tiny_config_dict, trained_run
 from faults.faultkit import assert_clean_error
 
 from gancli.training.checkpoint import load_checkpoint, save_checkpoint
@@ -20,14 +20,7 @@ from gancli.training.checkpoint import load_checkpoint, save_checkpoint
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     """One tiny trained run shared by the tests of this module (seconds to train)."""
-    folder = tmp_path_factory.mktemp("round3")
-    config = folder / "tiny.yaml"
-    config.write_text(yaml.safe_dump(tiny_config_dict(iters=3)))
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("GAN_HOME", str(folder / "home"))
-        res = run_cli("train", "--config", config, "--out", folder / "run")
-    assert res.code == 0, res.text
-    return folder / "run"
+    return trained_run(tmp_path_factory, "round3", iters=3)
 
 
 # ---------------------------------------------------------------- links at any depth (broken 1)
