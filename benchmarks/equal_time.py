@@ -57,10 +57,16 @@ ARMS: dict[str, tuple[str, dict]] = {
     "fast64-lrg5": ("fast64", {"train.lr_g": 0.0005}),
     "fast64-ada": ("fast64", {"train.augment_p": "auto"}),
     "projected-d64": ("fast64", {"model.arch": "projected", "model.d_width": 64}),
-    "projected-128-d32": ("fast64", {"model.arch": "projected", "model.d_width": 32, "model.projected_size": 128}),
+    "projected-128-d32": (
+        "fast64",
+        {"model.arch": "projected", "model.d_width": 32, "model.projected_size": 128},
+    ),
     "dcgan64-improved": ("dcgan64", {"recipe": "improved", "train.batch_size": 32}),
 }
-DEFAULT_ARMS = {"emoji": "quick-improved,fast64,fast64-ada,fast64-projected", "shapes": "quick-improved,fast64"}
+DEFAULT_ARMS = {
+    "emoji": "quick-improved,fast64,fast64-ada,fast64-projected",
+    "shapes": "quick-improved,fast64",
+}
 
 
 # ---------------------------------------------------------------- data and judges
@@ -242,9 +248,7 @@ def _mean_sd(values: list[float]) -> str:
     return f"{statistics.fmean(values):.1f} ± {sd:.1f}"
 
 
-def summarise(
-    name: str, results: dict[str, list[dict]], speeds: dict[str, float], minutes: float, batch: dict
-) -> str:
+def summarise(name: str, results: dict[str, list[dict]], minutes: float, batch: dict) -> str:
     base = results.get("quick-improved")
     target = statistics.fmean(r["curve"][-1]["fid"] for r in base) if base else None
     rows = []
@@ -254,7 +258,7 @@ def summarise(
         rows.append(
             [
                 arm,
-                f"{batch[arm] / speeds[arm]:.0f}",
+                f"{statistics.fmean(r['iters'] * batch[arm] / r['cpu_s'] for r in runs):.0f}",
                 f"{runs[0]['iters'] * batch[arm]:,}",
                 _mean_sd([p["fid"] for p in short]),
                 _mean_sd([p["fid"] for p in long]),
@@ -267,9 +271,9 @@ def summarise(
         )
     header = [
         "arm",
-        "img/s (1 thread)",
+        "img/s (1 thread, CPU time)",
         "images seen",
-        f"FID at {minutes * SHORT / EVALS:g} min",
+        f"FID at {minutes * SHORT / EVALS:.1f} min",
         f"FID at {minutes:g} min",
         "precision",
         "recall",
@@ -278,6 +282,23 @@ def summarise(
         "CPU min used",
     ]
     return f"### {name}\n\n" + bl.table(rows, header)
+
+
+def summarise_saved(out: Path, minutes: float) -> str:
+    """The tables of the runs saved in `out` (those that finished, when a run was cut short)."""
+    runs: dict[str, dict[str, list[dict]]] = {}
+    for path in sorted(out.glob("run-*.json")):
+        r = json.loads(path.read_text())
+        runs.setdefault(r["dataset"], {}).setdefault(r["arm"], []).append(r)
+    text = [bl.machine_line(), ""]
+    for name, arms in runs.items():
+        batch = {arm: arm_config(arm, 0, 1, 0).train.batch_size for arm in arms}
+        first = sorted(arms, key=lambda a: a != "quick-improved")
+        text += [
+            summarise(name, {a: sorted(arms[a], key=lambda r: r["seed"]) for a in first}, minutes, batch),
+            "",
+        ]
+    return "\n".join(text)
 
 
 def main() -> None:
@@ -294,7 +315,11 @@ def main() -> None:
     )
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--out", default="benchmarks/out/equal_time")
+    parser.add_argument("--summarise", action="store_true", help="only summarise the runs saved in --out")
     args = parser.parse_args()
+    if args.summarise:
+        print(summarise_saved(Path(args.out), args.minutes))
+        return
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     print(bl.machine_line(), flush=True)
@@ -351,7 +376,6 @@ def main() -> None:
             summarise(
                 name,
                 {a: sorted(results[name][a], key=lambda r: r["seed"]) for a in p["arms"]},
-                p["speeds"],
                 args.minutes,
                 p["batch"],
             )
