@@ -14,6 +14,7 @@ import copy
 import math
 
 from gancli.errors import UserError
+from gancli.limits import MAX_RESOLUTION
 
 
 def _is_up(layer: dict) -> bool:
@@ -64,6 +65,8 @@ def fit_to_resolution(data: dict, preset_resolution: int, user_layers: bool) -> 
     target = model.get("resolution", preset_resolution)
     if model.get("arch", "dcgan") != "dcgan" or user_layers or target == preset_resolution:
         return data
+    if not isinstance(target, int) or not 0 < target <= MAX_RESOLUTION:
+        return data  # validation names the value and its bounds
     ratio = target / preset_resolution if isinstance(target, int) and target > 0 else 0
     doublings = round(math.log2(ratio)) if ratio > 0 else None
     if doublings is None or 2.0**doublings != ratio:
