@@ -57,10 +57,16 @@ ARMS: dict[str, tuple[str, dict]] = {
     "fast64-lrg5": ("fast64", {"train.lr_g": 0.0005}),
     "fast64-ada": ("fast64", {"train.augment_p": "auto"}),
     "projected-d64": ("fast64", {"model.arch": "projected", "model.d_width": 64}),
-    "projected-128-d32": ("fast64", {"model.arch": "projected", "model.d_width": 32, "model.projected_size": 128}),
+    "projected-128-d32": (
+        "fast64",
+        {"model.arch": "projected", "model.d_width": 32, "model.projected_size": 128},
+    ),
     "dcgan64-improved": ("dcgan64", {"recipe": "improved", "train.batch_size": 32}),
 }
-DEFAULT_ARMS = {"emoji": "quick-improved,fast64,fast64-ada,fast64-projected", "shapes": "quick-improved,fast64"}
+DEFAULT_ARMS = {
+    "emoji": "quick-improved,fast64,fast64-ada,fast64-projected",
+    "shapes": "quick-improved,fast64",
+}
 
 
 # ---------------------------------------------------------------- data and judges
