@@ -123,3 +123,14 @@ def require_classes(labels: torch.Tensor | None, classes: list[str], source: str
         raise UserError(
             f"--conditional needs at least {MIN_CLASS_IMAGES} images in every class of {source}; these have fewer: {listed}. Add images to them, or remove those class folders."
         )
+
+
+def run_classes(saved: list[str], labels: torch.Tensor | None, classes: list[str], source: str) -> list[str]:
+    """The classes a conditional run trains on: the data's (checked by require_classes), which
+    must be the ones a resumed run (or model.classes in a config) already names, in order."""
+    require_classes(labels, classes, source)
+    if saved and list(saved) != list(classes):
+        raise UserError(
+            f"The run's classes ({', '.join(saved)}) are not the classes of {source} ({', '.join(classes)}): a conditional model learns one embedding per class index. Train on the same class folders, or start a new run."
+        )
+    return list(classes)

@@ -14,6 +14,8 @@ unconditional nets inside are the same modules as ever.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -73,6 +75,7 @@ class ConditionalGenerator(nn.Module):
         if not _replace_batch_norms(net, classes, self._slot):
             raise ValueError("a conditional generator needs batch norm layers to condition")
         self.net = net
+        self.classes = classes
         self.latent_dim = getattr(net, "latent_dim", None)
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -109,6 +112,7 @@ class ConditionalDiscriminator(nn.Module):
         for (layer, _), projection in zip(logit_layers, self.projections):
             layer.register_forward_hook(projection.hook)
         self.reconstructs = getattr(net, "reconstructs", False)
+        self.classes = classes
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor, *rest):
         self._slot.labels = labels
@@ -116,3 +120,19 @@ class ConditionalDiscriminator(nn.Module):
             return self.net(x, *rest)
         finally:
             self._slot.labels = None
+
+
+def classes_of(net: nn.Module) -> int:
+    """How many classes a network is conditioned on (0: unconditional), through DDP's and
+    torch.compile's wrappers."""
+    for inner in (net, getattr(net, "module", None), getattr(net, "_orig_mod", None)):
+        if isinstance(inner, (ConditionalGenerator, ConditionalDiscriminator)):
+            return inner.classes
+    return 0
+
+
+def grid_labels(n: int, classes: int, cols: int | None = None) -> torch.Tensor:
+    """The classes of a grid of n tiles, `cols` a row (reporting.grids' near-square grid by
+    default): class c in row c, rows past the last class starting over at class 0."""
+    cols = cols or math.ceil(math.sqrt(n))
+    return (torch.arange(n) // cols) % classes

@@ -126,7 +126,16 @@ def _time_steps(cfg: RunConfig, images: Any, dev: Any, n: int) -> float:
     """Median seconds of `n` training steps of a fresh Trainer, after a warm-up."""
     from gancli.training.trainer import Trainer
 
-    trainer = Trainer(cfg, images, dev, None)  # no run folder: it never checkpoints
+    labels = None
+    if cfg.model.conditional:  # the data's classes are not read for timing: two stand in
+        import dataclasses
+
+        import torch
+
+        classes = cfg.model.classes or ["class 0", "class 1"]
+        cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, classes=classes))
+        labels = torch.arange(images.shape[0]) % len(classes)
+    trainer = Trainer(cfg, images, dev, None, labels=labels)  # no run folder: it never checkpoints
     try:
         trainer.train_steps(WARMUP_STEPS)
         _sync(dev)
