@@ -257,6 +257,10 @@ def export_generator(
         check_no_links_below(_run_dir(source), out)
     check_output_files([out], overwrite, "--out")
     generator, cfg = load_generator(source, "cpu", best=best)
+    if cfg.model.conditional:
+        raise UserError(
+            f"{source} is a class-conditional run ({len(cfg.model.classes)} classes): gan export does not take the class as a graph input yet. Draw its images with `gan sample {source} --class NAME` meanwhile."
+        )
     model = ExportedGenerator(generator, uint8, truncation).eval()
     dtype = "uint8" if uint8 else "float32"
     checkpoint = best_checkpoint(source) if best else find_checkpoint(source)
