@@ -90,3 +90,18 @@ def test_a_resumed_run_keeps_its_classes():
     assert run_classes([], labels, ["a", "b"], "photos") == ["a", "b"]
     with pytest.raises(UserError, match=r"run's classes \(a, c\) are not the classes of photos \(a, b\)"):
         run_classes(["a", "c"], labels, ["a", "b"], "photos")
+
+
+def test_checkpoint_validation_checks_the_class_parameters(tmp_path):
+    cfg = conditional(tiny_config_dict(iters=1))
+    Trainer(cfg, shapes(40, 16), torch.device("cpu"), tmp_path / "run", labels=shapes_labels(40)[0]).fit()
+    path = find_checkpoint(tmp_path / "run")
+    payload = load_checkpoint(path)
+    payload["config"]["model"]["classes"] = []
+    torch.save(payload, tmp_path / "no-classes.pt")
+    with pytest.raises(UserError, match="conditional but names no classes"):
+        load_checkpoint(tmp_path / "no-classes.pt")
+    payload["config"]["model"]["classes"] = ["a", "b"]  # 2 classes: embeddings of 3 rows do not fit
+    torch.save(payload, tmp_path / "two-classes.pt")
+    with pytest.raises(UserError, match="gain|embed"):
+        load_checkpoint(tmp_path / "two-classes.pt")
