@@ -121,6 +121,23 @@ def test_scoring_batches_draw_every_class_as_often(run):
     assert torch.cat(seen).tolist() == [0, 1, 2, 0, 1, 2, 0]
 
 
-def test_export_refuses_a_conditional_run_clearly(run, tmp_path):
-    res = run_cli("export", run, "--format", "pt2", "--out", tmp_path / "g.pt2")
-    assert res.code == 2 and "class-conditional run (3 classes)" in res.err and "--class" in res.err
+@pytest.mark.parametrize("fmt", ["pt2", "torchscript", "onnx"])
+def test_export_takes_the_class_as_a_second_input(run, tmp_path, fmt):
+    if fmt == "onnx":
+        pytest.importorskip("onnxruntime")
+        pytest.importorskip("onnxscript")
+    from gancli.export import _BUILDERS
+
+    res = run_cli("export", run, "--format", fmt, "--out", tmp_path / f"g.{fmt}")
+    assert res.code == 0, res.text
+    assert "+ class (blue, green, red)" in res.out
+    generator, _ = load_generator(run)
+    z = torch.randn(4, generator.latent_dim, generator=torch.Generator().manual_seed(3))
+    classes = torch.tensor([2, 0, 1, 2])
+    got = _BUILDERS[fmt][1]((tmp_path / f"g.{fmt}").read_bytes(), (z, classes))
+    with torch.no_grad():
+        want = generator(z, classes)
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+    assert not torch.allclose(
+        got[0], _BUILDERS[fmt][1]((tmp_path / f"g.{fmt}").read_bytes(), (z, classes * 0))[0]
+    )
