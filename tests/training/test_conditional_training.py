@@ -105,3 +105,12 @@ def test_checkpoint_validation_checks_the_class_parameters(tmp_path):
     torch.save(payload, tmp_path / "two-classes.pt")
     with pytest.raises(UserError, match="gain|embed"):
         load_checkpoint(tmp_path / "two-classes.pt")
+
+
+def test_grid_rows_are_the_pictures_rows():
+    """The fixed labels' rows are the rows the sample grids (make_grid's default) draw."""
+    from gancli.reporting.grids import grid_shape
+
+    for n in (1, 4, 9, 10, 25, 64):
+        cols = grid_shape(n)[1]
+        assert torch.equal(grid_labels(n, 4), grid_labels(n, 4, cols))
