@@ -114,3 +114,19 @@ def test_grid_rows_are_the_pictures_rows():
     for n in (1, 4, 9, 10, 25, 64):
         cols = grid_shape(n)[1]
         assert torch.equal(grid_labels(n, 4), grid_labels(n, 4, cols))
+
+
+def test_compiled_conditional_nets_train_like_eager(monkeypatch):
+    """--compile traces the label slot and the projection hook (aot_eager: the same tracing)."""
+    images, labels = shapes(32, 16), shapes_labels(32)[0]
+    eager = Trainer(conditional(tiny_config_dict(iters=2)), images, torch.device("cpu"), None, labels=labels)
+    eager.fit()
+    real_compile = torch.compile
+    monkeypatch.setattr(torch, "compile", lambda m, **kw: real_compile(m, backend="aot_eager", **kw))
+    torch._dynamo.reset()
+    cfg = conditional(tiny_config_dict(iters=2), compile=True)
+    compiled = Trainer(cfg, images, torch.device("cpu"), None, labels=labels)
+    assert compiled.fit().status == "finished"
+    for a, b in zip(eager.discriminator.parameters(), compiled.discriminator.parameters()):
+        assert torch.allclose(a, b, atol=1e-5)
+    torch._dynamo.reset()
