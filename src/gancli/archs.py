@@ -185,3 +185,16 @@ def discriminator_plan(m) -> list[Block]:
     if m.arch == "projected":
         return projected_plan(m.projected_size or m.resolution, width)
     return selfsup_plan(m.resolution, m.channels, width)
+
+
+def generator_bn_channels(m) -> int:
+    """The channels of a fast arch generator's batch norms, together (each gains a per-class
+    gain and bias when the model is conditional): the 4x4 init's and each up block's."""
+    return 2 * channels(4, m.width) + sum(2 * channels(s, m.width) for s in _sides(8, m.resolution))
+
+
+def projection_channels(m) -> int:
+    """The features a fast arch discriminator's class projection embeds per class: the 4x4 map
+    before FastGAN's logit, or every scale's map before the projected D's logits."""
+    width = m.d_width or m.width
+    return sum(mix_channels(width)) if m.arch == "projected" else channels(4, width)

@@ -106,9 +106,14 @@ def _config(data: Any, path: Path) -> RunConfig:
             f"Checkpoint {path} is damaged: config is {_show(data)}, expected a mapping.{fallback_hint(path)}"
         )
     try:
-        return from_dict(data)
+        cfg = from_dict(data)
     except UserError as exc:
         raise UserError(f"Checkpoint {path} carries a config this gancli cannot use: {exc}") from exc
+    if cfg.model.conditional and not cfg.model.classes:  # training fills them before any checkpoint
+        raise UserError(
+            f"Checkpoint {path} is damaged: its config is conditional but names no classes (model.classes).{fallback_hint(path)}"
+        )
+    return cfg
 
 
 def expected_nets(cfg: RunConfig) -> tuple[nn.Module, nn.Module]:

@@ -3,8 +3,8 @@ torch.export's .pt2 (torch.export.load, AOTInductor) or TorchScript (for C++/Lib
 since torch 2.14 and kept while torch ships it, .pt2 replaces it), checked against PyTorch
 before it is written.
 
-The exported model takes a batch of latents (N, latent_dim), N free, and returns images
-(N, C, H, W): float32 in [-1, 1], or uint8 in [0, 255] rounded exactly as `gan sample` does.
+The exported model takes a batch of latents (N, latent_dim), N free (and for a class-conditional
+run a second input: each image's class index, int64 (N,)), and returns images (N, C, H, W): float32 in [-1, 1], or uint8 in [0, 255] rounded exactly as `gan sample` does.
 The generator is the one `gan sample` draws from (its EMA weights when the run keeps them),
 in eval mode, so batch norm uses its running statistics and the output of a latent does not
 depend on the rest of its batch.
@@ -34,6 +34,8 @@ from gancli.fsutil import atomic_write_bytes, check_no_links_below, check_output
 from gancli.runs import CHECKPOINTS, RunFolder, find_checkpoint
 from gancli.sampling import best_checkpoint, check_truncation, latents, load_generator
 
+Inputs = tuple[torch.Tensor, ...]  # the latents, and for a conditional G the classes
+INPUT_NAMES = ("latent", "class")
 FORMATS = {"onnx": ".onnx", "pt2": ".pt2", "torchscript": ".torchscript.pt"}
 METADATA_FILE = "gancli.json"  # the TorchScript / .pt2 extra file holding the metadata
 CHECK_SEED, CHECK_N = 1234, 5  # fixed latents of the check; 5, not the export example's 2: the batch is free
@@ -78,10 +80,11 @@ class ExportedGenerator(nn.Module):
         super().__init__()
         self.generator, self.uint8, self.truncation = generator, uint8, truncation
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, classes: torch.Tensor | None = None) -> torch.Tensor:
         if self.truncation is not None:
             z = truncate_map(z, self.truncation)
-        x = self.generator(z)
+        # a conditional G's second input: each image's class
+        x = self.generator(z) if classes is None else self.generator(z, classes)
         if self.uint8:
             x = x.float().add(1).mul(127.5).round().clamp(0, 255).to(torch.uint8)
         return x
@@ -126,31 +129,37 @@ def _require_onnx() -> tuple[Any, Any]:
     return onnx, onnxruntime
 
 
-def _onnx_bytes(model: ExportedGenerator, example: torch.Tensor, metadata: dict[str, str]) -> bytes:
+def _dynamic_batch(inputs: Inputs) -> tuple[dict, ...]:
+    """Every input's first dimension: one batch size, free."""
+    batch = torch.export.Dim("batch")
+    return tuple({0: batch} for _ in inputs)
+
+
+def _onnx_bytes(model: ExportedGenerator, example: Inputs, metadata: dict[str, str]) -> bytes:
     onnx, _ = _require_onnx()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch.export's notes on its own internals, not the user's business
         program = torch.onnx.export(
             model,
-            (example,),
+            example,
             dynamo=True,
             verbose=False,
-            input_names=["latent"],
+            input_names=list(INPUT_NAMES[: len(example)]),
             output_names=["image"],
-            dynamic_shapes=({0: torch.export.Dim("batch")},),
+            dynamic_shapes=_dynamic_batch(example),
         )
     proto = program.model_proto
     onnx.helper.set_model_props(proto, metadata)
     return proto.SerializeToString()
 
 
-def _run_onnx(data: bytes, z: torch.Tensor) -> torch.Tensor:
+def _run_onnx(data: bytes, inputs: Inputs) -> torch.Tensor:
     _, ort = _require_onnx()
     session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
-    return torch.from_numpy(session.run(None, {"latent": z.numpy()})[0])
+    return torch.from_numpy(session.run(None, {k: v.numpy() for k, v in zip(INPUT_NAMES, inputs)})[0])
 
 
-def _torchscript_bytes(model: ExportedGenerator, example: torch.Tensor, metadata: dict[str, str]) -> bytes:
+def _torchscript_bytes(model: ExportedGenerator, example: Inputs, metadata: dict[str, str]) -> bytes:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # torch.jit is deprecated; the format is still wanted
         warnings.simplefilter("ignore", DeprecationWarning)
@@ -160,30 +169,30 @@ def _torchscript_bytes(model: ExportedGenerator, example: torch.Tensor, metadata
     return buffer.getvalue()
 
 
-def _run_torchscript(data: bytes, z: torch.Tensor) -> torch.Tensor:
+def _run_torchscript(data: bytes, inputs: Inputs) -> torch.Tensor:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
         warnings.simplefilter("ignore", DeprecationWarning)
         loaded = torch.jit.load(io.BytesIO(data), map_location="cpu")
     with torch.no_grad():
-        return loaded(z)
+        return loaded(*inputs)
 
 
-def _pt2_bytes(model: ExportedGenerator, example: torch.Tensor, metadata: dict[str, str]) -> bytes:
+def _pt2_bytes(model: ExportedGenerator, example: Inputs, metadata: dict[str, str]) -> bytes:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch.export's notes on its own internals
-        program = torch.export.export(model, (example,), dynamic_shapes=({0: torch.export.Dim("batch")},))
+        program = torch.export.export(model, example, dynamic_shapes=_dynamic_batch(example))
         buffer = io.BytesIO()
         torch.export.save(program, buffer, extra_files={METADATA_FILE: json.dumps(metadata)})
     return buffer.getvalue()
 
 
-def _run_pt2(data: bytes, z: torch.Tensor) -> torch.Tensor:
+def _run_pt2(data: bytes, inputs: Inputs) -> torch.Tensor:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         loaded = torch.export.load(io.BytesIO(data)).module()
     with torch.no_grad():
-        return loaded(z)
+        return loaded(*inputs)
 
 
 def read_pt2_metadata(path: Path) -> dict[str, str]:
@@ -225,7 +234,16 @@ def _metadata(cfg: RunConfig, uint8: bool, truncation: float | None, checkpoint:
     }
     if truncation is not None:
         metadata["truncation"] = f"{truncation:g}"
+    if m.conditional:
+        metadata["class_input"] = f"class: int64 (batch,), an index into classes (0 to {len(m.classes) - 1})"
+        metadata["classes"] = json.dumps(m.classes)
     return metadata
+
+
+def _inputs(cfg: RunConfig, seed: int, n: int) -> Inputs:
+    """The latents of a seed, and for a conditional G each image's class (cycling over them)."""
+    z = latents(n, cfg.model.latent_dim, seed)
+    return (z, torch.arange(n) % len(cfg.model.classes)) if cfg.model.conditional else (z,)
 
 
 _BUILDERS = {
@@ -261,13 +279,12 @@ def export_generator(
     dtype = "uint8" if uint8 else "float32"
     checkpoint = best_checkpoint(source) if best else find_checkpoint(source)
     metadata = _metadata(cfg, uint8, truncation, checkpoint)
-    example = latents(2, cfg.model.latent_dim, CHECK_SEED + 1)
     build, run = _BUILDERS[fmt]
-    data = build(model, example, metadata)
-    z = latents(CHECK_N, cfg.model.latent_dim, CHECK_SEED)
+    data = build(model, _inputs(cfg, CHECK_SEED + 1, 2), metadata)
+    inputs = _inputs(cfg, CHECK_SEED, CHECK_N)
     with torch.no_grad():
-        want = model(z)
-    got = run(data, z)
+        want = model(*inputs)
+    got = run(data, inputs)
     if got.shape != want.shape:
         raise UserError(
             f"The exported {fmt} model gives shape {tuple(got.shape)}, PyTorch {tuple(want.shape)}."

@@ -10,7 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gancli.archs import FAST_ARCHS, Block, discriminator_plan, generator_blocks
+from gancli.archs import (
+    FAST_ARCHS,
+    Block,
+    discriminator_plan,
+    generator_blocks,
+    generator_bn_channels,
+    projection_channels,
+)
 from gancli.config import LayerSpec, ModelConfig
 from gancli.errors import UserError
 from gancli.layer_ops import layer_output
@@ -55,25 +62,43 @@ def generator_rows(model: ModelConfig) -> list[LayerRow]:
     """The generator's layer table (its input: a flat latent, or a 1x1 map for a conv first
     layer); for the fastgan/projected archs, one row per block of their plan."""
     if model.arch in FAST_ARCHS:
-        return _arch_rows(generator_blocks(model))
-    flat = model.generator[0].op in ("project", "linear")
-    latent = (model.latent_dim,) if flat else (model.latent_dim, 1, 1)
-    return layer_rows(model.generator, latent, "model.generator")
+        rows = _arch_rows(generator_blocks(model))
+        bn = generator_bn_channels(model)
+    else:
+        flat = model.generator[0].op in ("project", "linear")
+        latent = (model.latent_dim,) if flat else (model.latent_dim, 1, 1)
+        rows = layer_rows(model.generator, latent, "model.generator")
+        bn = sum(r.output_shape[0] for r in rows if r.op == "batchnorm")
+    if model.conditional:  # models/conditional.py: a gain and a bias per class and BN channel
+        rows.append(
+            LayerRow(len(rows), "class BN gains, biases", rows[-1].output_shape, 2 * bn * len(model.classes))
+        )
+    return rows
+
+
+def _projection_row(model: ModelConfig, rows: list[LayerRow]) -> LayerRow:
+    """The projection discriminator's class embedding: one vector per class, as long as phi."""
+    if model.arch in FAST_ARCHS:
+        features = projection_channels(model)
+    else:
+        features = rows[-2].output_shape[0] if len(rows) > 1 else model.channels
+    return LayerRow(len(rows), "class projection", rows[-1].output_shape, features * len(model.classes))
 
 
 def discriminator_rows(model: ModelConfig) -> list[LayerRow]:
     """The discriminator's layer table (dcgan with spectral norm: its batch norms are identities,
     no parameters); for the fastgan/projected archs, one row per block of their plan."""
     if model.arch in FAST_ARCHS:
-        return _arch_rows(discriminator_plan(model))
-    rows = layer_rows(
-        model.discriminator, (model.channels, model.resolution, model.resolution), "model.discriminator"
-    )
-    if model.spectral_norm:
+        rows = _arch_rows(discriminator_plan(model))
+    else:
+        rows = layer_rows(
+            model.discriminator, (model.channels, model.resolution, model.resolution), "model.discriminator"
+        )
+    if model.spectral_norm and model.arch not in FAST_ARCHS:
         for row in rows:
             if row.op == "batchnorm":
                 row.params = 0
-    return rows
+    return [*rows, _projection_row(model, rows)] if model.conditional else rows
 
 
 def param_count(rows: list[LayerRow]) -> int:

@@ -15,6 +15,7 @@ from gancli.config import RunConfig, from_dict
 from gancli.errors import UserError
 from gancli.limits import check_seed
 from gancli.models.build import build_generator
+from gancli.models.conditional import classes_of
 from gancli.reporting.grids import to_uint8
 from gancli.runs import RunFolder, find_checkpoint, latest_run
 
@@ -111,12 +112,42 @@ def seeded_latents(n: int, dim: int, rng: torch.Generator, truncation: float | N
     return z if truncation is None else truncate_(z, truncation, rng)
 
 
+def class_index(cfg: RunConfig, spec: str) -> int:
+    """The class index of `--class NAME|INDEX` for a run; a UserError for an unconditional run
+    or a class it does not know, listing the ones it does."""
+    classes = cfg.model.classes if cfg.model.conditional else []
+    if not classes:
+        raise UserError(
+            f"--class {spec}: this run was trained without classes (model.conditional is false). Leave out --class and --per-class, or train with --conditional on a folder of class subfolders."
+        )
+    if spec in classes:
+        return classes.index(spec)
+    if spec.isdigit() and int(spec) < len(classes):
+        return int(spec)
+    known = ", ".join(f"{i} {name}" for i, name in enumerate(classes))
+    raise UserError(f"--class {spec} is not a class of this run. Its classes: {known} (a name or an index).")
+
+
 @torch.no_grad()
 def generate_from_latents(
-    generator: nn.Module, z: torch.Tensor, device: torch.device | str = "cpu", batch_size: int = 256
+    generator: nn.Module,
+    z: torch.Tensor,
+    device: torch.device | str = "cpu",
+    batch_size: int = 256,
+    labels: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """uint8 (N, C, H, W) images of the given latents."""
-    out = [to_uint8(generator(z[i : i + batch_size].to(device))) for i in range(0, z.shape[0], batch_size)]
+    """uint8 (N, C, H, W) images of the given latents; a conditional generator draws image i in
+    class labels[i] (by default i mod the number of classes: every class as often)."""
+    classes = classes_of(generator)
+    if classes and labels is None:
+        labels = torch.arange(z.shape[0]) % classes
+    out = []
+    for i in range(0, z.shape[0], batch_size):
+        chunk = z[i : i + batch_size].to(device)
+        if classes:
+            out.append(to_uint8(generator(chunk, labels[i : i + batch_size].to(device))))
+        else:
+            out.append(to_uint8(generator(chunk)))
     return torch.cat(out) if out else torch.empty(0, dtype=torch.uint8)
 
 
@@ -140,12 +171,19 @@ def generated_batches(
     device: torch.device | str = "cpu",
     batch_size: int = 256,
     truncation: float | None = None,
+    *,
+    class_index: int | None = None,
 ) -> Iterator[torch.Tensor]:
     """The images of generate_images, batch by batch (uint8 (b, C, H, W)): what is held at once
-    does not grow with n, so scoring many images needs memory only for their features."""
+    does not grow with n, so scoring many images needs memory only for their features. A
+    conditional generator draws every class as often, or only `class_index` when given."""
     z = latents(n, generator.latent_dim, seed, truncation)
     for i in range(0, n, batch_size):
-        yield generate_from_latents(generator, z[i : i + batch_size], device, batch_size)
+        classes = classes_of(generator)  # every class as often, counted across the batches
+        labels = torch.arange(i, min(i + batch_size, n)) % classes if classes else None
+        if labels is not None and class_index is not None:
+            labels = torch.full_like(labels, class_index)
+        yield generate_from_latents(generator, z[i : i + batch_size], device, batch_size, labels)
 
 
 def interpolation_latents(

@@ -121,6 +121,15 @@ def test_cifar_archive(tmp_path):
     )
     assert train_labels.tolist() == [0, 1, 2, 3, 0, 1, 2, 3]
     assert np.array_equal(parts["test"][0], test)
+    # installing it keeps the training labels and CIFAR's class names beside images.npy
+    from gancli.data.formats import cifar_format
+    from gancli.data.labels import array_labels
+
+    out = tmp_path / "installed"
+    out.mkdir()
+    cifar_format(None, [(None, path, False)], out, None)
+    labels, classes = array_labels(out, 8)
+    assert labels.tolist() == [0, 1, 2, 3, 0, 1, 2, 3] and classes[:2] == ["airplane", "automobile"]
 
 
 def test_cifar_bad_inputs(tmp_path):

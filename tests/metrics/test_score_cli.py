@@ -252,6 +252,29 @@ def test_a_fastgan_run_is_scored_like_any_other(app, ref_folder, weights_file, t
     generator, discriminator = build_generator(cfg.model), build_discriminator(cfg.model)
     payload = {
         "config": to_dict(cfg),
+
+
+@pytest.fixture(scope="module")
+def conditional_run(tmp_path_factory):
+    """A quick-preset conditional run (classes dark, light), its class embeddings set apart."""
+    from gancli.config import load_preset, to_dict
+    from gancli.models.build import build_discriminator, build_generator
+    from gancli.training.checkpoint import save_checkpoint
+
+    data = to_dict(load_preset("quick"))
+    data["model"].update(conditional=True, classes=["dark", "light"])
+    from gancli.config import from_dict
+
+    cfg = from_dict(data)
+    torch.manual_seed(0)
+    generator, discriminator = build_generator(cfg.model), build_discriminator(cfg.model)
+    with torch.no_grad():
+        for name, p in generator.named_parameters():
+            if name.endswith(("gain.weight", "bias.weight")):
+                p.copy_(torch.tensor([[-0.9], [0.9]]).expand_as(p))
+    run = tmp_path_factory.mktemp("cond-run")
+    payload = {
+        "config": data,
         "iteration": 0,
         "generator": generator.state_dict(),
         "discriminator": discriminator.state_dict(),
@@ -267,3 +290,35 @@ def test_a_fastgan_run_is_scored_like_any_other(app, ref_folder, weights_file, t
     assert (
         report["n"] == 10 and report["target_kind"] == "generator" and report["metrics"]["fid"]["value"] > 0
     )
+
+
+        "opt_d": torch.optim.Adam(discriminator.parameters()).state_dict(),
+        "rng": {"torch": torch.get_rng_state()},
+    }
+    save_checkpoint(run, payload)
+    return run
+
+
+def test_class_scores_one_class_against_its_reference_images(
+    app, conditional_run, weights_file, counted, tmp_path
+):
+    ref = tmp_path / "ref"
+    for name, value, count in (("dark", 30, 4), ("light", 220, 6)):
+        (ref / name).mkdir(parents=True)
+        for i in range(count):
+            Image.fromarray(np.full((64, 64, 3), value + i, np.uint8)).save(ref / name / f"{i}.png")
+    args = [conditional_run, "--ref", ref, "-n", 6, "--batch-size", 6, "--metrics", "fid"]
+    args += ["--weights", weights_file, "--device", "cpu", "--root", tmp_path, "--json"]
+    reports = {}
+    for which in ("dark", "1"):
+        res = invoke(app, *args, "--class", which)
+        assert res.exit_code == 0, res.output
+        reports[which] = json.loads(res.stdout)
+    assert reports["dark"]["class"] == "dark" and reports["dark"]["n_ref"] == 4
+    assert reports["1"]["class"] == "light" and reports["1"]["n_ref"] == 6  # an index names the class
+    assert reports["dark"]["metrics"] != reports["1"]["metrics"]
+    assert counted == [4, 6, 6, 6]  # each class's reference images, then its generated ones
+    bad = invoke(app, *args, "--class", "grey")
+    assert isinstance(bad.exception, UserError) and "0 dark, 1 light" in str(bad.exception)
+    folder = invoke(app, ref, "--ref", ref, "--weights", weights_file, "--class", "dark")
+    assert isinstance(folder.exception, UserError) and "folder of images" in str(folder.exception)

@@ -113,3 +113,27 @@ def test_a_folder_too_small_for_a_batch_is_refused_as_a_run_would(tmp_path):
 )
 def test_human_duration(seconds, text):
     assert human_duration(seconds) == text
+
+
+def test_a_conditional_dry_run_counts_the_data_s_classes_or_refuses_as_a_run_would(tmp_path, isolated_home):
+    photos = tmp_path / "photos"
+    for name in ("a", "b"):
+        (photos / name).mkdir(parents=True)
+        for i in range(8):
+            Image.new("RGB", (12, 12), (20 * i, 90, 200)).save(photos / name / f"{i}.png")
+    overrides = config.Overrides(data=str(photos), conditional=True)
+    request = TrainRequest(config=write_config(tmp_path), overrides=overrides, out=str(tmp_path / "X"))
+    load_images(str(photos), 16, 3)  # prepared: the dry run reads its classes
+    report = dry_run(request, timed_steps=1)
+    assert report.discriminator[-1].op == "class projection" and report.discriminator[-1].params == 2 * 16
+    assert "classes: [a, b]" in report.yaml
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    for i in range(8):
+        Image.new("RGB", (12, 12)).save(flat / f"{i}.png")
+    load_images(str(flat), 16, 3)
+    flat_request = TrainRequest(
+        config=write_config(tmp_path), overrides=config.Overrides(data=str(flat), conditional=True)
+    )
+    with pytest.raises(UserError, match="one subfolder per class"):
+        dry_run(flat_request, timed_steps=1)

@@ -62,6 +62,7 @@ def info_command(
 
       gan data info ~/photos --resolution 128 --resize center-crop
     """
+    from gancli.data.labels import class_counts
     from gancli.data.source import load_images, preview_indices
     from gancli.errors import UserError
     from gancli.fsutil import check_output_file
@@ -99,6 +100,7 @@ def info_command(
         "memory_bytes": size,
         "from_cache": prepared.from_cache,
         "skipped": [{"file": f, "reason": r} for f, r in prepared.skipped],
+        "classes": class_counts(prepared.labels, prepared.classes) if prepared.labels is not None else {},
     }
     if out is not None:
         save_png(make_grid(images[preview_indices(images.shape[0], n, seed)]), out)
@@ -134,6 +136,13 @@ def _print_summary(summary: dict, warnings: list[str]) -> None:
         "cache", f"{format_size(summary['cache_bytes'])}, {cache}" if summary["cache_file"] else "none"
     )
     table.add_row("skipped", f"{len(summary['skipped']):,} files")
+    classes = summary["classes"]
+    table.add_row(
+        "classes",
+        ", ".join(f"{escape(name)} {n:,}" for name, n in classes.items())
+        if classes
+        else "none (no class subfolders)",
+    )
     console.print(table)
     for key, label in (("source", "source"), ("cache_file", "cache file"), ("preview", "preview")):
         if summary.get(key):

@@ -55,7 +55,7 @@ def export_command(
 ) -> None:
     """Export the generator (EMA weights when the run has them) for use outside gancli.
 
-    The file takes latents (N, latent_dim), any N, and returns images (N, C, H, W); its metadata records the latent size, resolution, channels, preset and gancli version. It is checked against PyTorch on fixed latents (with onnxruntime for ONNX, torch.export.load for .pt2) before it is written. ONNX needs the optional packages: pip install -e ".\\[export]" in your gancli clone.
+    The file takes latents (N, latent_dim), any N (a conditional run's also each image's class index, int64 (N,)), and returns images (N, C, H, W); its metadata records the latent size, resolution, channels, preset and gancli version. It is checked against PyTorch on fixed latents (with onnxruntime for ONNX, torch.export.load for .pt2) before it is written. ONNX needs the optional packages: pip install -e ".\\[export]" in your gancli clone.
 
     Examples:
 
@@ -78,7 +78,9 @@ def export_command(
     meta = result.metadata
     console.print(
         f"Wrote {escape(result.path)} ({result.format}, {human_size(result.size_bytes)}): "
-        f"latent {meta['latent_dim']} -> {meta['output']}"
+        f"latent {meta['latent_dim']}"
+        + (f" + class ({escape(', '.join(json.loads(meta['classes'])))})" if "classes" in meta else "")
+        + f" -> {meta['output']}"
         + (f"; latents truncated to ±{meta['truncation']} inside" if "truncation" in meta else "")
         + ".\n"
         f"Checked against PyTorch on fixed latents: largest difference {result.max_diff:.3g}.",

@@ -72,6 +72,21 @@ def sample_command(
             "one row of each group's mean, then the result and 4 neighbours.",
         ),
     ] = None,
+    class_name: Annotated[
+        str | None,
+        typer.Option(
+            "--class",
+            metavar="NAME|INDEX",
+            help="A conditional run: draw every image (and every --interpolate walk) in this class.",
+        ),
+    ] = None,
+    per_class: Annotated[
+        bool,
+        typer.Option(
+            "--per-class",
+            help="A conditional run: one grid row per class (class c in row c), -n images in all.",
+        ),
+    ] = False,
     best: Annotated[
         bool,
         typer.Option(
@@ -105,6 +120,8 @@ def sample_command(
       gan sample runs/mine --seed 7 -n 36 --numbered --out pick.png
 
       gan sample runs/mine --seed 7 -n 36 --arithmetic "3,8,12 - 5,9,21 + 2,14,30" --out result.png
+
+      gan sample runs/flowers-cond --class daisy -n 16 --out daisies.png   (trained with --conditional)
     """
     groups = _check_options(n, interpolate, rows, arithmetic)
     count = rows * interpolate if interpolate else n if groups is None else len(groups) + 1 + NEIGHBOURS
@@ -119,7 +136,8 @@ def sample_command(
     loaded = open_generator(run, dev, best=best)
     generator, cfg = loaded.generator, loaded.config
     z, cols, labels = _latents(generator.latent_dim, n, seed, truncation, interpolate, rows, groups)
-    images = generate_from_latents(generator, z, dev)
+    classes, cols = _classes(cfg, class_name, per_class, z.shape[0], cols, groups is not None)
+    images = generate_from_latents(generator, z, dev, labels=classes)
     grid = make_grid(images, cols=cols)
     if numbered or labels:
         labels = labels or [str(i) for i in range(images.shape[0])]
@@ -128,6 +146,8 @@ def sample_command(
     what = f"{rows} interpolation walks of {interpolate}" if interpolate else f"{images.shape[0]} images"
     if groups is not None:
         what = f"{arithmetic!r}: {len(groups)} group means, the result and {NEIGHBOURS} neighbours"
+    if classes is not None:
+        what += f" of class {cfg.model.classes[int(classes[0])]}" if class_name else " (class c in row c)"
     console.print(
         f"Wrote {what} ({cfg.preset}, {cfg.model.resolution}px"
         + (f", truncation {truncation:g}" if truncation is not None else "")
@@ -158,6 +178,39 @@ def _check_options(n: int, interpolate: int, rows: int, arithmetic: str | None) 
     from gancli.latent_arithmetic import parse_arithmetic
 
     return parse_arithmetic(arithmetic, n)
+
+
+def _classes(
+    cfg, class_name: str | None, per_class: bool, count: int, cols: int | None, arithmetic: bool
+) -> tuple[torch.Tensor | None, int | None]:
+    """(each image's class, the grid's columns) for a conditional run: --class for all; else
+    class c in row c (--per-class: as many rows as classes). None for an unconditional run."""
+    import math
+
+    import torch
+
+    from gancli.models.conditional import grid_labels
+    from gancli.reporting.grids import grid_shape
+    from gancli.sampling import class_index
+
+    if class_name is not None:
+        if per_class:
+            raise UserError("--class draws one class and --per-class every class: give one of them.")
+        return torch.full((count,), class_index(cfg, class_name)), cols
+    if not (cfg.model.conditional and cfg.model.classes):
+        if per_class:
+            raise UserError(
+                "--per-class: this run was trained without classes (model.conditional is false). Leave out --per-class, or train with --conditional on a folder of class subfolders."
+            )
+        return None, cols
+    if arithmetic:
+        raise UserError(
+            f"--arithmetic on a conditional run needs --class: the latents are combined within one class. Its classes: {', '.join(cfg.model.classes)}."
+        )
+    classes = len(cfg.model.classes)
+    if per_class:
+        cols = math.ceil(count / classes)
+    return grid_labels(count, classes, cols or grid_shape(count)[1]), cols
 
 
 def _write(grid: Image.Image, images: torch.Tensor, out: Path, each: list[Path]) -> None:

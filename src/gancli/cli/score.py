@@ -87,6 +87,14 @@ def score_command(
             help="Score the generator with truncated latents (as gan sample --truncation); reported with the scores.",
         ),
     ] = None,
+    class_name: Annotated[
+        str | None,
+        typer.Option(
+            "--class",
+            metavar="NAME|INDEX",
+            help="A conditional run: score its images of this class against the reference's images of it (--ref: the class folders).",
+        ),
+    ] = None,
     best: Annotated[
         bool,
         typer.Option("--best", help="Score the run's best.pt (lowest FID; runs trained with --score-every)."),
@@ -142,7 +150,7 @@ def score_command(
         target=target, ref=ref, metrics=metrics, n=n, ref_n=ref_n, batch_size=batch_size, device=device,
         resize=resize, weights=weights,
         seed=seed, resolution=resolution, root=root, export_ref=export_ref, best=best, force=force,
-        truncation=truncation,
+        truncation=truncation, class_name=class_name,
     )  # fmt: skip
     if kid_subset_size is not None:
         request.kid_subset_size = kid_subset_size
@@ -194,7 +202,8 @@ def _table(report: dict) -> Table:
     )
     psi = report.get("truncation")
     table.caption = (
-        (f"truncation {psi:g}, " if psi is not None else "")
+        (f"class {report['class']}, " if report.get("class") is not None else "")
+        + (f"truncation {psi:g}, " if psi is not None else "")
         + f"resize {report['resize']}, {report['resolution']}px {report['channels']}ch, "
         f"weights {report['weights_sha256_prefix']}{kid}"
     )

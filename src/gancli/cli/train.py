@@ -123,6 +123,13 @@ def train_command(
         bool | None,
         typer.Option("--compile/--no-compile", help="torch.compile the generator and discriminator."),
     ] = None,
+    conditional: Annotated[
+        bool | None,
+        typer.Option(
+            "--conditional/--no-conditional",
+            help="Class-conditional training (model.conditional): labels from the data's class subfolders (or a labelled dataset: shapes, flowers, cifar10); G's batch norms and a projection D take the class; `gan sample --class` picks one.",
+        ),
+    ] = None,
     sync_bn: Annotated[
         bool | None,
         typer.Option(
@@ -234,6 +241,7 @@ def train_command(
         sync_bn=sync_bn,
         score_every=score_every,
         tensorboard=tensorboard,
+        conditional=conditional,
         recipe=recipe,
     )
     from gancli.training import session

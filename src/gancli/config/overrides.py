@@ -42,6 +42,7 @@ class Overrides:
     sync_bn: bool | None = _flag("train.sync_bn")
     score_every: int | None = _flag("train.score_every")
     tensorboard: bool | None = _flag("log.tensorboard")
+    conditional: bool | None = _flag("model.conditional")
     recipe: str | None = _flag("recipe")  # resolve() layers the recipe under the --config file
 
     def dotted(self) -> dict[str, Any]:

@@ -58,6 +58,10 @@ class ModelConfig:
     # Spectral normalisation of D's conv and linear layers (Miyato et al. 2018); D's batch norm
     # layers become identities, as in SNGAN, since SN takes over their job of bounding D.
     spectral_norm: bool = False
+    # Class-conditional training: G's batch norms get per-class gains and biases, D a projection
+    # head (Miyato & Koyama 2018). `classes` is filled from the data's class names when the run starts.
+    conditional: bool = False
+    classes: list[str] = field(default_factory=list)
     generator: list[LayerSpec] = field(default_factory=list)
     discriminator: list[LayerSpec] = field(default_factory=list)
 

@@ -208,6 +208,25 @@ def _validate_model(m: ModelConfig) -> None:
     _check_net_size(m.discriminator, (m.channels, m.resolution, m.resolution), "model.discriminator")
 
 
+def _validate_conditional(m: ModelConfig) -> None:
+    """A conditional model's classes (filled from the data: none yet before it is read) and a
+    generator batch norm to condition; classes without model.conditional are refused."""
+    if not m.conditional:
+        if m.classes:
+            raise UserError(
+                f"Config key 'model.classes' lists {len(m.classes)} classes but 'model.conditional' is false. Set model.conditional: true (or --conditional), or remove model.classes."
+            )
+        return
+    if m.classes and (len(m.classes) < 2 or len(set(m.classes)) != len(m.classes)):
+        raise UserError(
+            f"Config key 'model.classes' is {m.classes}; a conditional model needs two or more distinct class names (they are filled from the data's class folders)."
+        )
+    if m.arch not in FAST_ARCHS and not any(spec.op == "batchnorm" for spec in m.generator):
+        raise UserError(
+            "model.conditional needs a batch norm layer in model.generator (each becomes a class-conditional batch norm). Add {op: batchnorm} after a generator convolution, or use model.arch fastgan."
+        )
+
+
 def validate(cfg: RunConfig) -> None:
     """Refuse values that cannot work, naming the key and what is accepted."""
     _validate_recipe_parts(cfg)
@@ -217,6 +236,7 @@ def validate(cfg: RunConfig) -> None:
         if value not in choices:
             raise UserError(f"Config key '{dotted}' is '{value}'; accepted values: {', '.join(choices)}.")
     _validate_model(cfg.model)
+    _validate_conditional(cfg.model)
     _validate_train(cfg)
     _validate_limits(cfg)
 

@@ -23,6 +23,8 @@ class BatchSource:
         rank: int = 0,
         world: int = 1,
         max_device_fraction: float = 0.5,
+        *,
+        labels: torch.Tensor | None = None,
     ) -> None:
         if images.shape[0] < batch_size:
             raise ValueError(f"{images.shape[0]} images are fewer than one batch of {batch_size}")
@@ -36,6 +38,8 @@ class BatchSource:
         # by type: `torch.device("cuda")` (what --device cuda gives) is not equal to the "cuda:0"
         # that the tensor reports, and a dataset left pinned on the host is not on the device
         self.on_device = self.images.device.type == device.type
+        # class labels (conditional training): each batch's are the same permutation's slice
+        self.labels = None if labels is None else labels.to(self.images.device)
         self._perm_epoch = -1
         self._perm = torch.empty(0, dtype=torch.long)
         self.flip_generator = torch.Generator(device=device).manual_seed(seed * 7919 + 17 + rank)
@@ -69,11 +73,22 @@ class BatchSource:
             self._perm_epoch = epoch
         return self._perm
 
-    def batch(self, iteration: int) -> torch.Tensor:
-        """The batch of 0-based `iteration` for this rank, float (B, C, H, W) in [-1, 1]."""
+    def _index(self, iteration: int) -> torch.Tensor:
+        """Which images make this rank's batch of 0-based `iteration`."""
         epoch, step = divmod(iteration, self.steps_per_epoch)
         start = step * self.global_batch + self.rank * self.local_batch
-        index = self.permutation(epoch)[start : start + self.local_batch]
+        return self.permutation(epoch)[start : start + self.local_batch]
+
+    def batch_labels(self, iteration: int) -> torch.Tensor:
+        """The class labels of `batch(iteration)`'s images, int64 (B,) on the device."""
+        if self.labels is None:
+            raise ValueError("this batch source was given no labels")
+        index = self._index(iteration)
+        return self.labels.index_select(0, index.to(self.labels.device)).to(self.device)
+
+    def batch(self, iteration: int) -> torch.Tensor:
+        """The batch of 0-based `iteration` for this rank, float (B, C, H, W) in [-1, 1]."""
+        index = self._index(iteration)
         if self.on_device:
             x = self.images.index_select(0, index)
         else:

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from gancli.data import cifar, extract, idx, registry
+from gancli.data.labels import CIFAR10_CLASSES, save_labels
 from gancli.data.registry import DatasetInfo, RemoteFile
 from gancli.errors import UserError
 from gancli.fsutil import atomic_write, file_digests
@@ -66,8 +67,9 @@ def idx_format(ds: DatasetInfo, sources: list[Source], folder: Path, limits: ext
 
 
 def cifar_format(ds: DatasetInfo, sources: list[Source], folder: Path, limits: extract.ExtractLimits) -> dict:
-    """CIFAR's binary archive, saved as uint8 arrays."""
+    """CIFAR's binary archive, saved as uint8 arrays, with the training images' class labels."""
     parts = cifar.read_archive(sources[0][1])
+    save_labels(folder, parts["train"][1], CIFAR10_CLASSES)
     return save_arrays(folder, parts["train"][0], parts["test"][0])
 
 

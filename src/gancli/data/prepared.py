@@ -21,11 +21,12 @@ import torch
 import torch.nn.functional as F
 
 from gancli.data.folder import decode_image, scan_images
+from gancli.data.labels import LABELS_NPY, array_labels, folder_labels, shapes_labels, valid_labels
 from gancli.errors import UserError
 from gancli.fsutil import atomic_write, zip_damage
 from gancli.limits import MAX_RESOLUTION, check_memory
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: class labels and names beside the images (1 had none: rebuilt)
 
 Progress = Callable[[int, int], None]  # (done, total)
 
@@ -40,6 +41,8 @@ class PreparedImages:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (file, reason)
     from_cache: bool = False
     warnings: list[str] = field(default_factory=list)
+    labels: torch.Tensor | None = None  # int64 (N,) class indices; None: the data has no classes
+    classes: list[str] = field(default_factory=list)  # class names, by index
 
 
 def cache_key(parts: dict) -> str:
@@ -56,6 +59,8 @@ def _save(path: Path, prepared: PreparedImages, files: list[str], key: str) -> N
         "images": prepared.images,
         "files": files,
         "skipped": [list(s) for s in prepared.skipped],
+        "labels": prepared.labels,
+        "classes": list(prepared.classes),
     }
     try:
         with atomic_write(path) as handle:
@@ -85,7 +90,17 @@ def _load(path: Path, key: str) -> dict | None:
     images = payload.get("images")
     if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8 or images.dim() != 4:
         raise ValueError("its image tensor is malformed")
+    if not valid_labels(payload.get("labels"), payload.get("classes"), images.shape[0]):
+        raise ValueError("its labels are malformed")
     return payload
+
+
+def _cached(payload: dict, source: str, path: Path, notes: list[str]) -> PreparedImages:
+    """The prepared images a valid cache payload holds."""
+    skipped = [tuple(s) for s in payload.get("skipped", [])]
+    return PreparedImages(
+        payload["images"], source, path, skipped, True, notes, payload["labels"], payload["classes"]
+    )
 
 
 def _load_or_note(path: Path, key: str) -> tuple[dict | None, list[str]]:
@@ -177,9 +192,7 @@ def prepare_folder(
     path, key, entries = folder_cache(folder, resolution, channels, resize, cache_dir)
     payload, notes = _load_or_note(path, key)
     if payload is not None:
-        return PreparedImages(
-            payload["images"], str(folder), path, [tuple(s) for s in payload["skipped"]], True, notes
-        )
+        return _cached(payload, str(folder), path, notes)
 
     check_images_memory(len(entries), channels, resolution, str(folder))
     paths = [folder / rel for rel, _, _ in entries]
@@ -192,7 +205,8 @@ def prepare_folder(
             f"None of the {len(entries)} image files under {folder} could be read (first: {skipped[0][0]}: {skipped[0][1]}). Check that they are valid images."
         )
     images = torch.from_numpy(np.stack(arrays))
-    prepared = PreparedImages(images, str(folder), path, skipped, False, notes)
+    labels, classes = folder_labels(kept)
+    prepared = PreparedImages(images, str(folder), path, skipped, False, notes, labels, classes)
     _save(path, prepared, kept, key)
     return prepared
 
@@ -202,11 +216,13 @@ def array_cache(
 ) -> tuple[Path, str]:
     """The cache file a downloaded images.npy is prepared into, and its key."""
     st = array_file.stat()
+    labels_file = array_file.parent / LABELS_NPY
     key = cache_key(
         {
             "source": str(array_file.resolve()),
             "size": st.st_size,
             "mtime": st.st_mtime_ns,
+            "labels": labels_file.stat().st_mtime_ns if labels_file.is_file() else None,
             "resolution": resolution,
             "channels": channels,
             "resize": resize,
@@ -237,14 +253,15 @@ def prepare_array(
     path, key = array_cache(array_file, resolution, channels, resize, cache_dir, name)
     payload, notes = _load_or_note(path, key)
     if payload is not None:
-        return PreparedImages(payload["images"], name, path, [], True, notes)
+        return _cached(payload, name, path, notes)
     array = open_array(array_file, name)
     n, h, w, c = array.shape
     check_images_memory(n, max(channels, c), max(resolution, 1), name, source_bytes=n * h * w * c * 5)
     images = convert_array(
         torch.from_numpy(np.ascontiguousarray(array)).permute(0, 3, 1, 2), resolution, channels, resize
     )
-    prepared = PreparedImages(images, name, path, [], False, notes)
+    labels, classes = array_labels(array_file.parent, n)
+    prepared = PreparedImages(images, name, path, [], False, notes, labels, classes)
     _save(path, prepared, [], key)
     return prepared
 
@@ -263,9 +280,10 @@ def prepare_shapes(
     path = cache_dir / f"{builtin.SHAPES_NAME}-{n}-{resolution}px-{channels}ch-{key}.pt"
     payload, notes = _load_or_note(path, key)
     if payload is not None:
-        return PreparedImages(payload["images"], builtin.SHAPES_NAME, path, [], True, notes)
+        return _cached(payload, builtin.SHAPES_NAME, path, notes)
+    labels, classes = shapes_labels(n)
     prepared = PreparedImages(
-        builtin.shapes(n, resolution, channels), builtin.SHAPES_NAME, path, [], False, notes
+        builtin.shapes(n, resolution, channels), builtin.SHAPES_NAME, path, [], False, notes, labels, classes
     )
     if not write_cache:  # a dry run writes nothing
         prepared.cache_file = None

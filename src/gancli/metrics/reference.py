@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -183,6 +184,16 @@ def cached_reference(
     return stats
 
 
+def class_images(prepared: Any, class_name: str, ref: str) -> torch.Tensor:
+    """The images of one class of a prepared dataset (gan score --class)."""
+    if class_name not in prepared.classes:
+        known = ", ".join(prepared.classes) or "none (no class subfolders)"
+        raise UserError(
+            f"--class {class_name}: the reference {ref} has no class of that name. Its classes: {known}. Give --ref the dataset or folder of class subfolders the run was trained on."
+        )
+    return prepared.images[prepared.labels == prepared.classes.index(class_name)]
+
+
 def dataset_reference(
     ref: str,
     *,
@@ -199,6 +210,7 @@ def dataset_reference(
     data_resize: str = "resize",
     data_size: int = 0,
     subset: int = 0,
+    class_name: str | None = None,
 ) -> ReferenceStats:
     """Reference statistics of a dataset or folder (computed once, then cached).
 
@@ -212,7 +224,7 @@ def dataset_reference(
     prepared = load_images(
         ref, resolution, channels, data_resize, root=str(root) if root else None, size=data_size
     )
-    images = prepared.images
+    images = prepared.images if class_name is None else class_images(prepared, class_name, ref)
     if subset and subset < images.shape[0]:
         # A fixed random subset: datasets are often sorted by class, so not the first ones.
         keep = torch.randperm(images.shape[0], generator=torch.Generator().manual_seed(0))[:subset]
@@ -221,6 +233,8 @@ def dataset_reference(
     # of the source's files (or array), resolution, channels and resize; plus our subset.
     content = prepared.cache_file.name if prepared.cache_file else f"{prepared.source}-{images.shape[0]}"
     identity = f"{ref}|{content}|{data_resize}|{channels}ch|n={images.shape[0]}"
+    if class_name is not None:
+        identity += f"|class={class_name}"
 
     def compute() -> Features:
         if progress:  # before the first batch: a front end can say what is coming and its cost

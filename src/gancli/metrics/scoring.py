@@ -52,6 +52,7 @@ class ScoreRequest:
     best: bool = False  # a run's best.pt instead of its last checkpoint
     force: bool = False  # replace an existing --export-ref file
     truncation: float | None = None  # the generator's latents truncated at this psi (BigGAN)
+    class_name: str | None = None  # a conditional run's one class, against the reference's images of it
 
 
 def _check(request: ScoreRequest) -> set[str]:
@@ -108,19 +109,11 @@ def score(
     with progress("Inception: reference") as counted:
         if real is None:
             real = dataset_reference(
-                r.ref,
-                resolution=res,
-                channels=channels,
-                metric_resize=r.resize,
-                weights=wid,
-                model=model,
-                device=dev,
-                batch_size=r.batch_size,
-                root=r.root,
-                need_features=bool(_needing_reference_features(chosen)),
-                progress=counted,
-                subset=r.ref_n,
-            )
+                r.ref, resolution=res, channels=channels, metric_resize=r.resize, weights=wid,
+                model=model, device=dev, batch_size=r.batch_size, root=r.root,
+                need_features=bool(_needing_reference_features(chosen)), progress=counted,
+                subset=r.ref_n, class_name=r.class_name,
+            )  # fmt: skip
     if r.export_ref is not None:
         export_npz(real, r.export_ref)
     with progress("Inception: generated") as counted:
@@ -138,7 +131,7 @@ def score(
         "weights": str(weights_path), "weights_sha256_prefix": wid,
         "kid_subset_size": r.kid_subset_size if "kid" in chosen else None,
         "kid_subsets": r.kid_subsets if "kid" in chosen else None,
-        "truncation": r.truncation,
+        "truncation": r.truncation, "class": r.class_name,
         "metrics": results,
     }  # fmt: skip
     if r.export_ref is not None:
@@ -151,6 +144,10 @@ def _servable(
 ) -> set[str]:
     """The metrics a statistics file can serve: only the default set is narrowed to fid,is for
     a mu/sigma-only file; an explicit --metrics kid/pr against one is an error."""
+    if r.class_name is not None:
+        raise UserError(
+            f"--class {r.class_name} scores against the reference's images of that class, and {r.ref} is a statistics file (no classes). Give the dataset or class folder as --ref."
+        )
     if r.metrics is None and real.pool is None:
         chosen = chosen - _needing_reference_features(chosen)
         warn(f"note: {r.ref} holds only mu/sigma, so KID and precision/recall are skipped.")
@@ -169,12 +166,21 @@ def _target_images(
     checkpoint (generated batch by batch as they are scored) or an image folder."""
     target = Path(r.target)
     if target.is_file() or RunFolder(target).is_run() or r.best:
-        from gancli.sampling import generated_batches, load_generator
+        from gancli.sampling import class_index, generated_batches, load_generator
 
         generator, cfg = load_generator(target, dev, best=r.best)
         n = r.n or DEFAULT_N
-        batches = generated_batches(generator, n, r.seed, dev, r.batch_size, truncation=r.truncation)
+        index = class_index(cfg, r.class_name) if r.class_name is not None else None
+        if index is not None:  # an index names the class the reference is filtered by
+            r.class_name = cfg.model.classes[index]
+        batches = generated_batches(
+            generator, n, r.seed, dev, r.batch_size, truncation=r.truncation, class_index=index
+        )
         return batches, n, cfg.model.channels, cfg.model.resolution, "generator"
+    if r.class_name is not None:
+        raise UserError(
+            f"--class picks a class of a conditional run's generator, and {target} is a folder of images. Give a run folder or checkpoint, or leave out --class."
+        )
     if r.truncation is not None:
         raise UserError(
             f"--truncation applies to the latents of a generator, and {target} is a folder of images. "

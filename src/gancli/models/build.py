@@ -14,8 +14,10 @@ import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
+from gancli.archs import channels, mix_channels
 from gancli.config import ModelConfig
 from gancli.models import dcgan
+from gancli.models.conditional import ConditionalDiscriminator, ConditionalGenerator
 from gancli.models.fastgan import FastGenerator, SelfSupervisedDiscriminator
 from gancli.models.init import initialise
 from gancli.models.projected import ProjectedDiscriminator
@@ -65,8 +67,21 @@ BUILDERS: dict[str, Builders] = {
 
 
 def build_generator(m: ModelConfig) -> nn.Module:
-    """The generator of `m` (model.arch), initialised from the global torch RNG."""
-    return BUILDERS[m.arch].generator(m)
+    """The generator of `m` (model.arch), initialised from the global torch RNG; with
+    model.conditional, its batch norms conditioned on the class (models/conditional.py)."""
+    net = BUILDERS[m.arch].generator(m)
+    return ConditionalGenerator(net, len(m.classes)) if m.conditional else net
+
+
+def _logit_layers(m: ModelConfig, net: nn.Module) -> list[tuple[nn.Module, int]]:
+    """The layers whose outputs are D's logits, and the channels of their inputs (phi's size)."""
+    if m.arch == "projected":
+        return [(head[-1], c) for head, c in zip(net.heads, mix_channels(m.d_width or m.width))]
+    if m.arch == "fastgan":
+        return [(net.logit, channels(4, m.d_width or m.width))]
+    net.frame = None  # the turned frame calls the last conv functionally, past the projection's hook
+    shape = net.shapes[-2][1] if len(net.shapes) > 1 else (m.channels,)
+    return [(net.layers[-1], shape[0])]
 
 
 def build_discriminator(m: ModelConfig, pretrained: bool | None = None) -> nn.Module:
@@ -74,7 +89,10 @@ def build_discriminator(m: ModelConfig, pretrained: bool | None = None) -> nn.Mo
     (shape checks on the meta device). By default they load unless building on meta."""
     if pretrained is None:
         pretrained = torch.empty(0).device.type != "meta"
-    return BUILDERS[m.arch].discriminator(m, pretrained)
+    net = BUILDERS[m.arch].discriminator(m, pretrained)
+    if not m.conditional:
+        return net
+    return ConditionalDiscriminator(net, _logit_layers(m, net), len(m.classes))
 
 
 def trainable(net: nn.Module) -> list[nn.Parameter]:

@@ -69,9 +69,9 @@ def dry_run(request: TrainRequest, *, world: int = 1, timed_steps: int = 3) -> D
     the_plan = plan(request)
     cfg = the_plan.cfg
     check_global_batch(cfg, world)
-    g_rows, d_rows = generator_rows(cfg.model), discriminator_rows(cfg.model)
     dev = resolve_device(cfg.train.device)
-    data, images = _data(cfg)
+    data, images = _data(cfg)  # a conditional run's classes, when the data is prepared
+    g_rows, d_rows = generator_rows(cfg.model), discriminator_rows(cfg.model)
     if data.images is not None:
         check_dataset_size(cfg, data.images)
     if cfg.log.tensorboard:
@@ -116,6 +116,12 @@ def _data(cfg: RunConfig) -> tuple[DataLook, Any]:
             write_cache=False,
         )  # fmt: skip
         count = prepared.images.shape[0]
+        if cfg.model.conditional:  # refused as the run would refuse it; the tables count the classes
+            from gancli.data.labels import run_classes
+
+            cfg.model.classes = run_classes(
+                cfg.model.classes, prepared.labels, prepared.classes, cfg.data.name
+            )
         return DataLook(prepared.source, count, True), prepared.images[: 2 * batch]
     noise = torch.Generator().manual_seed(cfg.train.seed)
     shape = (batch, m.channels, m.resolution, m.resolution)
@@ -126,7 +132,16 @@ def _time_steps(cfg: RunConfig, images: Any, dev: Any, n: int) -> float:
     """Median seconds of `n` training steps of a fresh Trainer, after a warm-up."""
     from gancli.training.trainer import Trainer
 
-    trainer = Trainer(cfg, images, dev, None)  # no run folder: it never checkpoints
+    labels = None
+    if cfg.model.conditional:  # the data's classes are not read for timing: two stand in
+        import dataclasses
+
+        import torch
+
+        classes = cfg.model.classes or ["class 0", "class 1"]
+        cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, classes=classes))
+        labels = torch.arange(images.shape[0]) % len(classes)
+    trainer = Trainer(cfg, images, dev, None, labels=labels)  # no run folder: it never checkpoints
     try:
         trainer.train_steps(WARMUP_STEPS)
         _sync(dev)

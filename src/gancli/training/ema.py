@@ -86,7 +86,11 @@ def standing_statistics(generator: nn.Module, seed: int) -> None:
     generator.train()
     for _ in range(STANDING_BATCHES):
         z = torch.randn(STANDING_BATCH_SIZE, generator.latent_dim, generator=g, device=device)
-        generator(z)
+        classes = getattr(generator, "classes", 0)  # a conditional G: classes drawn from the same seed
+        if classes:
+            generator(z, torch.randint(classes, (STANDING_BATCH_SIZE,), generator=g, device=device))
+        else:
+            generator(z)
     for m, momentum in zip(norms, saved):
         m.momentum = momentum
     generator.eval()

@@ -188,6 +188,10 @@ def _prepare_data(ctx: Any, cfg: RunConfig, ui: SessionUI) -> Any:
         ) from exc
     ui.data_notes(list(prepared.warnings), list(prepared.skipped))
     check_dataset_size(cfg, prepared.images.shape[0])
+    if cfg.model.conditional:  # the classes are saved with the run (config.yaml, checkpoints)
+        from gancli.data.labels import run_classes
+
+        cfg.model.classes = run_classes(cfg.model.classes, prepared.labels, prepared.classes, cfg.data.name)
     return prepared
 
 
@@ -266,7 +270,10 @@ def _run(
             stack.enter_context(RunLock(the_plan.run_dir))
             prepare_run_folder(the_plan)
         ctx.barrier()  # rank 0 holds the lock and has written the run folder before anyone trains
-        trainer = Trainer(cfg, prepared.images, dev, the_plan.run_dir, [], dist=ctx, scorer=scorer)
+        labels = prepared.labels if cfg.model.conditional else None
+        trainer = Trainer(
+            cfg, prepared.images, dev, the_plan.run_dir, [], dist=ctx, scorer=scorer, labels=labels
+        )
         if the_plan.resume_payload is not None:
             _continue_from(trainer, the_plan, ui)
         if ctx.is_main:  # only rank 0 writes the run folder and talks

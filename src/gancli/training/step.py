@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from gancli.data.batches import BatchSource
 from gancli.training.losses import OBJECTIVES, Objective, StepLosses, r1_penalty, real_sign, scores
 
 
@@ -34,6 +35,29 @@ class StepInputs:
     latents: torch.Tensor
     flip: torch.Tensor | None
     parts: torch.Tensor | None = None
+    labels: torch.Tensor | None = None  # conditional: the real images' classes
+    fake_labels: torch.Tensor | None = None  # conditional: the classes G is asked for
+
+
+def class_labels(
+    batches: BatchSource, iteration: int, classes: int, noise: torch.Generator
+) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """A conditional step's labels: the real batch's (its images' own) and G's (uniform over the
+    classes, from the run's noise stream, drawn after the step's other draws); none without classes."""
+    if not classes:
+        return None, None
+    real = batches.batch_labels(iteration)
+    return real, torch.randint(classes, real.shape, device=real.device, generator=noise)
+
+
+def generate(G: nn.Module, batch: StepInputs) -> torch.Tensor:
+    """G's images for the batch's latents (and classes, for a conditional G)."""
+    return G(batch.latents) if batch.fake_labels is None else G(batch.latents, batch.fake_labels)
+
+
+def judge(D: nn.Module, images: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+    """D's logits for images (of these classes, for a conditional D)."""
+    return D(images) if labels is None else D(images, labels)
 
 
 @dataclass
@@ -50,13 +74,15 @@ class Nets:
 
 
 def judge_real(
-    D: nn.Module, images: torch.Tensor, parts: torch.Tensor | None
+    D: nn.Module, images: torch.Tensor, batch: StepInputs
 ) -> tuple[torch.Tensor, torch.Tensor | float]:
     """D's logits for real images and, for a D with decoders (given `parts`), its reconstruction
     loss, which joins D's loss unscaled (0.0 for any other D)."""
-    if parts is None:
-        return D(images), 0.0
-    return D(images, parts)
+    if batch.parts is None:
+        return judge(D, images, batch.labels), 0.0
+    if batch.labels is None:
+        return D(images, batch.parts)
+    return D(images, batch.labels, batch.parts)
 
 
 def unsynced(net: nn.Module) -> AbstractContextManager:
@@ -70,9 +96,9 @@ def simultaneous_step(nets: Nets, batch: StepInputs, d_loss_scale: float = 1.0) 
     """MATLAB's step: one forward pass (D on real, G, D on generated, all in training mode);
     both gradients from that pass, then both networks updated."""
     G, D, see = nets.generator, nets.discriminator, nets.augment
-    logit_real, rebuilt = judge_real(D, see(batch.real), batch.parts)
-    fake = G(batch.latents)
-    logit_fake = D(see(fake))
+    logit_real, rebuilt = judge_real(D, see(batch.real), batch)
+    fake = generate(G, batch)
+    logit_fake = judge(D, see(fake), batch.fake_labels)
     loss_d = nets.objective.discriminator(logit_real, logit_fake, batch.flip, d_loss_scale) + rebuilt
     loss_g = nets.objective.generator(logit_fake)
     # dlossD/dθD and dlossG/dθG only: `inputs=` makes autograd skip G's branch for the first
@@ -92,16 +118,16 @@ def d_then_g_step(nets: Nets, batch: StepInputs, d_loss_scale: float = 1.0) -> S
     """pytorch/examples' step (and CNTK's): update D on real and detached fake batches (each
     through D separately), then G through the updated D."""
     G, D, see = nets.generator, nets.discriminator, nets.augment
-    fake = G(batch.latents)
-    logit_real, rebuilt = judge_real(D, see(batch.real), batch.parts)
-    logit_fake_d = D(see(fake.detach()))
+    fake = generate(G, batch)
+    logit_real, rebuilt = judge_real(D, see(batch.real), batch)
+    logit_fake_d = judge(D, see(fake.detach()), batch.fake_labels)
     loss_d = nets.objective.discriminator(logit_real, logit_fake_d, batch.flip, d_loss_scale) + rebuilt
     nets.opt_d.zero_grad(set_to_none=True)
     loss_d.backward()
     nets.opt_d.step()
 
     with unsynced(D):  # this backward's D gradients are discarded: no all-reduce for them
-        logit_fake = D(see(fake))
+        logit_fake = judge(D, see(fake), batch.fake_labels)
     loss_g = nets.objective.generator(logit_fake)
     nets.opt_g.zero_grad(set_to_none=True)
     loss_g.backward()
@@ -114,16 +140,16 @@ def g_then_d_step(nets: Nets, batch: StepInputs, d_loss_scale: float = 0.5) -> S
     """PyTorch-GAN's step: update G first (D judging fresh fakes), then D on the real batch and
     the same fakes detached; d_loss = (real + fake) / 2 with d_loss_scale 0.5."""
     G, D, see = nets.generator, nets.discriminator, nets.augment
-    fake = G(batch.latents)
+    fake = generate(G, batch)
     with unsynced(D):  # this backward's D gradients are discarded (zero_grad below): no all-reduce
-        logit_fake_g = D(see(fake))
+        logit_fake_g = judge(D, see(fake), batch.fake_labels)
     loss_g = nets.objective.generator(logit_fake_g)
     nets.opt_g.zero_grad(set_to_none=True)
     loss_g.backward()
     nets.opt_g.step()
 
-    logit_real, rebuilt = judge_real(D, see(batch.real), batch.parts)
-    logit_fake = D(see(fake.detach()))
+    logit_real, rebuilt = judge_real(D, see(batch.real), batch)
+    logit_fake = judge(D, see(fake.detach()), batch.fake_labels)
     loss_d = nets.objective.discriminator(logit_real, logit_fake, batch.flip, d_loss_scale) + rebuilt
     nets.opt_d.zero_grad(set_to_none=True)
     loss_d.backward()
@@ -139,13 +165,15 @@ STEPS: dict[str, Callable[[Nets, StepInputs, float], StepLosses]] = {
 }
 
 
-def r1_step(nets: Nets, real: torch.Tensor, weight: float) -> torch.Tensor:
+def r1_step(
+    nets: Nets, real: torch.Tensor, weight: float, labels: torch.Tensor | None = None
+) -> torch.Tensor:
     """A lazy R1 update of D alone (StyleGAN2's separate regularisation pass): D's gradient
     of weight/2 * ||dD(x)/dx||^2 on the (augmented) real images. `weight` is gamma times the
     interval between such passes, so the penalty's average strength is gamma."""
     D = nets.discriminator
     real = nets.augment(real.detach()).detach().requires_grad_(True)
-    penalty = r1_penalty(D(real), real)
+    penalty = r1_penalty(judge(D, real, labels), real)
     nets.opt_d.zero_grad(set_to_none=True)
     (penalty * (weight / 2)).backward()
     nets.opt_d.step()

@@ -22,6 +22,7 @@ from gancli.devices import use_channels_last
 from gancli.distributed import DistContext
 from gancli.errors import UserError
 from gancli.models.build import build_discriminator, build_generator, trainable
+from gancli.models.conditional import grid_labels
 from gancli.reporting.observer import Observer, notify
 from gancli.training.augment import ADA_INTERVAL, DiffAugment, ada_adjust
 from gancli.training.checkpoint import CheckpointWriter, save_best, save_checkpoint
@@ -42,7 +43,7 @@ from gancli.training.schedule import (
     total_iterations,
 )
 from gancli.training.signals import StopRequest
-from gancli.training.step import STEPS, Nets, StepInputs, r1_step
+from gancli.training.step import STEPS, Nets, StepInputs, class_labels, generate, r1_step
 from gancli.units import format_duration
 
 METRIC_KEYS = ("loss_d", "loss_g", "score_d", "score_g")
@@ -60,6 +61,8 @@ class Trainer:
         observers: list[Observer] | None = None,
         dist: DistContext | None = None,
         scorer: Callable[[nn.Module, int], dict] | None = None,
+        *,
+        labels: torch.Tensor | None = None,  # conditional: each image's class
     ) -> None:
         self.cfg, self.device, self.run_dir = cfg, device, run_dir
         self.observers = observers or []
@@ -74,9 +77,10 @@ class Trainer:
         self._add_recipe_parts()
         self.step_fn = STEPS[t.step]
 
-        self.batches = BatchSource(
-            images, t.batch_size, device, t.seed, cfg.data.flip, self.dist.rank, self.dist.world
-        )
+        ranks = (self.dist.rank, self.dist.world)
+        self.batches = BatchSource(images, t.batch_size, device, t.seed, cfg.data.flip, *ranks, labels=labels)
+        self.classes = len(m.classes) if m.conditional else 0
+        self.fixed_labels = grid_labels(t.fixed_latents, self.classes).to(device) if self.classes else None
         self.total = total_iterations(cfg, self.batches.steps_per_epoch)
         self.noise = torch.Generator(device=device).manual_seed(t.seed * 104_729 + 1 + self.dist.rank)
         fixed = torch.Generator().manual_seed(t.seed * 15_485_863 + 2)
@@ -239,7 +243,8 @@ class Trainer:
         was_training = generator.training
         generator.eval()
         with torch.no_grad(), self.autocast:
-            images = generator(self.fixed_latents).float()
+            fixed = StepInputs(None, self.fixed_latents, None, fake_labels=self.fixed_labels)
+            images = generate(generator, fixed).float()
         generator.train(was_training)
         return images.add(1).mul(127.5).round().clamp(0, 255).to(torch.uint8).cpu()
 
@@ -264,7 +269,7 @@ class Trainer:
         t = self.cfg.train
         if t.r1_gamma > 0 and iteration % t.r1_every == 0:
             with self.autocast:
-                r1_step(self.nets, inputs.real, t.r1_gamma * t.r1_every)
+                r1_step(self.nets, inputs.real, t.r1_gamma * t.r1_every, inputs.labels)
         if self.ema is not None:
             self.ema.update(self.generator, iteration * t.batch_size, t.batch_size)
 
@@ -280,7 +285,8 @@ class Trainer:
         parts = None
         if self.reconstructs:
             parts = torch.randint(4, (n,), device=self.device, generator=self.noise)
-        return StepInputs(real, latents, flip, parts)
+        labels = class_labels(self.batches, iteration, self.classes, self.noise)
+        return StepInputs(real, latents, flip, parts, *labels)
 
     def checkpoint(self, background: bool = True) -> None:
         """Write a checkpoint (rank 0 writes; every rank calls it, with the same run_dir, since
