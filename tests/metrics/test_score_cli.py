@@ -241,19 +241,6 @@ def test_truncation_scores_other_images_and_is_reported(app, run_dir, ref_folder
     assert isinstance(folder.exception, UserError) and "folder of images" in str(folder.exception)
 
 
-def test_a_fastgan_run_is_scored_like_any_other(app, ref_folder, weights_file, tmp_path):
-    """gan score reads a FastGAN-class run through the same loader (model.arch in its config)."""
-    from gancli.config import load_preset, to_dict
-    from gancli.models.build import build_discriminator, build_generator, trainable
-    from gancli.training.checkpoint import save_checkpoint
-
-    torch.manual_seed(0)
-    cfg = load_preset("fast64")
-    generator, discriminator = build_generator(cfg.model), build_discriminator(cfg.model)
-    payload = {
-        "config": to_dict(cfg),
-
-
 @pytest.fixture(scope="module")
 def conditional_run(tmp_path_factory):
     """A quick-preset conditional run (classes dark, light), its class embeddings set apart."""
@@ -279,19 +266,6 @@ def conditional_run(tmp_path_factory):
         "generator": generator.state_dict(),
         "discriminator": discriminator.state_dict(),
         "opt_g": torch.optim.Adam(generator.parameters()).state_dict(),
-        "opt_d": torch.optim.Adam(trainable(discriminator)).state_dict(),
-        "rng": {"torch": torch.get_rng_state()},
-    }
-    save_checkpoint(tmp_path / "run", payload)
-    args = [tmp_path / "run", "--ref", ref_folder, "-n", 10, "--batch-size", 10, "--metrics", "fid"]
-    result = invoke(app, *args, "--weights", weights_file, "--device", "cpu", "--root", tmp_path, "--json")
-    assert result.exit_code == 0, result.output
-    report = json.loads(result.stdout)
-    assert (
-        report["n"] == 10 and report["target_kind"] == "generator" and report["metrics"]["fid"]["value"] > 0
-    )
-
-
         "opt_d": torch.optim.Adam(discriminator.parameters()).state_dict(),
         "rng": {"torch": torch.get_rng_state()},
     }
@@ -322,3 +296,31 @@ def test_class_scores_one_class_against_its_reference_images(
     assert isinstance(bad.exception, UserError) and "0 dark, 1 light" in str(bad.exception)
     folder = invoke(app, ref, "--ref", ref, "--weights", weights_file, "--class", "dark")
     assert isinstance(folder.exception, UserError) and "folder of images" in str(folder.exception)
+
+
+def test_a_fastgan_run_is_scored_like_any_other(app, ref_folder, weights_file, tmp_path):
+    """gan score reads a FastGAN-class run through the same loader (model.arch in its config)."""
+    from gancli.config import load_preset, to_dict
+    from gancli.models.build import build_discriminator, build_generator, trainable
+    from gancli.training.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    cfg = load_preset("fast64")
+    generator, discriminator = build_generator(cfg.model), build_discriminator(cfg.model)
+    payload = {
+        "config": to_dict(cfg),
+        "iteration": 0,
+        "generator": generator.state_dict(),
+        "discriminator": discriminator.state_dict(),
+        "opt_g": torch.optim.Adam(generator.parameters()).state_dict(),
+        "opt_d": torch.optim.Adam(trainable(discriminator)).state_dict(),
+        "rng": {"torch": torch.get_rng_state()},
+    }
+    save_checkpoint(tmp_path / "run", payload)
+    args = [tmp_path / "run", "--ref", ref_folder, "-n", 10, "--batch-size", 10, "--metrics", "fid"]
+    result = invoke(app, *args, "--weights", weights_file, "--device", "cpu", "--root", tmp_path, "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert (
+        report["n"] == 10 and report["target_kind"] == "generator" and report["metrics"]["fid"]["value"] > 0
+    )
