@@ -11,6 +11,8 @@ their B/2-means, which is the gradient of the B-mean, so the weights, optimiser 
 running statistics agree up to float rounding after several Adam steps.
 """
 
+import dataclasses
+
 import pytest
 import torch
 from conftest import tiny_fast_config_dict
@@ -25,6 +27,24 @@ from gancli.training.trainer import Trainer
 WORLD = 2
 
 
+def joined_inputs(ranks: list[Trainer]):
+    """inputs(iteration) of a 1-process reference: every rank's draws for that step, once, each
+    field joined in rank order (the global batch the ranks split); fields a rank leaves None stay None."""
+
+    def inputs(iteration: int) -> StepInputs:
+        parts = [r._inputs(iteration) for r in ranks]
+        assert all(p.flip is None for p in parts)
+        joined = {
+            f.name: None
+            if getattr(parts[0], f.name) is None
+            else torch.cat([getattr(p, f.name) for p in parts])
+            for f in dataclasses.fields(StepInputs)
+        }
+        return StepInputs(**joined)
+
+    return inputs
+
+
 def one_process_reference(cfg: config.RunConfig) -> Trainer:
     images = load_images(cfg.data.name, cfg.model.resolution, cfg.model.channels, size=cfg.data.size).images
     # no process group: DistContext(rank=r, world=2) only makes these draw rank r's inputs
@@ -33,13 +53,12 @@ def one_process_reference(cfg: config.RunConfig) -> Trainer:
         for r in range(WORLD)
     ]
     reference = Trainer(cfg, images, torch.device("cpu"), None)
+    joined = joined_inputs(ranks)
 
     def inputs(iteration: int) -> StepInputs:
-        parts = [r._inputs(iteration) for r in ranks]
-        assert all(p.flip is None for p in parts)
-        real = torch.cat([p.real for p in parts])
-        assert torch.equal(real, reference.batches.batch(iteration))  # same data, same order
-        return StepInputs(real, torch.cat([p.latents for p in parts]), None)
+        step = joined(iteration)
+        assert torch.equal(step.real, reference.batches.batch(iteration))  # same data, same order
+        return step
 
     reference._inputs = inputs
     reference.fit()
@@ -100,12 +119,7 @@ def test_two_ranks_match_one_process_with_the_improved_recipe(
     reference.nets.augment = lambda x: torch.cat(
         [rank.augment(half) for rank, half in zip(ranks, x.chunk(WORLD))]
     )
-
-    def inputs(iteration: int) -> StepInputs:
-        parts = [r._inputs(iteration) for r in ranks]  # each rank's draws, once
-        return StepInputs(torch.cat([p.real for p in parts]), torch.cat([p.latents for p in parts]), None)
-
-    reference._inputs = inputs
+    reference._inputs = joined_inputs(ranks)
     reference.fit()
     reference.sampling_generator()  # G_ema with its batch-norm buffers, as checkpoints save it
     for key, value in reference.ema.state_dict().items():
@@ -137,15 +151,7 @@ def test_two_ranks_match_one_process_with_a_fast_arch(tmp_path, launch_ranks, co
         for r in range(WORLD)
     ]
     reference = Trainer(effective, images, torch.device("cpu"), None)
-
-    def inputs(iteration: int) -> StepInputs:
-        parts = [r._inputs(iteration) for r in ranks]
-        quarters = None if parts[0].parts is None else torch.cat([p.parts for p in parts])
-        return StepInputs(
-            torch.cat([p.real for p in parts]), torch.cat([p.latents for p in parts]), None, quarters
-        )
-
-    reference._inputs = inputs
+    reference._inputs = joined_inputs(ranks)
     reference.fit()
     for name, net in (("generator", reference.generator), ("discriminator", reference.discriminator)):
         for key, value in net.state_dict().items():
@@ -181,18 +187,7 @@ def test_two_ranks_match_one_process_conditional(tmp_path, launch_ranks, config_
         for r in range(WORLD)
     ]
     reference = Trainer(effective, data.images, cpu, None, labels=data.labels)
-
-    def inputs(iteration: int) -> StepInputs:
-        parts = [r._inputs(iteration) for r in ranks]
-
-        def joined(key: str) -> torch.Tensor:
-            return torch.cat([getattr(p, key) for p in parts])
-
-        return StepInputs(
-            joined("real"), joined("latents"), None, None, joined("labels"), joined("fake_labels")
-        )
-
-    reference._inputs = inputs
+    reference._inputs = joined_inputs(ranks)
     reference.fit()
     for name, net in (("generator", reference.generator), ("discriminator", reference.discriminator)):
         for key, value in net.state_dict().items():
