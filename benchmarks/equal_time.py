@@ -14,8 +14,8 @@ computed on its 128-d features between generated images and the training images;
 judge is trusted it is calibrated: held-out real pictures (the floor), and the same held-out
 pictures blurred or with their colours scrambled, must score in that order.
 
-    python benchmarks/equal_time.py                           # both datasets, 3 seeds
-    python benchmarks/equal_time.py --dataset emoji --minutes 7.5 --seeds 0,1,2
+    python benchmarks/equal_time.py                           # both datasets, 3 seeds, 6 CPU minutes
+    python benchmarks/equal_time.py --dataset emoji --minutes 20 --seeds 0,1   # the longer budget
 """
 
 from __future__ import annotations
@@ -345,7 +345,7 @@ def main() -> None:
     )
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument(
-        "--minutes", type=float, default=7.5, help="the long budget, CPU minutes of one thread"
+        "--minutes", type=float, default=6.0, help="the long budget, CPU minutes of one thread"
     )
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--out", default="benchmarks/out/equal_time")

@@ -178,11 +178,13 @@ def generated_batches(
     does not grow with n, so scoring many images needs memory only for their features. A
     conditional generator draws every class as often, or only `class_index` when given."""
     z = latents(n, generator.latent_dim, seed, truncation)
+    classes = classes_of(generator)
     for i in range(0, n, batch_size):
-        classes = classes_of(generator)  # every class as often, counted across the batches
-        labels = torch.arange(i, min(i + batch_size, n)) % classes if classes else None
-        if labels is not None and class_index is not None:
-            labels = torch.full_like(labels, class_index)
+        labels = None
+        if classes:  # every class as often, counted across the batches, or the one asked for
+            labels = torch.arange(i, min(i + batch_size, n)) % classes
+            if class_index is not None:
+                labels = torch.full_like(labels, class_index)
         yield generate_from_latents(generator, z[i : i + batch_size], device, batch_size, labels)
 
 
