@@ -15,7 +15,8 @@ judge is trusted it is calibrated: held-out real pictures (the floor), and the s
 pictures blurred or with their colours scrambled, must score in that order.
 
     python benchmarks/equal_time.py                           # both datasets, 3 seeds, 6 CPU minutes
-    python benchmarks/equal_time.py --dataset emoji --minutes 20 --seeds 0,1   # the longer budget
+    python benchmarks/equal_time.py --dataset emoji --minutes 20 --evals 8 --out benchmarks/out/equal_time_20
+        # the longer budget, read at 5 and 20 CPU minutes
 """
 
 from __future__ import annotations
@@ -43,8 +44,8 @@ from gancli.sampling import generate_images
 from gancli.training.trainer import Trainer
 
 FAKE_SEED = 4242
-EVALS = 6  # scored at 1/6, 2/6, ... of the budget; the short budget is the point at 1/3
-SHORT = 2  # the short budget is EVALS // 3 evaluation points in
+EVALS = 6  # scored at 1/6, 2/6, ... of the budget (--evals)
+SHORT = 2  # the short budget is the SHORT-th evaluation point (--short)
 
 ARMS: dict[str, tuple[str, dict]] = {
     "quick-improved": ("quick", {"recipe": "improved"}),
@@ -243,8 +244,8 @@ def train_one(job: dict) -> dict:
         generator.eval()
         fake = generate_images(generator, len(held), FAKE_SEED, "cpu", 250)
         curve.append({"iteration": iteration, "cpu_s": time.thread_time() - start, **score(net, real, fake)})
-        if job["seed"] == 0 and len(curve) in (SHORT, EVALS):
-            name = f"grid-{job['dataset']}-{job['arm']}-{'short' if len(curve) == SHORT else 'long'}.png"
+        if job["seed"] == 0 and len(curve) in (job["short"], job["evals"]):
+            name = f"grid-{job['dataset']}-{job['arm']}-{'short' if len(curve) == job['short'] else 'long'}.png"
             make_grid(trainer.sample_fixed(), cols=5).save(out / name)
         return {}
 
@@ -283,7 +284,8 @@ def _mean_sd(values: list[float]) -> str:
 
 
 def summarise(name: str, results: dict[str, list[dict]], minutes: float, batch: dict) -> str:
-    short = minutes * SHORT / EVALS
+    first = next(iter(results.values()))[0]
+    short = minutes * first.get("short", SHORT) / first.get("evals", EVALS)
     base = results.get("quick-improved")
     target = statistics.fmean(fid_at(r["curve"], minutes) for r in base) if base else None
     rows = []
@@ -347,6 +349,12 @@ def main() -> None:
     parser.add_argument(
         "--minutes", type=float, default=6.0, help="the long budget, CPU minutes of one thread"
     )
+    parser.add_argument(
+        "--evals", type=int, default=EVALS, help="scored this many times along each run, evenly"
+    )
+    parser.add_argument(
+        "--short", type=int, default=SHORT, help="the short budget is this evaluation point (of --evals)"
+    )
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--out", default="benchmarks/out/equal_time")
     parser.add_argument("--summarise", action="store_true", help="only summarise the runs saved in --out")
@@ -380,7 +388,7 @@ def main() -> None:
         )
         plan[name] = {"arms": arms, "speeds": speeds, "batch": batch, "calibration": calib}
         for arm in arms:
-            iters = max(EVALS, round(args.minutes * 60 / speeds[arm] / EVALS) * EVALS)
+            iters = max(args.evals, round(args.minutes * 60 / speeds[arm] / args.evals) * args.evals)
             for seed in (int(s) for s in args.seeds.split(",")):
                 jobs.append(
                     {
@@ -388,7 +396,9 @@ def main() -> None:
                         "arm": arm,
                         "seed": seed,
                         "iters": iters,
-                        "score_every": iters // EVALS,
+                        "score_every": iters // args.evals,
+                        "evals": args.evals,
+                        "short": args.short,
                         "out": str(out),
                     }
                 )
