@@ -33,8 +33,9 @@ from __future__ import annotations
 
 import inspect
 import os
+import sys
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -54,6 +55,27 @@ _LOCAL_BUFFERS = (
     if "forward_sync_buffers" in inspect.signature(DistributedDataParallel.__init__).parameters
     else {"broadcast_buffers": False}
 )
+
+
+_joined_a_group = False  # this process started a process group (a torchrun / --nproc rank)
+
+
+def joined_a_group() -> bool:
+    return _joined_a_group
+
+
+def exit_rank(code: int) -> None:
+    """End a process that was a rank of a process group, skipping the interpreter's teardown.
+
+    Gloo's C++ threads can abort a rank at interpreter exit, after its work is done and saved
+    ("terminate called without an active exception", exit -6): rarely (once in a few dozen
+    2-process runs here), but torchrun then reports a finished run as failed. Nothing of ours
+    is left to run at that point (the run folder is written, the lock released, the group
+    left), so the process flushes its output and ends at once instead."""
+    for stream in (sys.stdout, sys.stderr):
+        with suppress(OSError, ValueError):  # a closed pipe: nothing more can be said on it anyway
+            stream.flush()
+    os._exit(code)
 
 
 class _SumOverRanks(torch.autograd.Function):
@@ -179,6 +201,8 @@ class DistContext:
             raise UserError(
                 f"Distributed training runs on CUDA GPUs (NCCL) or on the CPU (gloo), not on {device.type}. Pass --device cuda or --device cpu, or train in a single process."
             )
+        global _joined_a_group
+        _joined_a_group = True
         try:
             dist.init_process_group(
                 backend, timeout=timedelta(seconds=timeout_s), device_id=device if backend == "nccl" else None
@@ -192,8 +216,10 @@ class DistContext:
     def close(self) -> None:
         """Leave the process group. Callers do this after a clean end only: after a failure a
         collective may still wait on a dead peer, destroying the group could then block, and
-        the process is about to exit anyway."""
+        the process is about to exit anyway. The barrier first: no rank tears its connections
+        down while a peer is still writing its last checkpoint or inside a collective."""
         if dist.is_available() and dist.is_initialized():
+            dist.barrier()
             dist.destroy_process_group()
 
     def barrier(self) -> None:

@@ -43,16 +43,23 @@ def free_port() -> int:
 
 @pytest.fixture
 def launch_ranks(tmp_path):
-    """launch_ranks(*gan_args, world=2, fault=None, timeout=90) -> [RankResult per rank]."""
+    """launch_ranks(*gan_args, world=2, fault=None, timeout=90, script=None) -> [RankResult per rank]
+    (`script`: a Python file that runs `gan` in place of `python -m gancli`)."""
     logs = tmp_path / "rank-logs"
     logs.mkdir()
     counter = iter(range(1000))
 
     def launch(
-        *args, world: int = 2, fault: str | None = None, timeout: float = 90, cwd: Path | None = None
+        *args,
+        world: int = 2,
+        fault: str | None = None,
+        timeout: float = 90,
+        cwd: Path | None = None,
+        script: Path | None = None,
     ) -> list[RankResult]:
         port, run = free_port(), next(counter)
-        cmd = [sys.executable, str(WORKER)] if fault else [sys.executable, "-m", "gancli"]
+        script = WORKER if fault else script
+        cmd = [sys.executable, str(script)] if script else [sys.executable, "-m", "gancli"]
         procs, files = [], []
         for rank in range(world):
             env = {

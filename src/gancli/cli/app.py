@@ -131,7 +131,32 @@ def _fail(message: str, exit_code: int = 2) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point."""
+    """Console entry point. A process that was a rank of a process group (torchrun, --nproc)
+    ends without the interpreter's teardown, where gloo can abort it (distributed.exit_rank)."""
+    try:
+        _main(argv)
+    except SystemExit as exc:
+        if argv is None and _rank_of_a_group():
+            sys.modules["gancli.distributed"].exit_rank(_exit_code(exc))
+        raise
+    if argv is None and _rank_of_a_group():
+        sys.modules["gancli.distributed"].exit_rank(0)
+
+
+def _rank_of_a_group() -> bool:
+    # read from sys.modules: importing gancli.distributed here would import torch for --help
+    module = sys.modules.get("gancli.distributed")
+    return module is not None and module.joined_a_group()
+
+
+def _exit_code(exc: SystemExit) -> int:
+    if exc.code is None or isinstance(exc.code, int):
+        return exc.code or 0
+    print(exc.code, file=sys.stderr)  # what sys.exit("text") would have printed
+    return 1
+
+
+def _main(argv: list[str] | None) -> None:
     args = _normalise_argv(sys.argv[1:] if argv is None else argv)
     try:
         app(args=args, prog_name="gan", standalone_mode=True)
