@@ -174,3 +174,24 @@ def test_labelled_entries_name_their_classes():
     assert registry.DATASETS["fashion-mnist"].classes[7] == "Sneaker"
     flowers = registry.DATASETS["flowers102"].classes
     assert (flowers[0], flowers[76], flowers[101]) == ("pink primrose", "passion flower", "blackberry lily")
+
+
+def test_a_file_known_by_its_md5_is_verified_and_said_so(monkeypatch):
+    """md5 is what torchvision publishes for these files: a registry file known only by it is
+    checked against it, and the download line names md5, not sha256."""
+    import hashlib
+
+    from gancli.data.registry import DatasetInfo, RemoteFile
+
+    blob = b"weights"
+    with http_server({"/w.pth": Served(blob)}) as base:
+        remote = RemoteFile("w.pth", f"{base}/w.pth", size=len(blob), md5=hashlib.md5(blob).hexdigest())
+        entry = DatasetInfo("w", "file", (remote,), None, "-", None, "test")
+        monkeypatch.setitem(registry.DATASETS, "w", entry)
+        said: list[str] = []
+        result = install_dataset("w", options=FAST, info=said.append)
+        assert result.unverified == [] and any(f"md5 {remote.md5[:12]}..." in m for m in said)
+        bad = replace(remote, md5="0" * 32)
+        monkeypatch.setitem(registry.DATASETS, "w", replace(entry, files=(bad,)))
+        with pytest.raises(UserError, match="Checksum mismatch.*expected md5 0000"):
+            install_dataset("w", options=FAST, force=True)
