@@ -14,6 +14,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+import torch
 import yaml
 from conftest import run_cli, tiny_config_dict
 from data.test_download import FAST, jpeg, make_idx
@@ -164,6 +165,23 @@ def test_a_flowers_folder_with_an_unlabelled_image_is_refused_by_name(monkeypatc
     (folder / "jpg" / "image_09999.jpg").write_bytes(jpeg(0, size=8))
     res = run_cli("data", "info", "flowers102", "--resolution", "8")
     assert res.code == 2 and "jpg/image_09999.jpg" in res.err and "--force" in res.err
+
+
+def test_listed_labels_are_cached_and_rechecked_when_their_files_change(monkeypatch, tmp_path):
+    from gancli.data.prepared import prepare_folder
+
+    folder = install(monkeypatch, "flowers102", TWO_EACH["flowers102"][1]).folder
+    first = prepare_folder(folder, 8, 3, "resize", tmp_path / "cache", workers=1)
+    again = prepare_folder(folder, 8, 3, "resize", tmp_path / "cache", workers=1)
+    assert again.from_cache and torch.equal(again.labels, first.labels) and again.classes == first.classes
+    assert first.labels[:3].tolist() == [0, 1, 2] and len(first.classes) == 102
+    (folder / LABELLED_FILES_JSON).write_text("{not json")  # a new mtime: a new cache key
+    with pytest.raises(UserError, match=f"{LABELLED_FILES_JSON} cannot be read"):
+        prepare_folder(folder, 8, 3, "resize", tmp_path / "cache", workers=1)
+    (folder / LABELLED_FILES_JSON).write_text(json.dumps([f"jpg/image_{i:05d}.jpg" for i in range(1, 205)]))
+    (folder / LABELS_NPY).unlink()
+    with pytest.raises(UserError, match=f"has {LABELLED_FILES_JSON} but no {LABELS_NPY}"):
+        prepare_folder(folder, 8, 3, "resize", tmp_path / "cache", workers=1)
 
 
 def test_labelled_entries_name_their_classes():
