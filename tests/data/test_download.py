@@ -805,9 +805,8 @@ LAYOUTS = {
         "w:gz",
         ["lfw/Aaron_Eckhart/Aaron_Eckhart_0001.jpg", "lfw/Zico/Zico_0001.jpg", "lfw/Zico/Zico_0002.jpg"],
     ),
-    # 102flowers.tgz: an uncompressed tar despite its name, every image in jpg/
-    "flowers102": ("w", ["jpg/image_00001.jpg", "jpg/image_00002.jpg", "jpg/image_08189.jpg"]),
 }
+# flowers102 (an uncompressed tar of jpg/image_NNNNN.jpg, and imagelabels.mat): test_labelled_installs.py
 
 
 @pytest.mark.parametrize("name", sorted(LAYOUTS))
@@ -841,10 +840,14 @@ def test_face_and_flower_entries_record_their_publishers():
     assert (lfw.images, lfw.resolution, lfw.kind) == (13_233, "250x250", "archive")
     assert lfw.url == "http://vis-www.cs.umass.edu/lfw/lfw.tgz" and lfw.size == 180_566_744
     assert lfw.sha256 == "055f7d9c632d7370e6fb4afc7468d40f970c34a80d4c6f50ffec63f5a8d536c0"
-    assert (flowers.images, flowers.kind) == (8_189, "archive")
+    assert (flowers.images, flowers.kind) == (8_189, "oxford-flowers")
     assert flowers.url == "https://www.robots.ox.ac.uk/~vgg/data/flowers/102/102flowers.tgz"
     assert flowers.sha256 == "2d01ecc807db462958cfe3d92f57a8c252b4abd240eb955770201e45f783b246"
-    assert flowers.size == 344_862_509
+    assert flowers.files[0].size == 344_862_509
+    labels = flowers.files[1]  # TFDS's record of the label file (torchvision's md5 is in the comment)
+    assert labels.url == "https://www.robots.ox.ac.uk/~vgg/data/flowers/102/imagelabels.mat"
+    assert (labels.size, labels.role) == (502, "image-labels")
+    assert labels.sha256 == "4903e94206bac23bf772aadf06451916df56b58fc483a62db32a97b82656651d"
     assert "Huang" in lfw.licence and "Nilsback" in flowers.licence
 
 

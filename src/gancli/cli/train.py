@@ -127,7 +127,7 @@ def train_command(
         bool | None,
         typer.Option(
             "--conditional/--no-conditional",
-            help="Class-conditional training (model.conditional): labels from the data's class subfolders (or a labelled dataset: shapes, flowers, cifar10); G's batch norms and a projection D take the class; `gan sample --class` picks one.",
+            help="Class-conditional training (model.conditional): labels from the data's class subfolders (or a labelled dataset: shapes, flowers, cifar10, mnist, fashion-mnist, flowers102); G's batch norms and a projection D take the class; `gan sample --class` picks one.",
         ),
     ] = None,
     sync_bn: Annotated[

@@ -61,6 +61,33 @@ def read_idx_images(
     return array[..., None]
 
 
+def read_idx_labels(
+    source: str | os.PathLike | bytes, *, images: int, classes: int, name: str | None = None
+) -> np.ndarray:
+    """Read an IDX label file (magic 0x00000801: one unsigned byte per image) as int64 (N,),
+    refused unless it labels exactly `images` images, each with a class below `classes`."""
+    label = name or (str(source) if not isinstance(source, bytes) else "<IDX data>")
+    # One byte per image: a header declaring far more is refused before its data is read; up to
+    # twice as many is read, so that a wrong count gets the clearer message below.
+    array = read_idx(source, max_bytes=2 * images + 1024, name=label)
+    if array.dtype != np.uint8 or array.ndim != 1:
+        raise UserError(
+            f"{label} is an IDX file of {array.dtype} with shape {array.shape}, not a label file "
+            f"(expected magic number 00000801: unsigned bytes with 1 dimension). Download it again with --force."
+        )
+    if array.shape[0] != images:
+        raise UserError(
+            f"{label} holds {array.shape[0]:,} labels for {images:,} images: it is not the label file of "
+            f"these images. Download the dataset again with --force."
+        )
+    if images and int(array.max()) >= classes:
+        raise UserError(
+            f"{label} holds a label of {int(array.max())}; this dataset's labels are 0-{classes - 1}. "
+            f"Download it again with --force."
+        )
+    return array.astype(np.int64)
+
+
 def _read_exact(stream: BinaryIO, count: int, label: str, what: str) -> bytes:
     data = stream.read(count)
     if len(data) != count:

@@ -128,7 +128,7 @@ def _download_source(
 ) -> Source:
     """Download ``remote`` of registry dataset ``ds`` into its downloads folder."""
     checked = (
-        f"sha256 {remote.checksum[1][:12]}..."
+        f"{remote.checksum[0]} {remote.checksum[1][:12]}..."
         if remote.checksum
         else "unverified: no checksum is recorded for it"
     )
@@ -149,7 +149,7 @@ def _download_source(
 
 def _registry_limits(ds: DatasetInfo, limits: extract.ExtractLimits) -> extract.ExtractLimits:
     """``limits`` lowered to what a registry archive of known size and image count can hold."""
-    if ds.kind != "archive" or ds.size is None or ds.images is None:
+    if ds.kind not in registry.EXTRACTED_KINDS or ds.size is None or ds.images is None:
         return limits
     return limits.capped(
         total_bytes=_ARCHIVE_EXPANSION * ds.size + _ARCHIVE_SLACK_BYTES,

@@ -21,7 +21,15 @@ import torch
 import torch.nn.functional as F
 
 from gancli.data.folder import decode_image, scan_images
-from gancli.data.labels import LABELS_NPY, array_labels, folder_labels, shapes_labels, valid_labels
+from gancli.data.labels import (
+    LABELS_NPY,
+    array_labels,
+    folder_labels,
+    listed_labels,
+    listed_labels_stamp,
+    shapes_labels,
+    valid_labels,
+)
 from gancli.errors import UserError
 from gancli.fsutil import atomic_write, zip_damage
 from gancli.limits import MAX_RESOLUTION, check_memory
@@ -165,15 +173,17 @@ def folder_cache(
         raise UserError(
             f"No image files (jpg, jpeg, png, bmp, gif, webp, tif, tiff) were found under {folder}. Point --data at a folder that holds images (class subfolders are fine)."
         )
-    key = cache_key(
-        {
-            "source": str(folder.resolve()),
-            "files": entries,
-            "resolution": resolution,
-            "channels": channels,
-            "resize": resize,
-        }
-    )
+    parts = {
+        "source": str(folder.resolve()),
+        "files": entries,
+        "resolution": resolution,
+        "channels": channels,
+        "resize": resize,
+    }
+    stamp = listed_labels_stamp(folder)
+    if stamp is not None:  # only then: the caches of folders without label files keep their keys
+        parts["labels"] = stamp
+    key = cache_key(parts)
     return cache_dir / f"{_slug(folder)}-{resolution}px-{channels}ch-{resize}-{key}.pt", key, entries
 
 
@@ -195,6 +205,8 @@ def prepare_folder(
         return _cached(payload, str(folder), path, notes)
 
     check_images_memory(len(entries), channels, resolution, str(folder))
+    # labels written by `gan download` (flowers102) are checked before minutes of decoding
+    listed, listed_classes = listed_labels(folder, [rel for rel, _, _ in entries])
     paths = [folder / rel for rel, _, _ in entries]
     results, _ = decode_all(paths, resolution, channels, resize, workers or os.cpu_count() or 1, progress)
     arrays = [r for r in results if isinstance(r, np.ndarray)]
@@ -205,7 +217,11 @@ def prepare_folder(
             f"None of the {len(entries)} image files under {folder} could be read (first: {skipped[0][0]}: {skipped[0][1]}). Check that they are valid images."
         )
     images = torch.from_numpy(np.stack(arrays))
-    labels, classes = folder_labels(kept)
+    if listed is not None:
+        decoded = torch.tensor([isinstance(r, np.ndarray) for r in results], dtype=torch.bool)
+        labels, classes = listed[decoded], listed_classes
+    else:
+        labels, classes = folder_labels(kept)
     prepared = PreparedImages(images, str(folder), path, skipped, False, notes, labels, classes)
     _save(path, prepared, kept, key)
     return prepared

@@ -5,7 +5,10 @@ Layout under the data root (``gancli.paths.data_root``)::
     downloads/<name>/<file>.part   partial downloads (resumed by the next run)
     datasets/<name>/               the ready dataset, holding a ``.complete.json`` marker
         archive kinds:              the extracted image files (flowers/flower_photos/daisy/...)
-        idx, cifar-binary kinds:    images.npy (train split, uint8 N,H,W,C) and test_images.npy
+        idx, cifar-binary kinds:    images.npy (train split, uint8 N,H,W,C) and test_images.npy,
+                                    labels.npy and classes.json (the train split's classes)
+        oxford-flowers kind:        the extracted jpg/ folder, labels.npy and classes.json for
+                                    the files labelled_files.json lists (data/labels.py)
         file kinds:                 the file itself (e.g. the FID Inception weights)
 
 A folder without the marker is not ready: the marker is written into a temporary folder
@@ -22,9 +25,12 @@ from pathlib import Path
 from typing import Literal
 
 from gancli import paths
+from gancli.data import classnames
 from gancli.errors import UserError
 
-Kind = Literal["archive", "idx", "cifar-binary", "file"]
+Kind = Literal["archive", "oxford-flowers", "idx", "cifar-binary", "file"]
+# kinds whose install extracts an archive of image files (bounded by the registry's size and count)
+EXTRACTED_KINDS = ("archive", "oxford-flowers")
 ChecksumKind = Literal["sha256", "md5"]
 
 MARKER = ".complete.json"
@@ -80,6 +86,8 @@ class DatasetInfo:
     licence: str
     description: str = ""
     notes: tuple[str, ...] = field(default=())
+    # class names by label, for a format that reads labels but no names (idx, oxford-flowers)
+    classes: tuple[str, ...] = ()
 
     @property
     def url(self) -> str:
@@ -108,10 +116,12 @@ class DatasetInfo:
         return self.files[0].sha256
 
 
-# Sizes and sha256s of flowers, MNIST, Fashion-MNIST, CIFAR-10, LFW and Oxford 102 Flowers are
-# those recorded in TensorFlow Datasets' checksum lists (tensorflow_datasets/url_checksums/
-# {tf_flowers,mnist,fashion_mnist,cifar10,lfw,oxford_flowers102}.txt). torchvision records md5s
-# of the same files (datasets/mnist.py, lfw.py); they are noted in comments for cross-checking.
+# Sizes and sha256s of flowers, MNIST, Fashion-MNIST, CIFAR-10, LFW and Oxford 102 Flowers (its
+# label file too) are those recorded in TensorFlow Datasets' checksum lists (tensorflow_datasets/
+# url_checksums/{tf_flowers,mnist,fashion_mnist,cifar10,lfw,oxford_flowers102}.txt). torchvision
+# records md5s of the same files (datasets/mnist.py, lfw.py, flowers102.py); they are noted in
+# comments for cross-checking. Only the training split's label files are fetched: the test
+# images are kept for reference, but nothing here trains or scores on their classes.
 # `licence` is short (it is a column of `gan download --list`); `description` says the rest.
 _MNIST = "https://storage.googleapis.com/cvdf-datasets/mnist/"  # TFDS's address
 _MNIST_MIRROR = "https://ossci-datasets.s3.amazonaws.com/mnist/"  # torchvision's address
@@ -139,7 +149,7 @@ DATASETS: dict[str, DatasetInfo] = {
     ),
     "flowers102": DatasetInfo(
         name="flowers102",
-        kind="archive",
+        kind="oxford-flowers",
         files=(
             RemoteFile(
                 # Despite the name, an uncompressed tar (TFDS says so too): jpg/image_00001.jpg ...
@@ -147,6 +157,16 @@ DATASETS: dict[str, DatasetInfo] = {
                 url="https://www.robots.ox.ac.uk/~vgg/data/flowers/102/102flowers.tgz",
                 size=344_862_509,
                 sha256="2d01ecc807db462958cfe3d92f57a8c252b4abd240eb955770201e45f783b246",
+                role="images",
+            ),
+            RemoteFile(
+                # A MATLAB v5 file: `labels`, 1 x 8,189 classes 1-102, entry i for image_0000i.jpg
+                filename="imagelabels.mat",
+                url="https://www.robots.ox.ac.uk/~vgg/data/flowers/102/imagelabels.mat",
+                size=502,
+                # torchvision md5: e0620be6f572b9609742df49c70aed4d
+                sha256="4903e94206bac23bf772aadf06451916df56b58fc483a62db32a97b82656651d",
+                role="image-labels",
             ),
         ),
         images=8_189,
@@ -154,8 +174,10 @@ DATASETS: dict[str, DatasetInfo] = {
         channels=3,
         licence="no licence; cite Nilsback & Zisserman 2008",
         description="Oxford 102 Category Flowers (Visual Geometry Group, University of Oxford): 8,189 "
-        "photos of 102 kinds of flowers common in the UK, 40 to 258 per kind; no licence is published, "
-        "the images come from the web; cite Nilsback & Zisserman, ICVGIP 2008 (labels are not downloaded)",
+        "photos of 102 kinds of flowers common in the UK, 40 to 258 per kind, with their class labels "
+        "(imagelabels.mat); no licence is published, the images come from the web; cite Nilsback & "
+        "Zisserman, ICVGIP 2008",
+        classes=classnames.FLOWERS102_CLASSES,
     ),
     "lfw": DatasetInfo(
         name="lfw",
@@ -194,6 +216,15 @@ DATASETS: dict[str, DatasetInfo] = {
                 role="train-images",
             ),
             RemoteFile(
+                filename="train-labels-idx1-ubyte.gz",
+                url=_MNIST + "train-labels-idx1-ubyte.gz",
+                mirrors=(_MNIST_MIRROR + "train-labels-idx1-ubyte.gz",),
+                size=28_881,
+                # torchvision md5: d53e105ee54ea40749a09fcbcd1e9432
+                sha256="3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+                role="train-labels",
+            ),
+            RemoteFile(
                 filename="t10k-images-idx3-ubyte.gz",
                 url=_MNIST + "t10k-images-idx3-ubyte.gz",
                 mirrors=(_MNIST_MIRROR + "t10k-images-idx3-ubyte.gz",),
@@ -208,7 +239,9 @@ DATASETS: dict[str, DatasetInfo] = {
         channels=1,
         licence="no licence; cite LeCun et al. 1998",
         description="handwritten digits (LeCun, Cortes & Burges, from NIST data); images.npy is the 60,000 "
-        "training images, test_images.npy the 10,000 test images (labels are not downloaded)",
+        "training images with their labels (labels.npy: the digits 0-9), test_images.npy the 10,000 test "
+        "images",
+        classes=classnames.MNIST_CLASSES,
     ),
     "fashion-mnist": DatasetInfo(
         name="fashion-mnist",
@@ -223,6 +256,14 @@ DATASETS: dict[str, DatasetInfo] = {
                 role="train-images",
             ),
             RemoteFile(
+                filename="train-labels-idx1-ubyte.gz",
+                url=_FASHION + "train-labels-idx1-ubyte.gz",
+                size=29_515,
+                # torchvision md5: 25c81989df183df01b3e8a0aad5dffbe
+                sha256="a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
+                role="train-labels",
+            ),
+            RemoteFile(
                 filename="t10k-images-idx3-ubyte.gz",
                 url=_FASHION + "t10k-images-idx3-ubyte.gz",
                 size=4_422_102,
@@ -235,8 +276,10 @@ DATASETS: dict[str, DatasetInfo] = {
         resolution="28x28",
         channels=1,
         licence="MIT (Zalando Research)",
-        description="clothing articles; images.npy is the 60,000 training images, test_images.npy the "
-        "10,000 test images",
+        description="clothing articles (Xiao, Rasul & Vollgraf, Zalando Research); images.npy is the "
+        "60,000 training images with their labels (labels.npy: 10 classes, T-shirt/top to Ankle boot), "
+        "test_images.npy the 10,000 test images",
+        classes=classnames.FASHION_MNIST_CLASSES,
     ),
     "cifar10": DatasetInfo(
         name="cifar10",
@@ -255,7 +298,7 @@ DATASETS: dict[str, DatasetInfo] = {
         channels=3,
         licence="no licence; cite Krizhevsky 2009",
         description="10 classes of small photos (Krizhevsky, Nair & Hinton, U. Toronto); images.npy is the "
-        "50,000 training images, test_images.npy the 10,000 test images",
+        "50,000 training images with their labels (labels.npy), test_images.npy the 10,000 test images",
     ),
     "inception": DatasetInfo(
         name="inception",
