@@ -36,14 +36,17 @@ from quality import ShapeClassifier, load_classifier, train_classifier
 from torch import nn
 
 from gancli import config
-from gancli.data.builtin import shapes
+from gancli.data.builtin import shape_parameters, shapes
+from gancli.data.labels import shapes_labels
 from gancli.metrics.fid import fid_from_features
 from gancli.metrics.prdc import precision_recall
+from gancli.models.conditional import classes_of
 from gancli.reporting.grids import make_grid
-from gancli.sampling import generate_images
+from gancli.sampling import generate_from_latents, generate_images
 from gancli.training.trainer import Trainer
 
 FAKE_SEED = 4242
+HELD_SHAPES_SEED = 4096 + 7
 EVALS = 6  # scored at 1/6, 2/6, ... of the budget (--evals)
 SHORT = 2  # the short budget is the SHORT-th evaluation point (--short)
 
@@ -63,6 +66,9 @@ ARMS: dict[str, tuple[str, dict]] = {
         {"model.arch": "projected", "model.d_width": 32, "model.projected_size": 128, "train.augment_p": 1.0},
     ),
     "dcgan64-improved": ("dcgan64", {"recipe": "improved", "train.batch_size": 32}),
+    # class-conditional (--conditional): shapes' kinds, emoji's 9 categories
+    "quick-improved-cond": ("quick", {"recipe": "improved", "model.conditional": True}),
+    "fast64-cond": ("fast64", {"model.conditional": True}),
 }
 # Session 4 ran "fast64-no-ada" as "fast64" and "fast64" as "fast64-ada" (ADA joined the
 # preset after that measurement); its saved runs were renamed to these names.
@@ -80,7 +86,26 @@ def dataset(name: str) -> tuple[torch.Tensor, torch.Tensor]:
     if name == "emoji":
         data = prepare_emoji()
         return data["images"][~data["held_out"]], data["images"][data["held_out"]]
-    return shapes(4096, 64), shapes(1000, 64, seed=4096 + 7)
+    return shapes(4096, 64), shapes(1000, 64, seed=HELD_SHAPES_SEED)
+
+
+def classes(name: str) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """(training labels, held-out labels, class names): emoji's 9 categories, shapes' 3 kinds,
+    in the order of dataset(name)'s images."""
+    if name == "emoji":
+        data = prepare_emoji()
+        held = data["held_out"]
+        return data["category"][~held], data["category"][held], list(data["categories"])
+    train, names = shapes_labels(4096)
+    held = shape_parameters(1000, HELD_SHAPES_SEED)["kind"].to(torch.int64)
+    return train, held, names
+
+
+@torch.no_grad()
+def judged_classes(name: str, net: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """The judge's class of each image: its category head on emoji, its kind head on shapes."""
+    head = 1 if name == "emoji" else 0
+    return torch.cat([net(chunk)[head].argmax(1) for chunk in images.split(500)])
 
 
 class EmojiClassifier(ShapeClassifier):
@@ -171,8 +196,11 @@ def calibration(net: nn.Module, real: torch.Tensor, held: torch.Tensor) -> dict[
 # ---------------------------------------------------------------- arms
 
 
-def arm_config(arm: str, seed: int, iters: int, score_every: int) -> config.RunConfig:
+def arm_config(arm: str, name: str, seed: int, iters: int, score_every: int) -> config.RunConfig:
+    """The arm's run config on dataset `name` (its class names when the arm is conditional)."""
     preset, overrides = ARMS[arm]
+    if overrides.get("model.conditional"):
+        overrides = {**overrides, "model.classes": classes(name)[2]}
     return config.resolve(
         preset,
         None,
@@ -187,12 +215,20 @@ def arm_config(arm: str, seed: int, iters: int, score_every: int) -> config.RunC
     )
 
 
-def step_times(arms: list[str], images: torch.Tensor, rounds: int = 3, steps: int = 6) -> dict[str, float]:
+def trainer_for(name: str, cfg: config.RunConfig, images: torch.Tensor, **kwargs) -> Trainer:
+    """A Trainer on the dataset's images, given its class labels when the arm is conditional."""
+    labels = classes(name)[0] if cfg.model.conditional else None
+    return Trainer(cfg, images, torch.device("cpu"), None, labels=labels, **kwargs)
+
+
+def step_times(
+    name: str, arms: list[str], images: torch.Tensor, rounds: int = 3, steps: int = 6
+) -> dict[str, float]:
     """CPU seconds per training step of each arm, one thread, interleaved (median of rounds)."""
     torch.set_num_threads(1)
     trainers = {}
     for arm in arms:
-        trainers[arm] = Trainer(arm_config(arm, 0, 10_000, 0), images, torch.device("cpu"), None)
+        trainers[arm] = trainer_for(name, arm_config(arm, name, 0, 10_000, 0), images)
         trainers[arm].train_steps(3)  # warm-up
     times: dict[str, list[float]] = {arm: [] for arm in arms}
     for _ in range(rounds):
@@ -203,13 +239,13 @@ def step_times(arms: list[str], images: torch.Tensor, rounds: int = 3, steps: in
     return {arm: statistics.median(t) for arm, t in times.items()}
 
 
-def cached_step_times(path: Path, arms: list[str], images: torch.Tensor) -> dict[str, float]:
+def cached_step_times(path: Path, name: str, arms: list[str], images: torch.Tensor) -> dict[str, float]:
     """The arms' step times measured once per output folder: a benchmark restarted (to add
     runs) gives its arms the same iterations as before, so finished runs stay comparable."""
     known = json.loads(path.read_text()) if path.is_file() else {}
     missing = [a for a in arms if a not in known]
     if missing:
-        known.update(step_times(missing, images))
+        known.update(step_times(name, missing, images))
         path.write_text(json.dumps(known))
     return {a: known[a] for a in arms}
 
@@ -229,29 +265,50 @@ def _new_jobs(jobs: list[dict], out: Path, results: dict) -> list[dict]:
 
 
 def train_one(job: dict) -> dict:
-    """One arm, one seed, in this one-thread process, scored EVALS times along its budget."""
+    """One arm, one seed, in this one-thread process, scored `evals` times along its budget."""
     torch.set_num_threads(1)
-    out = Path(job["out"])
-    net = judge(job["dataset"], out)
-    real = torch.load(out / f"real-{job['dataset']}.pt", weights_only=True)
-    images, held = dataset(job["dataset"])
-    cfg = arm_config(job["arm"], job["seed"], job["iters"], job["score_every"])
+    out, name = Path(job["out"]), job["dataset"]
+    net = judge(name, out)
+    real = torch.load(out / f"real-{name}.pt", weights_only=True)
+    images, held = dataset(name)
+    cfg = arm_config(job["arm"], name, job["seed"], job["iters"], job["score_every"])
     curve: list[dict] = []
     trainer: Trainer | None = None
     start = time.thread_time()
 
     def scorer(generator: nn.Module, iteration: int) -> dict:
         generator.eval()
-        fake = generate_images(generator, len(held), FAKE_SEED, "cpu", 250)
-        curve.append({"iteration": iteration, "cpu_s": time.thread_time() - start, **score(net, real, fake)})
+        point = {"iteration": iteration, "cpu_s": time.thread_time() - start}
+        if classes_of(generator):
+            point.update(conditional_scores(name, net, real, generator, len(held)))
+        else:
+            point.update(score(net, real, generate_images(generator, len(held), FAKE_SEED, "cpu", 250)))
+        curve.append(point)
         if job["seed"] == 0 and len(curve) in (job["short"], job["evals"]):
-            name = f"grid-{job['dataset']}-{job['arm']}-{'short' if len(curve) == job['short'] else 'long'}.png"
-            make_grid(trainer.sample_fixed(), cols=5).save(out / name)
+            grid = f"grid-{name}-{job['arm']}-{'short' if len(curve) == job['short'] else 'long'}.png"
+            make_grid(trainer.sample_fixed(), cols=5).save(out / grid)
         return {}
 
-    trainer = Trainer(cfg, images, torch.device("cpu"), None, scorer=scorer)
+    trainer = trainer_for(name, cfg, images, scorer=scorer)
     outcome = trainer.fit()
     return {**job, "status": outcome.status, "cpu_s": time.thread_time() - start, "curve": curve}
+
+
+def conditional_scores(name: str, net: nn.Module, real: torch.Tensor, generator: nn.Module, n: int) -> dict:
+    """FID, precision and recall of images whose classes follow the training set's class
+    frequencies (as the real features do: uniform classes would be a different distribution on
+    emoji, whose categories are uneven), and the class accuracy: the share of images, every
+    class drawn equally often, that the judge puts in the class they were asked for."""
+    train_labels, _held, names = classes(name)
+    g = torch.Generator().manual_seed(FAKE_SEED)
+    asked = train_labels[torch.randint(len(train_labels), (n,), generator=g)]
+    z = torch.randn(n, generator.latent_dim, generator=g)
+    scores = score(net, real, generate_from_latents(generator, z, "cpu", 250, asked))
+    balanced = torch.arange(n) % len(names)
+    drawn = generate_from_latents(
+        generator, torch.randn(n, generator.latent_dim, generator=g), "cpu", 250, balanced
+    )
+    return {**scores, "class_accuracy": (judged_classes(name, net, drawn) == balanced).float().mean().item()}
 
 
 # ---------------------------------------------------------------- summary
@@ -300,6 +357,9 @@ def summarise(name: str, results: dict[str, list[dict]], minutes: float, batch: 
                 _mean_sd([fid_at(r["curve"], minutes) for r in runs]),
                 f"{statistics.fmean(p['precision'] for p in long):.3f}",
                 f"{statistics.fmean(p['recall'] for p in long):.3f}",
+                f"{statistics.fmean(p['class_accuracy'] for p in long):.3f}"
+                if "class_accuracy" in long[0]
+                else "-",
                 "-" if target is None else _minutes_to(runs, target, minutes),
                 " ".join(f"{fid_at(r['curve'], minutes):.1f}" for r in runs),
                 f"{statistics.fmean(r['cpu_s'] for r in runs) / 60:.1f}",
@@ -313,6 +373,7 @@ def summarise(name: str, results: dict[str, list[dict]], minutes: float, batch: 
         f"FID at {minutes:g} CPU min",
         "precision (end)",
         "recall (end)",
+        "class accuracy (end)",
         "CPU min to quick's FID",
         "per seed",
         "CPU min used",
@@ -328,7 +389,7 @@ def summarise_saved(out: Path, minutes: float) -> str:
         runs.setdefault(r["dataset"], {}).setdefault(r["arm"], []).append(r)
     text = [bl.machine_line(), ""]
     for name, arms in runs.items():
-        batch = {arm: arm_config(arm, 0, 1, 0).train.batch_size for arm in arms}
+        batch = {arm: arm_config(arm, name, 0, 1, 0).train.batch_size for arm in arms}
         first = sorted(arms, key=lambda a: a != "quick-improved")
         text += [
             summarise(name, {a: sorted(arms[a], key=lambda r: r["seed"]) for a in first}, minutes, batch),
@@ -374,14 +435,18 @@ def main() -> None:
         real = features(net, images)
         torch.save(real, out / f"real-{name}.pt")
         calib = calibration(net, real, held)
+        calib["held-out real"]["class_accuracy"] = (
+            (judged_classes(name, net, held) == classes(name)[1]).float().mean().item()
+        )
         for what, s in calib.items():
             print(
-                f"  {name} judge calibration, {what}: FID {s['fid']:.2f} precision {s['precision']:.3f} recall {s['recall']:.3f}",
+                f"  {name} judge calibration, {what}: FID {s['fid']:.2f} precision {s['precision']:.3f} recall {s['recall']:.3f}"
+                + (f" class accuracy {s['class_accuracy']:.3f}" if "class_accuracy" in s else ""),
                 flush=True,
             )
         arms = (args.arms or DEFAULT_ARMS[name]).split(",")
-        speeds = cached_step_times(out / f"speeds-{name}.json", arms, images)
-        batch = {arm: arm_config(arm, 0, 1, 0).train.batch_size for arm in arms}
+        speeds = cached_step_times(out / f"speeds-{name}.json", name, arms, images)
+        batch = {arm: arm_config(arm, name, 0, 1, 0).train.batch_size for arm in arms}
         print(
             f"  {name} step times (CPU s, 1 thread): " + ", ".join(f"{a} {s:.3f}" for a, s in speeds.items()),
             flush=True,
@@ -411,8 +476,9 @@ def main() -> None:
             results[r["dataset"]][r["arm"]].append(r)
             (out / f"run-{r['dataset']}-{r['arm']}-s{r['seed']}.json").write_text(json.dumps(r))
             last = r["curve"][-1]
+            accuracy = f" class accuracy {last['class_accuracy']:.3f}" if "class_accuracy" in last else ""
             print(
-                f"  {r['dataset']} {r['arm']:>18} seed {r['seed']}: FID {last['fid']:.2f} P {last['precision']:.3f} R {last['recall']:.3f} ({r['cpu_s'] / 60:.1f} CPU min)",
+                f"  {r['dataset']} {r['arm']:>18} seed {r['seed']}: FID {last['fid']:.2f} P {last['precision']:.3f} R {last['recall']:.3f}{accuracy} ({r['cpu_s'] / 60:.1f} CPU min)",
                 flush=True,
             )
     text = [bl.machine_line(), ""]
@@ -429,6 +495,7 @@ def main() -> None:
             "judge calibration (n = held-out size): "
             + "; ".join(
                 f"{w} FID {s['fid']:.1f} P {s['precision']:.3f} R {s['recall']:.3f}"
+                + (f" class accuracy {s['class_accuracy']:.3f}" if "class_accuracy" in s else "")
                 for w, s in p["calibration"].items()
             )
         )
