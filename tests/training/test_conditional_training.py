@@ -13,6 +13,7 @@ from gancli.data.labels import run_classes, shapes_labels
 from gancli.errors import UserError
 from gancli.models.conditional import grid_labels
 from gancli.training.checkpoint import find_checkpoint, load_checkpoint
+from gancli.training.step import class_labels
 from gancli.training.trainer import Trainer
 
 CLASSES = ["disc", "square", "triangle"]
@@ -32,6 +33,25 @@ def test_a_batch_s_labels_are_its_images_labels():
     for it in range(7):  # past an epoch: a new permutation
         index = ((source.batch(it)[:, 0, 0, 0] + 1) * 127.5).round().long()
         assert torch.equal(source.batch_labels(it), index * 10)
+
+
+def test_g_is_asked_for_each_class_as_often_as_the_data_holds_it():
+    """An uneven set (90% class 0): G's labels follow it, not 1/classes each (a majority class
+    asked for too rarely collapsed on emoji); they come from the seeded noise stream."""
+    n = 100
+    images = torch.zeros(n, 1, 2, 2, dtype=torch.uint8)
+    labels = (torch.arange(n) >= 90).long()
+    source = BatchSource(images, 50, torch.device("cpu"), 5, flip=False, labels=labels)
+
+    def draws(seed: int) -> torch.Tensor:
+        noise = torch.Generator().manual_seed(seed)
+        return torch.cat([class_labels(source, it, 2, noise)[1] for it in range(40)])
+
+    fake = draws(1)
+    assert fake.shape == (2000,)
+    assert 0.87 < (fake == 0).float().mean().item() < 0.93
+    assert torch.equal(fake, draws(1)) and not torch.equal(fake, draws(2))
+    assert class_labels(source, 0, 0, torch.Generator()) == (None, None)
 
 
 RECIPE = {"augment": "translation,color", "ema_half_life": 50, "r1_gamma": 0.1, "r1_every": 2}
