@@ -173,19 +173,45 @@ def generated_batches(
     truncation: float | None = None,
     *,
     class_index: int | None = None,
+    class_counts: list[int] | None = None,
 ) -> Iterator[torch.Tensor]:
     """The images of generate_images, batch by batch (uint8 (b, C, H, W)): what is held at once
     does not grow with n, so scoring many images needs memory only for their features. A
-    conditional generator draws every class as often, or only `class_index` when given."""
+    conditional generator draws only `class_index` when given, else its classes in proportion
+    to `class_counts` (a reference's images per class), else every class as often."""
     z = latents(n, generator.latent_dim, seed, truncation)
     classes = classes_of(generator)
+    mixed = mixed_labels(n, class_counts) if classes and class_counts else None
     for i in range(0, n, batch_size):
         labels = None
-        if classes:  # every class as often, counted across the batches, or the one asked for
+        if classes:  # the one asked for, the reference's mix, or every class as often
             labels = torch.arange(i, min(i + batch_size, n)) % classes
             if class_index is not None:
                 labels = torch.full_like(labels, class_index)
+            elif mixed is not None:
+                labels = mixed[i : i + batch_size]
         yield generate_from_latents(generator, z[i : i + batch_size], device, batch_size, labels)
+
+
+def mixed_labels(n: int, counts: list[int]) -> torch.Tensor:
+    """n class labels whose classes are in proportion to `counts` (largest remainders, so each
+    class gets its share rounded down or up), interleaved so that every batch holds the mix:
+    an FID of a conditional generator against real images compares like with like only when
+    its images follow the real images' class mix."""
+    total = sum(counts)
+    if n <= 0 or total <= 0 or min(counts) < 0:
+        raise ValueError(
+            f"mixed_labels needs n > 0 and non-negative counts with a positive sum; got {n}, {counts}"
+        )
+    exact = [n * c / total for c in counts]
+    shares = [math.floor(e) for e in exact]
+    by_remainder = sorted(range(len(counts)), key=lambda k: (shares[k] - exact[k], k))
+    for k in by_remainder[: n - sum(shares)]:
+        shares[k] += 1
+    # Interleave: image i takes the class whose share is least used so far (a stride pattern).
+    position = torch.cat([(torch.arange(s, dtype=torch.float64) + 0.5) / s for s in shares if s])
+    labels = torch.cat([torch.full((s,), k) for k, s in enumerate(shares) if s])
+    return labels[torch.argsort(position, stable=True)]
 
 
 def interpolation_latents(

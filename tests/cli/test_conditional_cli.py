@@ -141,3 +141,28 @@ def test_export_takes_the_class_as_a_second_input(run, tmp_path, fmt):
     assert not torch.allclose(
         got[0], _BUILDERS[fmt][1]((tmp_path / f"g.{fmt}").read_bytes(), (z, classes * 0))[0]
     )
+
+
+def test_mixed_labels_follow_the_counts_and_every_batch_holds_the_mix():
+    from gancli.sampling import mixed_labels
+
+    labels = mixed_labels(100, [60, 30, 10])
+    assert torch.bincount(labels).tolist() == [60, 30, 10]
+    assert torch.bincount(labels[:10], minlength=3).tolist() == [6, 3, 1]  # not sorted by class
+    assert torch.bincount(mixed_labels(7, [1, 1, 1])).tolist() == [3, 2, 2]  # largest remainders
+    assert mixed_labels(5, [0, 4, 0]).tolist() == [1] * 5  # a class the reference lacks is never drawn
+    with pytest.raises(ValueError):
+        mixed_labels(5, [0, 0])
+    with pytest.raises(ValueError):
+        mixed_labels(5, [3, -1])
+
+
+def test_scoring_batches_follow_given_class_counts(run):
+    from gancli.sampling import generated_batches
+
+    generator, _ = load_generator(run)
+    seen = []
+    real = generator.forward
+    generator.forward = lambda z, labels: seen.append(labels) or real(z, labels)
+    list(generated_batches(generator, 8, batch_size=3, class_counts=[1, 0, 3]))
+    assert torch.bincount(torch.cat(seen), minlength=3).tolist() == [2, 0, 6]

@@ -156,11 +156,13 @@ def test_score_n_and_train_score_n_are_bounded_before_allocating(tmp_path, write
 
 
 def test_generated_images_are_scored_batch_by_batch(run):
-    from gancli.metrics.scoring import ScoreRequest, _target_images
+    from gancli.metrics.scoring import ScoreRequest, _target, _target_batches
 
     request = ScoreRequest(target=run, ref="shapes", n=12, batch_size=5)
-    batches, total, channels, res, kind = _target_images(request, torch.device("cpu"))
-    assert not torch.is_tensor(batches) and (total, channels, res, kind) == (12, 3, 16, "generator")
+    target = _target(request, torch.device("cpu"), print)
+    assert (target.n, target.channels, target.resolution, target.kind) == (12, 3, 16, "generator")
+    batches, _ = _target_batches(target, request, torch.device("cpu"), None)
+    assert not torch.is_tensor(batches)
     assert [b.shape[0] for b in batches] == [5, 5, 2]
 
 
@@ -374,15 +376,15 @@ def test_max_size_against_an_announced_size_says_so(tmp_path):
 def test_score_of_a_folder_names_the_images_it_leaves_out(tmp_path):
     from faults.faultkit import png_bytes, png_with_header
 
-    from gancli.metrics.scoring import ScoreRequest, _target_images
+    from gancli.metrics.scoring import ScoreRequest, _target
 
     for i in range(3):
         (tmp_path / f"{i}.png").write_bytes(png_bytes(i, 16))
     (tmp_path / "huge.png").write_bytes(png_with_header(12000, 10000))
     told = []
     request = ScoreRequest(target=tmp_path, ref="shapes", resolution=16)
-    images, total, *_ = _target_images(request, torch.device("cpu"), told.append)
-    assert total == 3 and len(told) == 1
+    target = _target(request, torch.device("cpu"), told.append)
+    assert target.n == 3 and target.images.shape[0] == 3 and len(told) == 1
     assert told[0].startswith("1 files skipped: huge.png (")
 
 

@@ -143,3 +143,18 @@ def test_large_n_does_not_warn(recwarn):
     real, fake = _features(40, d=4, seed=1), _features(30, d=4, seed=2)
     compute_metrics(real, fake, {"fid"})
     assert not [w for w in recwarn if "rank-deficient" in str(w.message)]
+
+
+def test_a_labelled_references_class_counts_survive_export(tmp_path):
+    stats = ReferenceStats.from_features(_features(20))
+    stats.meta["class_counts"] = {"dark": 5, "light": 15}
+    path = export_npz(stats, tmp_path / "exported.npz")
+    with np.load(path, allow_pickle=False) as data:
+        assert sorted(data.files) == ["meta", "mu", "sigma"]  # pytorch-fid reads mu and sigma only
+    assert import_npz(path).meta["class_counts"] == {"dark": 5, "light": 15}
+
+
+def test_a_statistics_files_meta_that_is_not_a_mapping_is_ignored(tmp_path):
+    stats = ReferenceStats.from_features(_features(20))
+    np.savez(tmp_path / "odd.npz", mu=stats.mu, sigma=stats.sigma, meta=np.array("[1, 2]"))
+    assert import_npz(tmp_path / "odd.npz").meta == {"source": str(tmp_path / "odd.npz")}

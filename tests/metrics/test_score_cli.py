@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -324,3 +325,87 @@ def test_a_fastgan_run_is_scored_like_any_other(app, ref_folder, weights_file, t
     assert (
         report["n"] == 10 and report["target_kind"] == "generator" and report["metrics"]["fid"]["value"] > 0
     )
+
+
+def _uneven_class_folder(ref, counts=(("dark", 30, 2), ("light", 220, 8))):
+    for name, value, count in counts:
+        (ref / name).mkdir(parents=True)
+        for i in range(count):
+            Image.fromarray(np.full((64, 64, 3), value + i, np.uint8)).save(ref / name / f"{i}.png")
+    return ref
+
+
+@pytest.fixture
+def drawn_labels(monkeypatch):
+    """The class labels a conditional generator is asked for while it is scored."""
+    from gancli import sampling
+
+    seen = []
+    real = sampling.generate_from_latents
+
+    def spy(generator, z, device="cpu", batch_size=256, labels=None):
+        seen.append(labels)
+        return real(generator, z, device, batch_size, labels)
+
+    monkeypatch.setattr(sampling, "generate_from_latents", spy)
+    return seen
+
+
+def test_overall_score_draws_classes_in_the_references_mix(
+    app, conditional_run, weights_file, drawn_labels, tmp_path
+):
+    """Against real images whose classes are uneven (2 dark, 8 light), a conditional generator
+    scored over all its classes draws them 1:4, as the reference holds them; an exported
+    statistics file keeps the mix. Drawn equally (5:5) the FID would compare two mixes."""
+    ref = _uneven_class_folder(tmp_path / "ref")
+    args = [conditional_run, "-n", 10, "--batch-size", 4, "--metrics", "fid"]
+    args += ["--weights", weights_file, "--device", "cpu", "--root", tmp_path]
+    res = invoke(app, *args, "--ref", ref, "--json", "--export-ref", tmp_path / "ref.npz")
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["class_mix"] == "reference"
+    labels = torch.cat(drawn_labels)
+    assert torch.bincount(labels, minlength=2).tolist() == [2, 8]
+    assert [len(b) for b in drawn_labels] == [4, 4, 2] and drawn_labels[0].tolist() != [1, 1, 1, 1]
+    drawn_labels.clear()
+    table = invoke(app, *args, "--ref", tmp_path / "ref.npz")
+    assert table.exit_code == 0, table.output
+    assert "reference's mix" in table.stdout
+    assert torch.bincount(torch.cat(drawn_labels), minlength=2).tolist() == [2, 8]
+
+
+def test_overall_score_against_unlabelled_images_draws_classes_equally_and_says_so(
+    app, conditional_run, weights_file, drawn_labels, tmp_path
+):
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    for i in range(6):
+        Image.fromarray(np.full((64, 64, 3), 40 * i, np.uint8)).save(flat / f"{i}.png")
+    args = [conditional_run, "--ref", flat, "-n", 10, "--batch-size", 10, "--metrics", "fid"]
+    res = invoke(app, *args, "--weights", weights_file, "--device", "cpu", "--root", tmp_path, "--json")
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["class_mix"] == "equal"
+    assert "drawn equally often" in res.stderr and "it has no class labels" in res.stderr
+    assert torch.bincount(torch.cat(drawn_labels)).tolist() == [5, 5]
+
+
+def test_class_counts_read_from_a_statistics_file_are_checked():
+    """A statistics file is untrusted: counts that are not whole, non-negative numbers are
+    treated as no labels, and classes that are not the run's are named."""
+    from gancli.metrics.scoring import ScoreRequest, _class_mix, _Target
+
+    target = _Target("generator", 10, 3, 64, classes=["dark", "light"])
+    request = ScoreRequest(target=Path("run"), ref="ref.npz")
+    told = []
+    assert _class_mix(target, request, {"dark": 1, "light": 3}, told.append) == ("reference", [1, 3])
+    for bad in (
+        {"dark": -1, "light": 3},
+        {"dark": 1.5, "light": 3},
+        {"dark": True, "light": 3},
+        {"dark": 0, "light": 0},
+        [1, 3],
+        "x",
+    ):
+        assert _class_mix(target, request, bad, told.append) == ("equal", None)
+        assert "no class labels" in told.pop()
+    assert _class_mix(target, request, {"cat": 2, "dog": 3}, told.append) == ("equal", None)
+    assert "(cat, dog) are not the run's" in told.pop()

@@ -79,3 +79,37 @@ def test_training_reference_uses_the_training_images(tmp_path, weights_file, mon
         cfg.data.name, cfg.model.resolution, cfg.model.channels, cfg.data.resize, size=cfg.data.size
     )
     assert torch.equal(seen["images"], training.images)
+
+
+def test_a_conditional_run_is_scored_in_its_training_sets_class_mix(tmp_path, weights_file, monkeypatch):
+    """--score-every on a conditional run asks G for each class as the training set holds it
+    (the reference's counts, in the run's class order), not every class equally."""
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from gancli import config, sampling
+    from gancli.metrics.during_training import TrainingScorer
+
+    photos = tmp_path / "photos"
+    for name, count in (("b", 6), ("a", 2)):
+        (photos / name).mkdir(parents=True)
+        for i in range(count):
+            Image.fromarray(np.full((12, 12, 3), 20 * i, np.uint8)).save(photos / name / f"{i}.png")
+    data = tiny_config_dict(score_every=2, score_n=12)
+    data["data"] = {"name": str(photos)}
+    data["model"].update(conditional=True, classes=["a", "b"])
+    cfg = config.from_dict(data)
+    monkeypatch.setenv("GAN_HOME", str(tmp_path / "home"))
+    scorer = TrainingScorer(cfg, torch.device("cpu"), weights=weights_file)
+    assert scorer.class_counts == [2, 6]
+    seen = []
+    monkeypatch.setattr(
+        sampling,
+        "generate_from_latents",
+        lambda g, z, d, b, labels: seen.append(labels) or torch.zeros(len(z), 3, 16, 16, dtype=torch.uint8),
+    )
+    from gancli.models.build import build_generator
+
+    scorer(build_generator(cfg.model), 2)
+    assert torch.bincount(torch.cat(seen)).tolist() == [3, 9]

@@ -92,7 +92,7 @@ def score_command(
         typer.Option(
             "--class",
             metavar="NAME|INDEX",
-            help="A conditional run: score its images of this class against the reference's images of it (--ref: the class folders).",
+            help="A conditional run: score its images of this class against the reference's images of it (--ref: the class folders). Without it, its classes follow the reference's mix when --ref has labels.",
         ),
     ] = None,
     best: Annotated[
@@ -169,6 +169,10 @@ def score_command(
     out.print(_table(report))
 
 
+# How a conditional generator's classes were drawn, as the table's caption says it.
+_MIXES = {"reference": "reference's mix", "equal": "equal shares (the reference has no usable labels)"}
+
+
 def _table(report: dict) -> Table:
     table = Table(title=f"gan score: {escape(report['target'])}", title_justify="left")
     for col, justify in (
@@ -203,6 +207,7 @@ def _table(report: dict) -> Table:
     psi = report.get("truncation")
     table.caption = (
         (f"class {report['class']}, " if report.get("class") is not None else "")
+        + (f"classes in the {_MIXES[report['class_mix']]}, " if report.get("class_mix") in _MIXES else "")
         + (f"truncation {psi:g}, " if psi is not None else "")
         + f"resize {report['resize']}, {report['resolution']}px {report['channels']}ch, "
         f"weights {report['weights_sha256_prefix']}{kid}"

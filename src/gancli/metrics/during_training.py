@@ -56,11 +56,19 @@ class TrainingScorer:
             data_size=cfg.data.size,
         )
 
+        # A conditional generator draws its classes as the training set holds them, so its FID
+        # compares like with like (the reference's counts are the training set's labels).
+        counts = self.reference.meta.get("class_counts")
+        known = cfg.model.conditional and isinstance(counts, dict) and set(counts) == set(cfg.model.classes)
+        self.class_counts = [counts[name] for name in cfg.model.classes] if known else None
+
     def __call__(self, generator: nn.Module, iteration: int) -> dict[str, float]:
         was_training = generator.training
         generator.eval()
         try:
-            batches = generated_batches(generator, self.n, SCORE_SEED, self.device, self.batch_size)
+            batches = generated_batches(
+                generator, self.n, SCORE_SEED, self.device, self.batch_size, class_counts=self.class_counts
+            )
             fake = extract_features(
                 batches, self.model, self.resize, self.device, total=self.n, batch_size=self.batch_size
             )

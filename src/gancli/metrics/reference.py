@@ -114,6 +114,7 @@ def load_reference(path: str | os.PathLike) -> ReferenceStats:
                 pool = np.asarray(data["pool"], np.float64)
             if "meta" in data.files:
                 meta = json.loads(str(data["meta"]))
+                meta = meta if isinstance(meta, dict) else {}  # untrusted: only a mapping is used
     except (OSError, ValueError) as exc:
         raise UserError(f"Reference statistics file {path} cannot be read: {exc}.") from exc
     if pool is not None and (pool.ndim != 2 or pool.shape[1] != mu.shape[0]):
@@ -126,10 +127,15 @@ def load_reference(path: str | os.PathLike) -> ReferenceStats:
 
 
 def export_npz(stats: ReferenceStats, path: str | os.PathLike) -> Path:
-    """Export ``mu`` and ``sigma`` only, in pytorch-fid's layout, for comparison with published statistics."""
+    """Export ``mu`` and ``sigma`` in pytorch-fid's layout, for comparison with published
+    statistics; a labelled reference's images per class go beside them (in ``meta``, which
+    pytorch-fid ignores), so a conditional run scored against the file follows that mix."""
     path = Path(path)
+    arrays = {"mu": np.asarray(stats.mu, np.float64), "sigma": np.asarray(stats.sigma, np.float64)}
+    if "class_counts" in stats.meta:
+        arrays["meta"] = np.array(json.dumps({"class_counts": stats.meta["class_counts"]}))
     with atomic_write(path, "wb") as handle:
-        np.savez(handle, mu=np.asarray(stats.mu, np.float64), sigma=np.asarray(stats.sigma, np.float64))
+        np.savez(handle, **arrays)
     return path
 
 
@@ -217,6 +223,7 @@ def dataset_reference(
     The images are prepared as training prepares them (`data_resize`: resize | center-crop;
     `data_size`: the built-in dataset's size), then `subset` of them (0: all) are drawn;
     `metric_resize` is how they are resized to Inception's input (tf, pytorch-fid, clean)."""
+    from gancli.data.labels import class_counts
     from gancli.data.source import (
         load_images,  # imported here: data.source is heavy and optional for stats files
     )
@@ -225,10 +232,12 @@ def dataset_reference(
         ref, resolution, channels, data_resize, root=str(root) if root else None, size=data_size
     )
     images = prepared.images if class_name is None else class_images(prepared, class_name, ref)
+    labels = prepared.labels if class_name is None else None
     if subset and subset < images.shape[0]:
         # A fixed random subset: datasets are often sorted by class, so not the first ones.
         keep = torch.randperm(images.shape[0], generator=torch.Generator().manual_seed(0))[:subset]
         images = images[keep.sort().values]
+        labels = labels[keep.sort().values] if labels is not None else None
     # The identity covers what changes the pixels: the prepared cache file name carries a hash
     # of the source's files (or array), resolution, channels and resize; plus our subset.
     content = prepared.cache_file.name if prepared.cache_file else f"{prepared.source}-{images.shape[0]}"
@@ -252,4 +261,8 @@ def dataset_reference(
         identity, resolution, metric_resize, weights, compute, root=root, need_features=need_features
     )
     stats.meta["source"] = ref
+    if labels is not None and prepared.classes:
+        # What a conditional generator's images must follow to be compared with these (a
+        # statistics file exported from them keeps it).
+        stats.meta["class_counts"] = class_counts(labels, prepared.classes)
     return stats

@@ -6,7 +6,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -105,7 +105,8 @@ def score(
         chosen = _servable(real, chosen, r, warn)
     model = load_inception(weights_path).to(dev)
     wid = weights_id(weights_path)
-    fake_images, total, channels, res, target_kind = _target_images(r, dev, warn)
+    target = _target(r, dev, warn)
+    channels, res = target.channels, target.resolution
     with progress("Inception: reference") as counted:
         if real is None:
             real = dataset_reference(
@@ -116,9 +117,10 @@ def score(
             )  # fmt: skip
     if r.export_ref is not None:
         export_npz(real, r.export_ref)
+    fake_images, class_mix = _target_batches(target, r, dev, real.meta.get("class_counts"), warn)
     with progress("Inception: generated") as counted:
         fake = extract_features(
-            fake_images, model, r.resize, dev, progress=counted, total=total, batch_size=r.batch_size
+            fake_images, model, r.resize, dev, progress=counted, total=target.n, batch_size=r.batch_size
         )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -126,12 +128,12 @@ def score(
     for w in caught:
         warn(f"warning: {w.message}")
     report = {
-        "target": str(r.target), "target_kind": target_kind, "reference": str(r.ref),
+        "target": str(r.target), "target_kind": target.kind, "reference": str(r.ref),
         "n": len(fake), "n_ref": real.n, "resolution": res, "channels": channels, "resize": r.resize,
         "weights": str(weights_path), "weights_sha256_prefix": wid,
         "kid_subset_size": r.kid_subset_size if "kid" in chosen else None,
         "kid_subsets": r.kid_subsets if "kid" in chosen else None,
-        "truncation": r.truncation, "class": r.class_name,
+        "truncation": r.truncation, "class": r.class_name, "class_mix": class_mix,
         "metrics": results,
     }  # fmt: skip
     if r.export_ref is not None:
@@ -159,24 +161,34 @@ def _needing_reference_features(chosen: set[str]) -> set[str]:
     return {name for name in chosen if METRICS[name].needs_reference_features}
 
 
-def _target_images(
-    r: ScoreRequest, dev: torch.device, warn: Callable[[str], None] = lambda text: None
-) -> tuple[Iterable[torch.Tensor], int, int, int, str]:
-    """(uint8 images or batches of them, count, channels, resolution, kind) of a run folder /
-    checkpoint (generated batch by batch as they are scored) or an image folder."""
+@dataclass
+class _Target:
+    """What is scored: a folder's images, or a generator whose images are drawn once the
+    reference (and so the class mix they must follow) is known."""
+
+    kind: str  # generator | folder
+    n: int
+    channels: int
+    resolution: int
+    images: torch.Tensor | None = None
+    generator: torch.nn.Module | None = None
+    classes: list[str] = field(default_factory=list)  # a conditional generator's
+    class_index: int | None = None
+
+
+def _target(r: ScoreRequest, dev: torch.device, warn: Callable[[str], None]) -> _Target:
+    """The run folder / checkpoint (its generator, loaded) or the image folder to score."""
     target = Path(r.target)
     if target.is_file() or RunFolder(target).is_run() or r.best:
-        from gancli.sampling import class_index, generated_batches, load_generator
+        from gancli.sampling import class_index, load_generator
 
         generator, cfg = load_generator(target, dev, best=r.best)
-        n = r.n or DEFAULT_N
         index = class_index(cfg, r.class_name) if r.class_name is not None else None
         if index is not None:  # an index names the class the reference is filtered by
             r.class_name = cfg.model.classes[index]
-        batches = generated_batches(
-            generator, n, r.seed, dev, r.batch_size, truncation=r.truncation, class_index=index
-        )
-        return batches, n, cfg.model.channels, cfg.model.resolution, "generator"
+        n, channels, res = r.n or DEFAULT_N, cfg.model.channels, cfg.model.resolution
+        classes = list(cfg.model.classes) if cfg.model.conditional else []
+        return _Target("generator", n, channels, res, generator=generator, classes=classes, class_index=index)
     if r.class_name is not None:
         raise UserError(
             f"--class picks a class of a conditional run's generator, and {target} is a folder of images. Give a run folder or checkpoint, or leave out --class."
@@ -196,7 +208,62 @@ def _target_images(
     images = prepared.images
     if r.n is not None:
         images = images[: r.n]
-    return images, images.shape[0], 3, res, "folder"
+    return _Target("folder", images.shape[0], 3, res, images=images)
+
+
+def _target_batches(
+    target: _Target,
+    r: ScoreRequest,
+    dev: torch.device,
+    reference_counts: object,
+    warn: Callable[[str], None] = lambda text: None,
+) -> tuple[Iterable[torch.Tensor], str | None]:
+    """(the images to score, how a conditional generator's classes were drawn: "one class",
+    "reference" (in `reference_counts`' mix: the reference's images per class) or "equal";
+    None for anything else). A generator's images are drawn batch by batch as they are scored."""
+    if target.generator is None:
+        return target.images, None
+    from gancli.sampling import generated_batches
+
+    mix, counts = _class_mix(target, r, reference_counts, warn)
+    batches = generated_batches(
+        target.generator, target.n, r.seed, dev, r.batch_size, truncation=r.truncation,
+        class_index=target.class_index, class_counts=counts,
+    )  # fmt: skip
+    return batches, mix
+
+
+def _class_mix(
+    target: _Target, r: ScoreRequest, counts: object, warn: Callable[[str], None]
+) -> tuple[str | None, list[int] | None]:
+    """A conditional generator scored over all its classes draws them as the reference's images
+    are mixed, when the reference knows its classes and they are the run's: against real images
+    whose classes are uneven, equal classes would be a different distribution, and its FID worse
+    for that alone."""
+    if not target.classes:
+        return None, None
+    if target.class_index is not None:
+        return "one class", None
+    if not _valid_counts(counts):  # read from a statistics file: untrusted
+        why = "it has no class labels"
+    elif set(counts) == set(target.classes):
+        return "reference", [counts[name] for name in target.classes]
+    else:
+        why = f"its classes ({', '.join(sorted(counts))}) are not the run's"
+
+    warn(
+        f"note: every class of the run is drawn equally often, not in the reference's mix: {why}. "
+        f"If {r.ref}'s classes are uneven, give the class folder or labelled dataset the run was trained on as --ref."
+    )
+    return "equal", None
+
+
+def _valid_counts(counts: object) -> bool:
+    """Images per class name, as a reference records them: whole counts, not all zero."""
+    if not isinstance(counts, dict) or not counts:
+        return False
+    whole = all(type(v) is int and v >= 0 for v in counts.values())
+    return whole and all(isinstance(k, str) for k in counts) and sum(counts.values()) > 0
 
 
 def _tell_skipped(prepared: Any, warn: Callable[[str], None], limit: int = 5) -> None:
