@@ -50,6 +50,25 @@ HELD_SHAPES_SEED = 4096 + 7
 EVALS = 6  # scored at 1/6, 2/6, ... of the budget (--evals)
 SHORT = 2  # the short budget is the SHORT-th evaluation point (--short)
 
+UPCONV_GENERATOR = [
+    {"op": "convT", "out": 128, "kernel": 4, "stride": 1, "padding": 0, "bias": False},
+    {"op": "batchnorm"},
+    {"op": "relu"},
+    *(
+        layer
+        for out in (64, 32, 16)
+        for layer in (
+            {"op": "upsample", "scale": 2},
+            {"op": "conv", "out": out, "kernel": 3, "stride": 1, "padding": 1, "bias": False},
+            {"op": "batchnorm"},
+            {"op": "relu"},
+        )
+    ),
+    {"op": "upsample", "scale": 2},
+    {"op": "conv", "out": 3, "kernel": 3, "stride": 1, "padding": 1, "bias": False},
+    {"op": "tanh"},
+]
+
 ARMS: dict[str, tuple[str, dict]] = {
     "quick-improved": ("quick", {"recipe": "improved"}),
     "fast64": ("fast64", {}),  # the preset: FastGAN-lite, self-supervised D, the recipe with ADA
@@ -66,6 +85,9 @@ ARMS: dict[str, tuple[str, dict]] = {
         {"model.arch": "projected", "model.d_width": 32, "model.projected_size": 128, "train.augment_p": 1.0},
     ),
     "dcgan64-improved": ("dcgan64", {"recipe": "improved", "train.batch_size": 32}),
+    # quick with its strided transposed convolutions replaced by nearest-neighbour upsampling and
+    # a 3x3 convolution (Odena et al. 2016): the checkerboard's cure at quick's widths
+    "quick-upconv": ("quick", {"recipe": "improved", "model.generator": UPCONV_GENERATOR}),
     # class-conditional (--conditional): shapes' kinds, emoji's 9 categories
     "quick-improved-cond": ("quick", {"recipe": "improved", "model.conditional": True}),
     "fast64-cond": ("fast64", {"model.conditional": True}),
