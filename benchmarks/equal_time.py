@@ -438,6 +438,12 @@ def main() -> None:
     parser.add_argument(
         "--short", type=int, default=SHORT, help="the short budget is this evaluation point (of --evals)"
     )
+    parser.add_argument(
+        "--iters",
+        type=int,
+        default=0,
+        help="train every arm this many steps instead of --minutes of CPU time (equal images seen)",
+    )
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--out", default="benchmarks/out/equal_time")
     parser.add_argument("--summarise", action="store_true", help="only summarise the runs saved in --out")
@@ -476,6 +482,7 @@ def main() -> None:
         plan[name] = {"arms": arms, "speeds": speeds, "batch": batch, "calibration": calib}
         for arm in arms:
             iters = max(args.evals, round(args.minutes * 60 / speeds[arm] / args.evals) * args.evals)
+            iters = args.iters or iters
             for seed in (int(s) for s in args.seeds.split(",")):
                 jobs.append(
                     {
