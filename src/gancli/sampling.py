@@ -183,14 +183,27 @@ def generated_batches(
     classes = classes_of(generator)
     mixed = mixed_labels(n, class_counts) if classes and class_counts else None
     for i in range(0, n, batch_size):
+        end = min(i + batch_size, n)
         labels = None
-        if classes:  # the one asked for, the reference's mix, or every class as often
-            labels = torch.arange(i, min(i + batch_size, n)) % classes
-            if class_index is not None:
-                labels = torch.full_like(labels, class_index)
-            elif mixed is not None:
-                labels = mixed[i : i + batch_size]
-        yield generate_from_latents(generator, z[i : i + batch_size], device, batch_size, labels)
+        if classes and class_index is not None:
+            labels = torch.full((end - i,), class_index)
+        elif mixed is not None:
+            labels = mixed[i:end]
+        elif classes:  # every class as often, counted across the batches
+            labels = torch.arange(i, end) % classes
+        yield generate_from_latents(generator, z[i:end], device, batch_size, labels)
+
+
+def class_shares(classes: list[str], counts: object) -> list[int] | None:
+    """A reference's images per class (`counts`, name -> count) in the order of a run's
+    `classes`, or None when they cannot be used: not whole non-negative counts with a positive
+    sum (they may come from a statistics file, which is untrusted), or other classes than the run's."""
+    if not isinstance(counts, dict) or not counts or set(counts) != set(classes):
+        return None
+    shares = [counts[name] for name in classes]
+    if not all(type(c) is int and c >= 0 for c in shares) or sum(shares) == 0:
+        return None
+    return shares
 
 
 def mixed_labels(n: int, counts: list[int]) -> torch.Tensor:

@@ -14,7 +14,7 @@ from gancli.metrics.api import compute_metrics
 from gancli.metrics.features import ProgressCallback, extract_features
 from gancli.metrics.inception import find_weights, load_inception
 from gancli.metrics.reference import dataset_reference, weights_id
-from gancli.sampling import generated_batches
+from gancli.sampling import class_shares, generated_batches
 
 CPU_SECONDS_PER_IMAGE = (
     0.1  # FID Inception at 299x299 on one CPU core, about (a projection, said before starting)
@@ -59,8 +59,7 @@ class TrainingScorer:
         # A conditional generator draws its classes as the training set holds them, so its FID
         # compares like with like (the reference's counts are the training set's labels).
         counts = self.reference.meta.get("class_counts")
-        known = cfg.model.conditional and isinstance(counts, dict) and set(counts) == set(cfg.model.classes)
-        self.class_counts = [counts[name] for name in cfg.model.classes] if known else None
+        self.class_counts = class_shares(cfg.model.classes, counts) if cfg.model.conditional else None
 
     def __call__(self, generator: nn.Module, iteration: int) -> dict[str, float]:
         was_training = generator.training

@@ -235,9 +235,11 @@ def dataset_reference(
     labels = prepared.labels if class_name is None else None
     if subset and subset < images.shape[0]:
         # A fixed random subset: datasets are often sorted by class, so not the first ones.
-        keep = torch.randperm(images.shape[0], generator=torch.Generator().manual_seed(0))[:subset]
-        images = images[keep.sort().values]
-        labels = labels[keep.sort().values] if labels is not None else None
+        keep = (
+            torch.randperm(images.shape[0], generator=torch.Generator().manual_seed(0))[:subset].sort().values
+        )
+        images = images[keep]
+        labels = labels[keep] if labels is not None else None
     # The identity covers what changes the pixels: the prepared cache file name carries a hash
     # of the source's files (or array), resolution, channels and resize; plus our subset.
     content = prepared.cache_file.name if prepared.cache_file else f"{prepared.source}-{images.shape[0]}"

@@ -244,26 +244,20 @@ def _class_mix(
         return None, None
     if target.class_index is not None:
         return "one class", None
-    if not _valid_counts(counts):  # read from a statistics file: untrusted
-        why = "it has no class labels"
-    elif set(counts) == set(target.classes):
-        return "reference", [counts[name] for name in target.classes]
-    else:
-        why = f"its classes ({', '.join(sorted(counts))}) are not the run's"
+    from gancli.sampling import class_shares
 
+    shares = class_shares(target.classes, counts)
+    if shares is not None:
+        return "reference", shares
+    if isinstance(counts, dict) and counts and set(counts) != set(target.classes):
+        why = f"its classes ({', '.join(sorted(map(str, counts)))}) are not the run's"
+    else:
+        why = "it has no class labels"
     warn(
         f"note: every class of the run is drawn equally often, not in the reference's mix: {why}. "
         f"If {r.ref}'s classes are uneven, give the class folder or labelled dataset the run was trained on as --ref."
     )
     return "equal", None
-
-
-def _valid_counts(counts: object) -> bool:
-    """Images per class name, as a reference records them: whole counts, not all zero."""
-    if not isinstance(counts, dict) or not counts:
-        return False
-    whole = all(type(v) is int and v >= 0 for v in counts.values())
-    return whole and all(isinstance(k, str) for k in counts) and sum(counts.values()) > 0
 
 
 def _tell_skipped(prepared: Any, warn: Callable[[str], None], limit: int = 5) -> None:
